@@ -1,0 +1,323 @@
+/* conf.c - INI configuration via libinih. Every key is validated where it is read, and the first
+ * error is reported as "FILE:LINE: message" with a suggestion for misspelt names. */
+#include "config.h"
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "conf.h"
+#include "util.h"
+
+struct parse_ctx {
+	struct conf *c;
+	char err[256];
+	bool failed;
+	bool listen_seen, upstream_seen, allow_seen;
+};
+
+struct key_def {
+	const char *section, *name;
+};
+
+static const struct key_def known_keys[] = {
+	{ "server", "listen" }, { "server", "workers" }, { "server", "allow" }, { "server", "deny" },
+	{ "server", "tcp_idle_timeout" }, { "server", "tcp_max_clients" },
+	{ "server", "tcp_max_queries" }, { "server", "max_udp_size" }, { "server", "max_inflight" },
+	{ "upstream", "server" }, { "upstream", "timeout" }, { "upstream", "failover" },
+	{ "upstream", "edns_buffer_size" },
+	{ "cache", "size" }, { "cache", "min_ttl" }, { "cache", "max_ttl" },
+	{ "cache", "negative_ttl" }, { "cache", "servfail_ttl" },
+};
+
+static const char *const known_sections[] = { "server", "upstream", "cache" };
+
+static unsigned edit_distance(const char *a, const char *b)
+{
+	unsigned la = (unsigned)strlen(a), lb = (unsigned)strlen(b), d[64];
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (unsigned j = 0; j <= lb; j++)
+		d[j] = j;
+	for (unsigned i = 1; i <= la; i++) {
+		unsigned prev = d[0], tmp;
+		d[0] = i;
+		for (unsigned j = 1; j <= lb; j++) {
+			unsigned best = prev + (a[i - 1] != b[j - 1]);
+			if (d[j] + 1 < best)
+				best = d[j] + 1;
+			if (d[j - 1] + 1 < best)
+				best = d[j - 1] + 1;
+			tmp = d[j];
+			d[j] = best;
+			prev = tmp;
+		}
+	}
+	return d[lb];
+}
+
+static const char *suggest(const char *word, const char *const *cands, size_t n, size_t stride)
+{
+	const char *best = NULL;
+	unsigned bestd = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *cand = *(const char *const *)((const char *)cands + i * stride);
+		unsigned dist = edit_distance(word, cand);
+		if (dist < bestd) {
+			bestd = dist;
+			best = cand;
+		}
+	}
+	return best;
+}
+
+static int fail(struct parse_ctx *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct parse_ctx *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!p->failed) {
+		va_start(ap, fmt);
+		vsnprintf(p->err, sizeof(p->err), fmt, ap);
+		va_end(ap);
+		p->failed = true;
+	}
+	return 0; /* inih: 0 = error on this line */
+}
+
+static int get_uint(struct parse_ctx *p, const char *name, const char *v, uint64_t min, uint64_t max,
+		    bool suffix, uint64_t *out)
+{
+	if (parse_uint(v, min, max, suffix, out) < 0)
+		return fail(p, "%s = '%s': expected a whole number from %llu to %llu%s", name, v,
+			    (unsigned long long)min, (unsigned long long)max,
+			    suffix ? " (suffix K, M or G allowed)" : "");
+	return 1;
+}
+
+#define UINT_KEY(sec, key, field, min, max)                                                        \
+	if (!strcmp(section, sec) && !strcmp(name, key)) {                                         \
+		uint64_t v_;                                                                       \
+		if (!get_uint(p, key, value, min, max, false, &v_))                                \
+			return 0;                                                                  \
+		c->field = (unsigned)v_;                                                           \
+		return 1;                                                                          \
+	}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	struct conf *c = p->c;
+	char err[200];
+
+	if (p->failed)
+		return 1; /* report only the first error */
+	if (!name) /* section header (INI_CALL_HANDLER_ON_NEW_SECTION) */
+		return 1;
+
+	bool section_known = false;
+	for (size_t i = 0; i < sizeof(known_sections) / sizeof(*known_sections); i++)
+		section_known |= !strcmp(section, known_sections[i]);
+	if (!section_known) {
+		const char *s = suggest(section, known_sections,
+					sizeof(known_sections) / sizeof(*known_sections), sizeof(char *));
+		if (!*section)
+			return fail(p, "key '%s' outside a section (start with [server])", name);
+		return s ? fail(p, "unknown section [%s] (did you mean [%s]?)", section, s)
+			 : fail(p, "unknown section [%s]", section);
+	}
+
+	if (!strcmp(section, "server") && !strcmp(name, "listen")) {
+		if (!p->listen_seen)
+			c->nlisten = 0;
+		p->listen_seen = true;
+		if (c->nlisten == CONF_MAX_LISTEN)
+			return fail(p, "too many listen addresses (at most %d)", CONF_MAX_LISTEN);
+		if (addr_parse(value, 0, &c->listen[c->nlisten], err, sizeof(err)) < 0)
+			return fail(p, "listen = %s", err);
+		c->nlisten++;
+		return 1;
+	}
+	if (!strcmp(section, "server") && (!strcmp(name, "allow") || !strcmp(name, "deny"))) {
+		struct cidr cidr;
+		bool deny = name[0] == 'd';
+		if (!deny && !p->allow_seen) {
+			free(c->acl.allow);
+			c->acl.allow = NULL;
+			c->acl.nallow = 0;
+			p->allow_seen = true;
+		}
+		if (cidr_parse(value, &cidr, err, sizeof(err)) < 0)
+			return fail(p, "%s = %s", name, err);
+		if (acl_add(&c->acl, deny, &cidr) < 0)
+			return fail(p, "out of memory");
+		return 1;
+	}
+	if (!strcmp(section, "upstream") && !strcmp(name, "server")) {
+		if (!p->upstream_seen)
+			c->nupstream = 0;
+		p->upstream_seen = true;
+		if (c->nupstream == CONF_MAX_UPSTREAM)
+			return fail(p, "too many upstream servers (at most %d)", CONF_MAX_UPSTREAM);
+		if (addr_parse(value, 53, &c->upstream[c->nupstream], err, sizeof(err)) < 0)
+			return fail(p, "server = %s", err);
+		c->nupstream++;
+		return 1;
+	}
+	if (!strcmp(section, "cache") && !strcmp(name, "size")) {
+		uint64_t v;
+		if (!get_uint(p, name, value, 0, 1ULL << 40, true, &v))
+			return 0;
+		c->cache_size = v;
+		return 1;
+	}
+	UINT_KEY("server", "workers", workers, 0, 256)
+	UINT_KEY("server", "tcp_idle_timeout", tcp_idle_timeout, 100, 3600000)
+	UINT_KEY("server", "tcp_max_clients", tcp_max_clients, 1, 100000)
+	UINT_KEY("server", "tcp_max_queries", tcp_max_queries, 1, 65535)
+	UINT_KEY("server", "max_udp_size", max_udp_size, 512, 4096)
+	UINT_KEY("server", "max_inflight", max_inflight, 16, 1000000)
+	UINT_KEY("upstream", "timeout", timeout, 50, 60000)
+	UINT_KEY("upstream", "failover", failover, 10, 60000)
+	UINT_KEY("upstream", "edns_buffer_size", upstream_udp_size, 512, 4096)
+	UINT_KEY("cache", "min_ttl", min_ttl, 0, 86400)
+	UINT_KEY("cache", "max_ttl", max_ttl, 0, 604800 * 4)
+	UINT_KEY("cache", "negative_ttl", negative_ttl, 0, 86400)
+	UINT_KEY("cache", "servfail_ttl", servfail_ttl, 0, 300)
+
+	const char *names[sizeof(known_keys) / sizeof(*known_keys)];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(known_keys) / sizeof(*known_keys); i++)
+		if (!strcmp(known_keys[i].section, section))
+			names[n++] = known_keys[i].name;
+	const char *s = suggest(name, names, n, sizeof(char *));
+	return s ? fail(p, "unknown key '%s' in [%s] (did you mean '%s'?)", name, section, s)
+		 : fail(p, "unknown key '%s' in [%s]", name, section);
+}
+
+int conf_read_resolv(struct conf *c, const char *resolv_conf)
+{
+	FILE *f = fopen(resolv_conf, "r");
+	char line[512], err[200];
+
+	c->nupstream = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f) && c->nupstream < CONF_MAX_UPSTREAM) {
+		char *tok = strtok(line, " \t\r\n");
+		if (!tok || strcmp(tok, "nameserver"))
+			continue;
+		tok = strtok(NULL, " \t\r\n");
+		if (!tok)
+			continue;
+		char *pct = strchr(tok, '%'); /* fe80::1%eth0: scope ids are not supported */
+		if (pct)
+			continue;
+		if (addr_parse(tok, 53, &c->upstream[c->nupstream], err, sizeof(err)) == 0)
+			c->nupstream++;
+	}
+	fclose(f);
+	return (int)c->nupstream;
+}
+
+static void conf_defaults(struct conf *c)
+{
+	char err[64];
+
+	atomic_init(&c->refs, 1);
+	addr_parse("127.0.0.1:5353", 0, &c->listen[0], err, sizeof(err));
+	c->nlisten = 1;
+	c->workers = 0;
+	acl_set_default(&c->acl);
+	c->tcp_idle_timeout = 10000;
+	c->tcp_max_clients = 512;
+	c->tcp_max_queries = 64;
+	c->max_udp_size = 4096;
+	c->max_inflight = 20000;
+	c->timeout = 2500;
+	c->failover = 1000;
+	c->upstream_udp_size = 1232;
+	c->cache_size = 64ULL << 20;
+	c->min_ttl = 0;
+	c->max_ttl = 86400;
+	c->negative_ttl = 3600;
+	c->servfail_ttl = 5;
+}
+
+struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,
+		       char *err, size_t errlen)
+{
+	struct conf *c = calloc(1, sizeof(*c));
+	struct parse_ctx p = { .c = c };
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	conf_defaults(c);
+	if (path) {
+		FILE *f = fopen(path, "r");
+		int line;
+		if (!f) {
+			snprintf(err, errlen, "%s: cannot open: %m", path);
+			conf_unref(c);
+			return NULL;
+		}
+		line = ini_parse_file(f, on_key, &p);
+		fclose(f);
+		if (line != 0 || p.failed) {
+			if (p.failed)
+				snprintf(err, errlen, "%s:%d: %s", path, line > 0 ? line : 0, p.err);
+			else
+				snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
+					 path, line);
+			conf_unref(c);
+			return NULL;
+		}
+		c->path = strdup(path);
+	}
+	if (ov && ov->nlisten) {
+		memcpy(c->listen, ov->listen, sizeof(ov->listen));
+		c->nlisten = ov->nlisten;
+	}
+	if (ov && ov->nupstream) {
+		memcpy(c->upstream, ov->upstream, sizeof(ov->upstream));
+		c->nupstream = ov->nupstream;
+	}
+	if (ov && ov->workers >= 0)
+		c->workers = (unsigned)ov->workers;
+	if (c->min_ttl > c->max_ttl) {
+		snprintf(err, errlen, "%s: [cache] min_ttl (%u) is larger than max_ttl (%u)",
+			 path ? path : "config", c->min_ttl, c->max_ttl);
+		conf_unref(c);
+		return NULL;
+	}
+	if (!c->nupstream) {
+		c->upstream_from_resolv = true;
+		if (conf_read_resolv(c, resolv_conf) == 0) {
+			snprintf(err, errlen, "%s: no [upstream] server given and no usable nameserver in %s",
+				 path ? path : "config", resolv_conf);
+			conf_unref(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+struct conf *conf_ref(struct conf *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+void conf_unref(struct conf *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	acl_free(&c->acl);
+	free(c->path);
+	free(c);
+}

@@ -1,0 +1,59 @@
+/* conf.h - the configuration: parsed from the INI file and the command line, then immutable.
+ * Workers hold a reference; a reload builds a new one and swaps it in. */
+#ifndef JD_CONF_H
+#define JD_CONF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "addr.h"
+
+#define CONF_MAX_LISTEN 32
+#define CONF_MAX_UPSTREAM 16
+
+struct conf {
+	atomic_int refs;
+	char *path;                  /* NULL when running on built-in defaults */
+
+	struct addr listen[CONF_MAX_LISTEN];
+	unsigned nlisten;
+	unsigned workers;            /* 0 = one per CPU */
+	struct acl acl;
+	unsigned tcp_idle_timeout;   /* ms */
+	unsigned tcp_max_clients;
+	unsigned tcp_max_queries;    /* in flight per connection */
+	unsigned max_udp_size;       /* cap on the client's EDNS buffer size */
+	unsigned max_inflight;       /* per worker */
+
+	struct addr upstream[CONF_MAX_UPSTREAM];
+	unsigned nupstream;
+	bool upstream_from_resolv;
+	unsigned timeout;            /* ms until SERVFAIL */
+	unsigned failover;           /* ms of silence before the next upstream is tried */
+	unsigned upstream_udp_size;  /* EDNS buffer size we advertise upstream */
+
+	uint64_t cache_size;         /* bytes, 0 = off */
+	unsigned min_ttl, max_ttl, negative_ttl, servfail_ttl;
+};
+
+/* Command-line overrides, applied after the file. */
+struct conf_overrides {
+	struct addr listen[CONF_MAX_LISTEN];
+	unsigned nlisten;
+	struct addr upstream[CONF_MAX_UPSTREAM];
+	unsigned nupstream;
+	int workers;                 /* -1 = not given */
+};
+
+/* Load path (NULL = defaults only), apply overrides, fill defaults (upstreams from
+ * resolv_conf when none). On error returns NULL and writes "FILE:LINE: message" to err. */
+struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,
+		       char *err, size_t errlen);
+
+/* Read "nameserver" lines of a resolv.conf into c->upstream (port 53). Returns the count. */
+int conf_read_resolv(struct conf *c, const char *resolv_conf);
+
+struct conf *conf_ref(struct conf *c);
+void conf_unref(struct conf *c);
+
+#endif

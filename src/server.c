@@ -1,0 +1,576 @@
+/* server.c - the client side of a worker: UDP listeners batched with recvmmsg/sendmmsg, TCP
+ * sessions (RFC 7766: pipelining, out-of-order answers, idle and connection limits), the ACL
+ * and the cache-hit path, which neither allocates nor talks upstream. */
+#include "config.h"
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "log.h"
+#include "worker.h"
+
+#define TCP_MAX_QUEUED (1u << 20)   /* bytes of unread answers before a client is cut off */
+
+static void session_close(struct tcp_session *s);
+static void session_process(struct tcp_session *s);
+
+/* --- UDP output batching --- */
+
+static void listener_flush(struct worker *w, struct udp_listener *l)
+{
+	unsigned done = 0;
+
+	while (done < l->nout) {
+		int n = sendmmsg(l->fd, l->out_msg + done, l->nout - done, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* EAGAIN: the socket buffer is full, drop what is left, as a busy network
+			 * would. Any other error concerns the first message only: skip it. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				w->st.send_errors += l->nout - done;
+				break;
+			}
+			w->st.send_errors++;
+			done++;
+			continue;
+		}
+		done += (unsigned)n;
+	}
+	l->nout = 0;
+}
+
+void server_flush(struct worker *w)
+{
+	struct udp_listener *l = w->dirty_listeners;
+
+	w->dirty_listeners = NULL;
+	for (; l; l = l->next_dirty) {
+		l->dirty = false;
+		listener_flush(w, l);
+	}
+}
+
+static uint8_t *udp_out_slot(struct worker *w, struct udp_listener *l)
+{
+	if (l->nout == BATCH)
+		listener_flush(w, l);
+	return l->out_buf[l->nout];
+}
+
+static void udp_out_commit(struct worker *w, struct udp_listener *l, size_t len,
+			   const struct addr *dst, const uint8_t *ctl, size_t ctl_len)
+{
+	unsigned i = l->nout++;
+	struct msghdr *m = &l->out_msg[i].msg_hdr;
+
+	l->out_iov[i].iov_base = l->out_buf[i];
+	l->out_iov[i].iov_len = len;
+	l->out_addr[i] = *dst;
+	memset(m, 0, sizeof(*m));
+	m->msg_name = &l->out_addr[i].u.sa;
+	m->msg_namelen = dst->len;
+	m->msg_iov = &l->out_iov[i];
+	m->msg_iovlen = 1;
+	if (ctl_len) {
+		memcpy(l->out_ctl[i], ctl, ctl_len);
+		m->msg_control = l->out_ctl[i];
+		m->msg_controllen = ctl_len;
+	}
+	if (!l->dirty) {
+		l->dirty = true;
+		l->next_dirty = w->dirty_listeners;
+		w->dirty_listeners = l;
+	}
+}
+
+/* Turn a received IP_PKTINFO/IPV6_PKTINFO into the control message that makes the answer
+ * leave from the address the query came to. Returns its length (0 when none). */
+static size_t reply_ctl(const struct msghdr *rx, uint8_t *out)
+{
+	struct msghdr m = { .msg_control = out, .msg_controllen = CTL_LEN };
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(rx); c; c = CMSG_NXTHDR((struct msghdr *)rx, c)) {
+		struct cmsghdr *o = CMSG_FIRSTHDR(&m);
+		memset(out, 0, CTL_LEN);
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			pi.ipi_spec_dst = pi.ipi_addr;
+			pi.ipi_ifindex = 0;
+			o->cmsg_level = IPPROTO_IP;
+			o->cmsg_type = IP_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+			return CMSG_SPACE(sizeof(pi));
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			o->cmsg_level = IPPROTO_IPV6;
+			o->cmsg_type = IPV6_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+			memcpy(CMSG_DATA(o), CMSG_DATA(c), sizeof(struct in6_pktinfo));
+			return CMSG_SPACE(sizeof(struct in6_pktinfo));
+		}
+	}
+	return 0;
+}
+
+static size_t udp_max_len(const struct conf *c, const struct dns_query *q)
+{
+	size_t s = q->edns ? q->edns_udp_size : 512;
+
+	if (s < 512)
+		s = 512;
+	if (s > c->max_udp_size)
+		s = c->max_udp_size;
+	return s;
+}
+
+/* --- TCP output --- */
+
+struct tcp_write {
+	uv_write_t req;
+	struct tcp_session *s;
+	size_t len;
+	uint8_t data[];
+};
+
+static void session_unref(struct tcp_session *s)
+{
+	if (--s->refs == 0) {
+		free(s->rbuf);
+		free(s);
+	}
+}
+
+static void tcp_write_done(uv_write_t *req, int status)
+{
+	struct tcp_write *tw = (struct tcp_write *)req;
+	struct tcp_session *s = tw->s;
+
+	s->write_bytes -= tw->len;
+	free(tw);
+	if (status < 0)
+		session_close(s);
+	session_unref(s);
+}
+
+/* Send msg (len bytes, a DNS message) with its length prefix. */
+static void tcp_send(struct worker *w, struct tcp_session *s, const uint8_t *msg, size_t len)
+{
+	uint8_t *frame = w->scratch;
+	uv_buf_t b;
+	int n;
+
+	if (s->closing)
+		return;
+	if (msg != frame + 2)
+		memmove(frame + 2, msg, len);
+	wr16(frame, (uint16_t)len);
+	b = uv_buf_init((char *)frame, (unsigned)(len + 2));
+	n = uv_try_write((uv_stream_t *)&s->h, &b, 1);
+	if (n == (int)(len + 2))
+		return;
+	if (n < 0 && n != UV_EAGAIN) {
+		session_close(s);
+		return;
+	}
+	if (n < 0)
+		n = 0;
+	size_t rest = len + 2 - (size_t)n;
+	if (s->write_bytes + rest > TCP_MAX_QUEUED) {
+		session_close(s); /* the client does not read its answers */
+		return;
+	}
+	struct tcp_write *tw = malloc(sizeof(*tw) + rest);
+	if (!tw) {
+		session_close(s);
+		return;
+	}
+	memcpy(tw->data, frame + n, rest);
+	tw->s = s;
+	tw->len = rest;
+	b = uv_buf_init((char *)tw->data, (unsigned)rest);
+	if (uv_write(&tw->req, (uv_stream_t *)&s->h, &b, 1, tcp_write_done) < 0) {
+		free(tw);
+		session_close(s);
+		return;
+	}
+	s->refs++;
+	s->write_bytes += rest;
+}
+
+/* --- answering --- */
+
+void server_respond(struct worker *w, struct request *r, const struct cache_entry *e)
+{
+	uint64_t now = uv_now(&w->loop);
+
+	if (r->tcp) {
+		size_t n = cache_write_answer(e, &r->q, now, DNS_MAX_MSG, (uint16_t)w->conf->max_udp_size,
+					      w->scratch + 2);
+		tcp_send(w, r->tcp, w->scratch + 2, n);
+	} else {
+		uint8_t *out = udp_out_slot(w, r->udp);
+		size_t n = cache_write_answer(e, &r->q, now, udp_max_len(w->conf, &r->q),
+					      (uint16_t)w->conf->max_udp_size, out);
+		if (rd16(out + 2) & F_TC)
+			w->st.truncated++;
+		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
+	}
+}
+
+void server_respond_error(struct worker *w, struct request *r, int rcode)
+{
+	if (rcode == RCODE_SERVFAIL)
+		w->st.servfail++;
+	if (r->tcp) {
+		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, w->scratch + 2);
+		tcp_send(w, r->tcp, w->scratch + 2, n);
+	} else {
+		uint8_t *out = udp_out_slot(w, r->udp);
+		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, out);
+		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
+	}
+}
+
+void server_request_done(struct worker *w, struct request *r)
+{
+	struct tcp_session *s = r->tcp;
+
+	if (s) {
+		s->inflight--;
+		if (!s->closing && !s->reading && !w->draining &&
+		    s->inflight < w->conf->tcp_max_queries)
+			session_process(s); /* resume a connection paused at its query limit */
+		else if (w->draining && !s->inflight)
+			session_close(s);
+		session_unref(s);
+	}
+	r->next = w->free_reqs;
+	w->free_reqs = r;
+	w->inflight--;
+	if (w->draining)
+		worker_maybe_finish(w);
+}
+
+static struct request *request_get(struct worker *w)
+{
+	struct request *r = w->free_reqs;
+
+	if (r)
+		w->free_reqs = r->next;
+	else if (!(r = malloc(sizeof(*r))))
+		return NULL;
+	w->inflight++;
+	return r;
+}
+
+/* One query from a client, either transport. Answers at once (error, ACL, cache hit) or hands
+ * a request to the upstream side. */
+static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struct udp_listener *l,
+			 struct tcp_session *s, const struct addr *src, const uint8_t *ctl,
+			 size_t ctl_len)
+{
+	struct request tmp, *r;
+	uint8_t key[DNS_MAX_NAME + 5];
+	int rc;
+
+	w->st.queries++;
+	rc = wire_parse_query(pkt, len, &tmp.q);
+	if (rc < 0) {
+		w->st.dropped++;
+		return;
+	}
+	tmp.tcp = s;
+	tmp.udp = l;
+	tmp.src = *src;
+	tmp.ctl_len = ctl_len;
+	if (ctl_len)
+		memcpy(tmp.ctl, ctl, ctl_len);
+	if (!acl_permits(&w->conf->acl, &src->u.sa)) {
+		w->st.refused++;
+		server_respond_error(w, &tmp, RCODE_REFUSED);
+		return;
+	}
+	if (rc != RCODE_NOERROR) {
+		if (rc == RCODE_FORMERR)
+			w->st.formerr++;
+		else if (rc == RCODE_NOTIMP)
+			w->st.notimp++;
+		else if (rc == RCODE_BADVERS)
+			w->st.badvers++;
+		else
+			w->st.refused++;
+		server_respond_error(w, &tmp, rc);
+		return;
+	}
+	size_t keylen = wire_query_key(&tmp.q, key);
+	uint64_t hash = hash_bytes(key, keylen, w->hash_seed);
+	if (w->cache) {
+		const struct cache_entry *e = cache_lookup(w->cache, key, keylen, hash, uv_now(&w->loop));
+		if (e) {
+			w->st.cache_hits++;
+			server_respond(w, &tmp, e);
+			return;
+		}
+	}
+	w->st.cache_misses++;
+	if (w->inflight >= w->conf->max_inflight || !(r = request_get(w))) {
+		w->st.servfail++;
+		server_respond_error(w, &tmp, RCODE_SERVFAIL);
+		return;
+	}
+	*r = tmp;
+	r->start_ms = uv_now(&w->loop);
+	if (s) {
+		s->refs++;
+		s->inflight++;
+	}
+	uquery_resolve(w, r, key, keylen, hash);
+}
+
+/* --- UDP input --- */
+
+static void udp_on_readable(uv_poll_t *p, int status, int events)
+{
+	struct udp_listener *l = p->data;
+	struct worker *w = l->w;
+	int n;
+
+	if (status < 0)
+		return;
+	for (unsigned i = 0; i < BATCH; i++) {
+		struct msghdr *m = &w->rx_msg[i].msg_hdr;
+		w->rx_iov[i].iov_base = w->rx_buf[i];
+		w->rx_iov[i].iov_len = UDP_BUF;
+		m->msg_name = &w->rx_addr[i].u.ss;
+		m->msg_namelen = sizeof(w->rx_addr[i].u.ss);
+		m->msg_iov = &w->rx_iov[i];
+		m->msg_iovlen = 1;
+		m->msg_control = l->pktinfo ? w->rx_ctl[i] : NULL;
+		m->msg_controllen = l->pktinfo ? CTL_LEN : 0;
+		m->msg_flags = 0;
+	}
+	n = recvmmsg(l->fd, w->rx_msg, BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	w->st.udp_queries += (unsigned)n;
+	for (int i = 0; i < n; i++) {
+		struct msghdr *m = &w->rx_msg[i].msg_hdr;
+		uint8_t ctl[CTL_LEN];
+		size_t ctl_len = l->pktinfo ? reply_ctl(m, ctl) : 0;
+		w->rx_addr[i].len = m->msg_namelen;
+		if (m->msg_flags & MSG_TRUNC) {
+			w->st.dropped++; /* larger than any query we take */
+			continue;
+		}
+		handle_query(w, w->rx_buf[i], w->rx_msg[i].msg_len, l, NULL, &w->rx_addr[i], ctl, ctl_len);
+	}
+}
+
+/* --- TCP input --- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	session_unref(h->data);
+}
+
+static void session_close(struct tcp_session *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	s->w->nsessions--;
+	uv_close((uv_handle_t *)&s->h, on_handle_closed);
+	uv_close((uv_handle_t *)&s->idle, on_handle_closed);
+	if (s->w->draining)
+		worker_maybe_finish(s->w);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	struct tcp_session *s = t->data;
+
+	if (s->inflight)
+		uv_timer_again(t); /* answers are still coming */
+	else
+		session_close(s);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct tcp_session *s = h->data;
+	size_t want = s->rcap ? s->rcap : 512;
+
+	if (s->rcap - s->rlen < 512 && want < 2 + DNS_MAX_MSG)
+		want *= 2;
+	if (want > 2 + DNS_MAX_MSG)
+		want = 2 + DNS_MAX_MSG;
+	if (want != s->rcap) {
+		uint8_t *nb = realloc(s->rbuf, want);
+		if (nb) {
+			s->rbuf = nb;
+			s->rcap = want;
+		}
+	}
+	*buf = uv_buf_init((char *)s->rbuf + s->rlen, (unsigned)(s->rcap - s->rlen));
+}
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
+
+/* Answer every complete message in the buffer, up to the per-connection query limit. */
+static void session_process(struct tcp_session *s)
+{
+	struct worker *w = s->w;
+	size_t off = 0;
+
+	while (!s->closing && s->rlen - off >= 2) {
+		size_t mlen = rd16(s->rbuf + off);
+		if (mlen < DNS_HDR) {
+			session_close(s); /* no message to answer FORMERR to: RFC 7766 allows closing */
+			return;
+		}
+		if (s->rlen - off < 2 + mlen)
+			break;
+		if (s->inflight >= w->conf->tcp_max_queries)
+			break;
+		w->st.tcp_queries++;
+		handle_query(w, s->rbuf + off + 2, mlen, NULL, s, &s->peer, NULL, 0);
+		off += 2 + mlen;
+		uv_timer_again(&s->idle); /* only whole messages count as activity */
+	}
+	if (s->closing)
+		return;
+	if (off) {
+		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+		s->rlen -= off;
+	}
+	bool want_read = s->inflight < w->conf->tcp_max_queries && !w->draining;
+	if (want_read && !s->reading) {
+		if (uv_read_start((uv_stream_t *)&s->h, on_alloc, on_read) == 0)
+			s->reading = true;
+	} else if (!want_read && s->reading) {
+		uv_read_stop((uv_stream_t *)&s->h);
+		s->reading = false;
+	}
+}
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+	struct tcp_session *s = h->data;
+
+	if (nread < 0) {
+		/* EOF or error: answers still in flight are dropped when they arrive */
+		session_close(s);
+		return;
+	}
+	s->rlen += (size_t)nread;
+	session_process(s);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct worker *w = server->data;
+	struct tcp_session *s;
+	unsigned limit = w->conf->tcp_max_clients / w->nworkers;
+	int len;
+
+	if (status < 0)
+		return;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	s->w = w;
+	uv_tcp_init(&w->loop, &s->h);
+	s->h.data = s;
+	s->refs = 1;
+	if (uv_accept(server, (uv_stream_t *)&s->h) < 0 || w->draining ||
+	    w->nsessions >= (limit ? limit : 1)) {
+		w->st.tcp_rejected++;
+		uv_close((uv_handle_t *)&s->h, on_handle_closed);
+		return;
+	}
+	uv_timer_init(&w->loop, &s->idle);
+	s->idle.data = s;
+	s->refs = 2;
+	len = sizeof(s->peer.u.ss);
+	uv_tcp_getpeername(&s->h, &s->peer.u.sa, &len);
+	s->peer.len = (socklen_t)len;
+	uv_tcp_nodelay(&s->h, 1);
+	s->next = w->sessions.next;
+	s->prev = &w->sessions;
+	w->sessions.next->prev = s;
+	w->sessions.next = s;
+	w->nsessions++;
+	w->st.tcp_clients++;
+	uv_timer_start(&s->idle, on_idle, w->conf->tcp_idle_timeout, w->conf->tcp_idle_timeout);
+	session_process(s);
+}
+
+/* --- set-up and drain --- */
+
+int server_open(struct worker *w)
+{
+	int rc;
+
+	w->sessions.next = w->sessions.prev = &w->sessions;
+	w->udp = calloc(w->nudp ? w->nudp : 1, sizeof(*w->udp));
+	w->tcp_listen = calloc(w->ntcp_listen ? w->ntcp_listen : 1, sizeof(*w->tcp_listen));
+	if (!w->udp || !w->tcp_listen)
+		return UV_ENOMEM;
+	for (unsigned i = 0; i < w->nudp; i++) {
+		struct udp_listener *l = calloc(1, sizeof(*l));
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (!l)
+			return UV_ENOMEM;
+		w->udp[i] = l;
+		l->w = w;
+		l->fd = w->udp_fds[i];
+		getsockname(l->fd, (struct sockaddr *)&ss, &sl);
+		l->family = ss.ss_family;
+		if (ss.ss_family == AF_INET)
+			l->pktinfo = ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+		else
+			l->pktinfo = !memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr, &in6addr_any,
+					     sizeof(in6addr_any));
+		if ((rc = uv_poll_init(&w->loop, &l->poll, l->fd)) < 0)
+			return rc;
+		l->poll.data = l;
+		if ((rc = uv_poll_start(&l->poll, UV_READABLE, udp_on_readable)) < 0)
+			return rc;
+	}
+	for (unsigned i = 0; i < w->ntcp_listen; i++) {
+		uv_tcp_t *t = &w->tcp_listen[i];
+		uv_tcp_init(&w->loop, t);
+		t->data = w;
+		if ((rc = uv_tcp_open(t, w->tcp_fds[i])) < 0)
+			return rc;
+		w->tcp_fds[i] = -1; /* libuv owns it now */
+		if ((rc = uv_listen((uv_stream_t *)t, 256, on_connection)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void server_drain(struct worker *w)
+{
+	for (unsigned i = 0; i < w->nudp; i++)
+		uv_poll_stop(&w->udp[i]->poll);
+	for (unsigned i = 0; i < w->ntcp_listen; i++)
+		if (!uv_is_closing((uv_handle_t *)&w->tcp_listen[i]))
+			uv_close((uv_handle_t *)&w->tcp_listen[i], NULL);
+	for (struct tcp_session *s = w->sessions.next, *next; s != &w->sessions; s = next) {
+		next = s->next;
+		if (!s->inflight)
+			session_close(s);
+		else if (s->reading) {
+			uv_read_stop((uv_stream_t *)&s->h);
+			s->reading = false;
+		}
+	}
+}

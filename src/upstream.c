@@ -1,0 +1,874 @@
+/* upstream.c - the upstream side of a worker. One transaction (uquery) per distinct question in
+ * flight, shared by every client asking it. Queries leave over a few persistent connected UDP
+ * sockets per upstream with random source ports and random IDs; an answer counts only if it
+ * comes from the connected peer (the kernel checks), carries a pending ID and repeats the
+ * question. TC=1 moves the query to a pipelined TCP connection. Silence moves it to the next
+ * upstream after `failover` ms; SERVFAIL reaches the client at `timeout` at the latest. */
+#include "config.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "log.h"
+#include "worker.h"
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define DOWN_AFTER_FAILS 2
+#define UP_TCP_IDLE_MS 10000
+
+static void up_tcp_write(struct worker *w, struct up_tcp *c, struct attempt *a);
+static void up_tcp_fail(struct up_tcp *c, int err);
+static void upstream_release(struct upstream *up);
+static void up_tcp_idle(uv_timer_t *t);
+
+/* --- timeout lists: FIFO, so each is sorted by deadline --- */
+
+static void dl_remove(struct uquery *uq)
+{
+	if (uq->dnext) {
+		uq->dprev->dnext = uq->dnext;
+		uq->dnext->dprev = uq->dprev;
+		uq->dnext = uq->dprev = NULL;
+	}
+}
+
+static void fo_remove(struct uquery *uq)
+{
+	if (uq->fnext) {
+		uq->fprev->fnext = uq->fnext;
+		uq->fnext->fprev = uq->fprev;
+		uq->fnext = uq->fprev = NULL;
+	}
+}
+
+static void fo_append(struct worker *w, struct uquery *uq, uint64_t when)
+{
+	fo_remove(uq);
+	uq->failover_ms = when;
+	uq->fnext = &w->failovers;
+	uq->fprev = w->failovers.fprev;
+	w->failovers.fprev->fnext = uq;
+	w->failovers.fprev = uq;
+	if (!uv_is_active((uv_handle_t *)&w->timer))
+		worker_arm_timer(w);
+}
+
+/* --- pending attempts, by (socket, id) --- */
+
+static size_t pend_slot(const struct worker *w, const void *sock, uint16_t id)
+{
+	uint64_t k = (uint64_t)(uintptr_t)sock ^ ((uint64_t)id << 48) ^ id;
+	return (size_t)((k * 0x9e3779b97f4a7c15ULL) >> 20) & w->pend_mask;
+}
+
+static struct attempt *pend_find(struct worker *w, const void *sock, uint16_t id)
+{
+	for (struct attempt *a = w->pend[pend_slot(w, sock, id)]; a; a = a->hnext)
+		if (a->sock == sock && a->id == id)
+			return a;
+	return NULL;
+}
+
+static void pend_del(struct worker *w, struct attempt *a)
+{
+	struct attempt **pp = &w->pend[pend_slot(w, a->sock, a->id)];
+
+	while (*pp && *pp != a)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = a->hnext;
+}
+
+static void sock_list_add(struct attempt **head, struct attempt *a)
+{
+	a->sprev = NULL;
+	a->snext = *head;
+	if (*head)
+		(*head)->sprev = a;
+	*head = a;
+}
+
+static struct attempt **sock_list_head(struct attempt *a)
+{
+	return a->tcp ? &((struct up_tcp *)a->sock)->attempts : &((struct up_udp *)a->sock)->attempts;
+}
+
+static void attempt_end(struct worker *w, struct attempt *a)
+{
+	struct attempt **head;
+
+	if (!a->active)
+		return;
+	a->active = false;
+	pend_del(w, a);
+	head = sock_list_head(a);
+	if (a->sprev)
+		a->sprev->snext = a->snext;
+	else
+		*head = a->snext;
+	if (a->snext)
+		a->snext->sprev = a->sprev;
+	if (a->tcp) {
+		struct up_tcp *c = a->sock;
+		if (!c->attempts && !c->closing)
+			uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
+	}
+	a->up->pending--;
+	upstream_release(a->up);
+}
+
+/* --- upstream health --- */
+
+static void upstream_ok(struct upstream *up)
+{
+	if (up->down_until)
+		log_info("upstream %s is answering again", up->name);
+	up->fails = 0;
+	up->backoff_ms = 0;
+	up->down_until = 0;
+	up->answers++;
+}
+
+static void upstream_failed(struct upstream *up, uint64_t now, bool hard, const char *why)
+{
+	up->fails++;
+	if (!hard && up->fails < DOWN_AFTER_FAILS)
+		return;
+	up->backoff_ms = up->backoff_ms ? up->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (up->backoff_ms > BACKOFF_MAX_MS)
+		up->backoff_ms = BACKOFF_MAX_MS;
+	if (!up->down_until)
+		log_warn("upstream %s %s: trying the others first for %u ms", up->name, why, up->backoff_ms);
+	up->down_until = now + up->backoff_ms;
+}
+
+/* The first upstream in order that is not down and not tried yet; if all untried ones are down,
+ * the one that comes back soonest (a probe). With retry, tried ones are candidates again. */
+static int upstream_pick(struct worker *w, struct uquery *uq, bool retry)
+{
+	uint64_t now = uv_now(&w->loop), best_down = UINT64_MAX;
+	int best = -1;
+
+	for (unsigned i = 0; i < w->nups; i++) {
+		struct upstream *up = w->ups[i];
+		if (!retry && (uq->tried & (1u << i)))
+			continue;
+		if (up->down_until <= now)
+			return (int)i;
+		if (up->down_until < best_down) {
+			best_down = up->down_until;
+			best = (int)i;
+		}
+	}
+	return best;
+}
+
+/* --- sending --- */
+
+static uint16_t fresh_id(struct worker *w, const void *sock)
+{
+	uint16_t id = 0;
+
+	for (int tries = 0; tries < 16; tries++) {
+		id = (uint16_t)prng_next(&w->rng);
+		if (!pend_find(w, sock, id))
+			break;
+	}
+	return id;
+}
+
+static size_t write_upstream_query(struct worker *w, struct uquery *uq, uint16_t id, uint8_t *out)
+{
+	return wire_write_query(out, id, uq->key, uq->qname_len, uq->qtype, uq->qclass, uq->flags,
+				uq->edns_do, (uint16_t)w->conf->upstream_udp_size);
+}
+
+static void up_udp_queue(struct worker *w, struct up_udp *s, struct uquery *uq, uint16_t id)
+{
+	unsigned i;
+
+	if (s->nout == BATCH)
+		upstream_flush(w);
+	i = s->nout++;
+	s->out_iov[i].iov_base = s->out_buf[i];
+	s->out_iov[i].iov_len = write_upstream_query(w, uq, id, s->out_buf[i]);
+	memset(&s->out_msg[i].msg_hdr, 0, sizeof(struct msghdr));
+	s->out_msg[i].msg_hdr.msg_iov = &s->out_iov[i];
+	s->out_msg[i].msg_hdr.msg_iovlen = 1;
+	if (!s->dirty) {
+		s->dirty = true;
+		s->next_dirty = w->dirty_up;
+		w->dirty_up = s;
+	}
+}
+
+static struct up_tcp *up_tcp_get(struct worker *w, struct upstream *up);
+
+/* Start one attempt of uq at up. Returns 0, or -1 when it could not be sent. */
+static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *up, bool tcp)
+{
+	struct attempt *a = NULL;
+
+	for (unsigned i = 0; i < MAX_ATTEMPTS && !a; i++)
+		if (!uq->att[i].active)
+			a = &uq->att[i];
+	if (!a)
+		return -1;
+	a->uq = uq;
+	a->up = up;
+	a->tcp = tcp;
+	a->sent_ms = uv_now(&w->loop);
+	if (tcp) {
+		struct up_tcp *c = up_tcp_get(w, up);
+		if (!c)
+			return -1;
+		a->sock = c;
+		a->id = fresh_id(w, c);
+		a->written = false;
+		sock_list_add(&c->attempts, a);
+		uv_timer_stop(&c->idle);
+		w->st.upstream_tcp++;
+	} else {
+		struct up_udp *s = &up->udp[prng_next(&w->rng) % UP_SOCKS];
+		if (s->fd < 0)
+			return -1;
+		a->sock = s;
+		a->id = fresh_id(w, s);
+		sock_list_add(&s->attempts, a);
+	}
+	size_t slot = pend_slot(w, a->sock, a->id);
+	a->hnext = w->pend[slot];
+	w->pend[slot] = a;
+	a->active = true;
+	up->pending++;
+	up->queries++;
+	w->st.upstream_queries++;
+	if (tcp) {
+		struct up_tcp *c = a->sock;
+		if (c->connected)
+			up_tcp_write(w, c, a);
+	} else {
+		up_udp_queue(w, a->sock, uq, a->id);
+	}
+	return 0;
+}
+
+/* Send uq to the next upstream. Returns 0, or -1 when none is left. */
+static int uquery_send_next(struct worker *w, struct uquery *uq, bool retry)
+{
+	for (unsigned n = 0; n <= w->nups; n++) {
+		int i = upstream_pick(w, uq, retry);
+		if (i < 0)
+			return -1;
+		uq->tried |= 1u << i;
+		if (attempt_start(w, uq, w->ups[i], false) == 0) {
+			fo_append(w, uq, uv_now(&w->loop) + w->conf->failover);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* --- finishing --- */
+
+static void uquery_unlink(struct worker *w, struct uquery *uq)
+{
+	struct uquery **pp = &w->dedup[uq->hash & w->dedup_mask];
+
+	while (*pp && *pp != uq)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = uq->hnext;
+	dl_remove(uq);
+	fo_remove(uq);
+	for (unsigned i = 0; i < MAX_ATTEMPTS; i++)
+		attempt_end(w, &uq->att[i]);
+	w->nuq--;
+}
+
+static uint32_t answer_ttl(const struct conf *c, const struct dns_answer *a)
+{
+	uint32_t t = a->min_ttl == UINT32_MAX ? 0 : a->min_ttl;
+
+	if (a->rcode == RCODE_NXDOMAIN || (a->rcode == RCODE_NOERROR && a->ancount == 0)) {
+		if (!a->has_soa)
+			return 0; /* RFC 2308 5: no SOA, no negative caching */
+		if (a->soa_ttl_min < t)
+			t = a->soa_ttl_min;
+		return t < c->negative_ttl ? t : c->negative_ttl;
+	}
+	if (a->rcode == RCODE_SERVFAIL)
+		return c->servfail_ttl;
+	if (a->rcode != RCODE_NOERROR)
+		return 0;
+	if (t < c->min_ttl)
+		t = c->min_ttl;
+	return t < c->max_ttl ? t : c->max_ttl;
+}
+
+/* Answer every waiter from the checked message pkt, cache it, and free uq. */
+static void uquery_finish(struct worker *w, struct uquery *uq, const uint8_t *pkt, size_t len,
+			  const struct dns_answer *a)
+{
+	struct cache_entry *e;
+	struct request *r, *next;
+	uint32_t ttl = answer_ttl(w->conf, a);
+	bool stored;
+
+	e = cache_entry_new(uq->key, uq->keylen, uq->hash, pkt, len, a, w->ttl_off, ttl,
+			    a->rcode == RCODE_NOERROR ? w->conf->min_ttl : 0, w->conf->max_ttl,
+			    uv_now(&w->loop));
+	uquery_unlink(w, uq);
+	stored = e && w->conf->cache_size && cache_store(w->cache, e) == 0;
+	for (r = uq->waiters; r; r = next) {
+		next = r->next;
+		if (e)
+			server_respond(w, r, e);
+		else
+			server_respond_error(w, r, RCODE_SERVFAIL);
+		server_request_done(w, r);
+	}
+	if (e && !stored)
+		cache_entry_free(e);
+	free(uq);
+}
+
+/* No upstream gave a usable answer: SERVFAIL to everyone, remembered for servfail_ttl. */
+static void uquery_fail(struct worker *w, struct uquery *uq)
+{
+	uint8_t pkt[DNS_HDR + DNS_MAX_NAME + 4];
+	struct dns_answer a;
+	size_t len = DNS_HDR;
+
+	memset(pkt, 0, DNS_HDR);
+	wr16(pkt + 2, (uint16_t)(F_QR | F_RA | (uq->flags & (F_RD | F_CD)) | RCODE_SERVFAIL));
+	wr16(pkt + 4, 1);
+	memcpy(pkt + len, uq->key, uq->qname_len);
+	len += uq->qname_len;
+	wr16(pkt + len, uq->qtype);
+	wr16(pkt + len + 2, uq->qclass);
+	len += 4;
+	if (wire_parse_answer(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass, &a, w->ttl_off,
+			      1) < 0)
+		abort(); /* we just wrote it */
+	uquery_finish(w, uq, pkt, len, &a);
+}
+
+/* An attempt ended without an answer: wait for the others, or try the next upstream. */
+static void uquery_next(struct worker *w, struct uquery *uq)
+{
+	for (unsigned i = 0; i < MAX_ATTEMPTS; i++)
+		if (uq->att[i].active)
+			return;
+	if (uquery_send_next(w, uq, false) < 0)
+		uquery_fail(w, uq);
+}
+
+/* A message arrived for attempt a. */
+static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *pkt, size_t len,
+			   bool cut)
+{
+	struct uquery *uq = a->uq;
+	struct upstream *up = a->up;
+	struct dns_answer ans;
+
+	if (!a->tcp && (cut || (len >= DNS_HDR && (rd16(pkt + 2) & F_TC)))) {
+		if (wire_check_question(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass) < 0) {
+			w->st.upstream_bad++;
+			return; /* not the answer to this question: keep waiting */
+		}
+		attempt_end(w, a);
+		if (attempt_start(w, uq, up, true) < 0)
+			uquery_next(w, uq);
+		return;
+	}
+	if (wire_parse_answer(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass, &ans, w->ttl_off,
+			      sizeof(w->ttl_off) / sizeof(w->ttl_off[0])) < 0) {
+		w->st.upstream_bad++;
+		if (a->tcp) { /* a TCP stream carries no spoofed answers: this one is broken */
+			attempt_end(w, a);
+			uquery_next(w, uq);
+		}
+		return;
+	}
+	switch (ans.rcode) {
+	case RCODE_NOERROR:
+	case RCODE_NXDOMAIN:
+		w->st.upstream_answers++;
+		upstream_ok(up);
+		uquery_finish(w, uq, pkt, len, &ans);
+		return;
+	default:
+		/* SERVFAIL, REFUSED, NOTIMP, FORMERR, BADVERS...: not an answer to pass on */
+		w->st.upstream_bad++;
+		attempt_end(w, a);
+		uquery_next(w, uq);
+	}
+}
+
+/* --- UDP sockets --- */
+
+/* The upstream refused (ICMP port unreachable): move everything on this socket elsewhere. */
+static void up_udp_refused(struct worker *w, struct up_udp *s)
+{
+	struct uquery *moved[64];
+	unsigned n = 0;
+
+	upstream_failed(s->up, uv_now(&w->loop), true, "refuses connections");
+	while (s->attempts && n < 64) {
+		struct attempt *a = s->attempts;
+		moved[n++] = a->uq;
+		attempt_end(w, a);
+	}
+	for (unsigned i = 0; i < n; i++)
+		uquery_next(w, moved[i]);
+	if (s->attempts) /* more than one batch: the rest go at their failover time */
+		return;
+}
+
+static void up_udp_readable(uv_poll_t *p, int status, int events)
+{
+	struct up_udp *s = p->data;
+	struct worker *w = s->up->w;
+	int n;
+
+	if (status < 0)
+		return;
+	for (unsigned i = 0; i < BATCH; i++) {
+		struct msghdr *m = &w->rx_msg[i].msg_hdr;
+		memset(m, 0, sizeof(*m));
+		w->rx_iov[i].iov_base = w->rx_buf[i];
+		w->rx_iov[i].iov_len = UDP_BUF;
+		m->msg_iov = &w->rx_iov[i];
+		m->msg_iovlen = 1;
+	}
+	n = recvmmsg(s->fd, w->rx_msg, BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno == ECONNREFUSED)
+			up_udp_refused(w, s);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t len = w->rx_msg[i].msg_len;
+		struct attempt *a;
+		if (len < DNS_HDR || !(a = pend_find(w, s, rd16(w->rx_buf[i])))) {
+			w->st.upstream_bad++; /* unknown ID: late, duplicate or spoofed */
+			continue;
+		}
+		attempt_answer(w, a, w->rx_buf[i], len, w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC);
+	}
+}
+
+void upstream_flush(struct worker *w)
+{
+	struct up_udp *s = w->dirty_up;
+
+	w->dirty_up = NULL;
+	for (; s; s = s->next_dirty) {
+		unsigned done = 0;
+		s->dirty = false;
+		while (done < s->nout) {
+			int n = sendmmsg(s->fd, s->out_msg + done, s->nout - done, MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				/* lost datagrams are recovered by failover */
+				w->st.send_errors++;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				done++;
+				continue;
+			}
+			done += (unsigned)n;
+		}
+		s->nout = 0;
+	}
+}
+
+static int up_udp_open(struct worker *w, struct upstream *up, struct up_udp *s)
+{
+	int fd = socket(up->addr.u.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int buf = 1 << 20;
+
+	s->fd = -1;
+	s->up = up;
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	/* connect(): the kernel picks a random ephemeral port and drops datagrams from any other
+	 * address or port, so spoofing needs the right port, ID and question at once. */
+	if (connect(fd, &up->addr.u.sa, up->addr.len) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	if (uv_poll_init(&w->loop, &s->poll, fd) < 0) {
+		close(fd);
+		return -EINVAL;
+	}
+	s->fd = fd;
+	s->poll.data = s;
+	uv_poll_start(&s->poll, UV_READABLE, up_udp_readable);
+	return 0;
+}
+
+/* --- TCP connections: one per upstream per worker, pipelined --- */
+
+struct up_write {
+	uv_write_t req;
+	uint8_t data[];
+};
+
+static void up_write_done(uv_write_t *req, int status)
+{
+	free(req);
+}
+
+static void up_tcp_write(struct worker *w, struct up_tcp *c, struct attempt *a)
+{
+	struct up_write *uw = malloc(sizeof(*uw) + 2 + UP_QUERY_BUF);
+	size_t len;
+	uv_buf_t b;
+
+	if (!uw) {
+		up_tcp_fail(c, UV_ENOMEM);
+		return;
+	}
+	len = write_upstream_query(w, a->uq, a->id, uw->data + 2);
+	wr16(uw->data, (uint16_t)len);
+	b = uv_buf_init((char *)uw->data, (unsigned)len + 2);
+	a->written = true;
+	if (uv_write(&uw->req, (uv_stream_t *)&c->h, &b, 1, up_write_done) < 0) {
+		free(uw);
+		up_tcp_fail(c, UV_EPIPE);
+	}
+}
+
+static void up_tcp_closed(uv_handle_t *h)
+{
+	struct up_tcp *c = h->data;
+
+	if (--c->handles == 0)
+		free(c);
+}
+
+static void up_tcp_fail(struct up_tcp *c, int err)
+{
+	struct worker *w = c->w;
+	struct uquery *moved[256];
+	unsigned n = 0;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->up && c->up->tcp == c)
+		c->up->tcp = NULL;
+	if (err && err != UV_EOF && c->up)
+		upstream_failed(c->up, uv_now(&w->loop), !c->connected, "fails over TCP");
+	uv_close((uv_handle_t *)&c->h, up_tcp_closed);
+	uv_close((uv_handle_t *)&c->idle, up_tcp_closed);
+	while (c->attempts) {
+		struct attempt *a = c->attempts;
+		if (n < 256)
+			moved[n++] = a->uq;
+		attempt_end(w, a);
+	}
+	for (unsigned i = 0; i < n; i++)
+		uquery_next(w, moved[i]);
+}
+
+static void up_tcp_idle(uv_timer_t *t)
+{
+	struct up_tcp *c = t->data;
+
+	if (!c->attempts)
+		up_tcp_fail(c, 0);
+}
+
+static void up_tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct up_tcp *c = h->data;
+
+	*buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(sizeof(c->rbuf) - c->rlen));
+}
+
+static void up_tcp_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+	struct up_tcp *c = h->data;
+	struct worker *w = c->w;
+	size_t off = 0;
+
+	if (nread < 0) {
+		up_tcp_fail(c, (int)nread);
+		return;
+	}
+	c->rlen += (size_t)nread;
+	while (!c->closing && c->rlen - off >= 2) {
+		size_t mlen = rd16(c->rbuf + off);
+		struct attempt *a;
+		if (c->rlen - off < 2 + mlen)
+			break;
+		if (mlen >= DNS_HDR && (a = pend_find(w, c, rd16(c->rbuf + off + 2))))
+			attempt_answer(w, a, c->rbuf + off + 2, mlen, false);
+		else
+			w->st.upstream_bad++;
+		off += 2 + mlen;
+	}
+	if (c->closing)
+		return;
+	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+	c->rlen -= off;
+}
+
+static void up_tcp_connected(uv_connect_t *req, int status)
+{
+	struct up_tcp *c = req->data;
+	struct worker *w = c->w;
+
+	if (c->closing)
+		return;
+	if (status < 0) {
+		up_tcp_fail(c, status);
+		return;
+	}
+	c->connected = true;
+	uv_tcp_nodelay(&c->h, 1);
+	if (uv_read_start((uv_stream_t *)&c->h, up_tcp_alloc, up_tcp_read) < 0) {
+		up_tcp_fail(c, UV_EPIPE);
+		return;
+	}
+	for (struct attempt *a = c->attempts; a && !c->closing; a = a->snext)
+		if (!a->written)
+			up_tcp_write(w, c, a);
+	if (!c->closing && !c->attempts)
+		uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
+}
+
+static struct up_tcp *up_tcp_get(struct worker *w, struct upstream *up)
+{
+	struct up_tcp *c = up->tcp;
+
+	if (c && !c->closing)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->up = up;
+	uv_tcp_init(&w->loop, &c->h);
+	uv_timer_init(&w->loop, &c->idle);
+	c->h.data = c->idle.data = c->connect.data = c;
+	c->handles = 2;
+	if (uv_tcp_connect(&c->connect, &c->h, &up->addr.u.sa, up_tcp_connected) < 0) {
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->h, up_tcp_closed);
+		uv_close((uv_handle_t *)&c->idle, up_tcp_closed);
+		upstream_failed(up, uv_now(&w->loop), true, "refuses TCP connections");
+		return NULL;
+	}
+	uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
+	up->tcp = c;
+	return c;
+}
+
+/* --- upstream objects --- */
+
+static unsigned upstream_handles(struct upstream *up)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < UP_SOCKS; i++)
+		n += up->udp[i].fd >= 0;
+	return n;
+}
+
+static void up_udp_closed(uv_handle_t *h)
+{
+	struct up_udp *s = h->data;
+	struct upstream *up = s->up;
+
+	close(s->fd);
+	s->fd = -1;
+	if (upstream_handles(up) == 0)
+		free(up);
+}
+
+static void upstream_free(struct upstream *up)
+{
+	if (up->tcp) {
+		up->tcp->up = NULL;
+		up_tcp_fail(up->tcp, 0);
+		up->tcp = NULL;
+	}
+	if (upstream_handles(up) == 0) {
+		free(up);
+		return;
+	}
+	for (unsigned i = 0; i < UP_SOCKS; i++)
+		if (up->udp[i].fd >= 0)
+			uv_close((uv_handle_t *)&up->udp[i].poll, up_udp_closed);
+}
+
+/* A retired upstream goes away with its last attempt. */
+static void upstream_release(struct upstream *up)
+{
+	struct worker *w = up->w;
+
+	if (!up->retired || up->pending)
+		return;
+	for (struct upstream **pp = &w->retired; *pp; pp = &(*pp)->next_retired)
+		if (*pp == up) {
+			*pp = up->next_retired;
+			break;
+		}
+	upstream_free(up);
+}
+
+static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
+{
+	struct upstream *up = calloc(1, sizeof(*up));
+	int rc;
+
+	if (!up)
+		return NULL;
+	up->w = w;
+	up->addr = *addr;
+	addr_str(&addr->u.sa, up->name, sizeof(up->name));
+	for (unsigned i = 0; i < UP_SOCKS; i++) {
+		if ((rc = up_udp_open(w, up, &up->udp[i])) < 0 && i == 0 && w->idx == 0)
+			log_warn("upstream %s: cannot open a UDP socket: %s", up->name, strerror(-rc));
+	}
+	return up;
+}
+
+int upstreams_apply(struct worker *w)
+{
+	struct upstream *next[CONF_MAX_UPSTREAM];
+	const struct conf *c = w->conf;
+
+	for (unsigned i = 0; i < c->nupstream; i++) {
+		next[i] = NULL;
+		for (unsigned j = 0; j < w->nups; j++)
+			if (w->ups[j] && addr_equal(&w->ups[j]->addr.u.sa, &c->upstream[i].u.sa)) {
+				next[i] = w->ups[j];
+				w->ups[j] = NULL;
+				break;
+			}
+		if (!next[i] && !(next[i] = upstream_new(w, &c->upstream[i])))
+			return UV_ENOMEM;
+	}
+	for (unsigned j = 0; j < w->nups; j++) {
+		struct upstream *up = w->ups[j];
+		if (!up)
+			continue;
+		up->retired = true;
+		up->next_retired = w->retired;
+		w->retired = up;
+		upstream_release(up);
+	}
+	memcpy(w->ups, next, c->nupstream * sizeof(*next));
+	w->nups = c->nupstream;
+	return 0;
+}
+
+void upstreams_close(struct worker *w)
+{
+	uquery_abort_all(w);
+	for (unsigned j = 0; j < w->nups; j++) {
+		w->ups[j]->retired = true;
+		w->ups[j]->next_retired = w->retired;
+		w->retired = w->ups[j];
+		upstream_release(w->ups[j]);
+	}
+	w->nups = 0;
+}
+
+/* --- transactions --- */
+
+void uquery_resolve(struct worker *w, struct request *r, const uint8_t *key, size_t keylen,
+		    uint64_t hash)
+{
+	struct uquery *uq;
+	size_t b = hash & w->dedup_mask;
+
+	for (uq = w->dedup[b]; uq; uq = uq->hnext)
+		if (uq->hash == hash && uq->keylen == keylen && !memcmp(uq->key, key, keylen)) {
+			r->next = uq->waiters;
+			uq->waiters = r;
+			uq->nwaiters++;
+			w->st.dedup_joins++;
+			return;
+		}
+	uq = calloc(1, sizeof(*uq));
+	if (!uq) {
+		server_respond_error(w, r, RCODE_SERVFAIL);
+		server_request_done(w, r);
+		return;
+	}
+	uq->w = w;
+	uq->hash = hash;
+	uq->keylen = (uint16_t)keylen;
+	memcpy(uq->key, key, keylen);
+	uq->qname_len = r->q.qname_len;
+	uq->qtype = r->q.qtype;
+	uq->qclass = r->q.qclass;
+	uq->flags = r->q.flags & (F_RD | F_CD);
+	uq->edns_do = r->q.edns_do;
+	uq->waiters = r;
+	uq->nwaiters = 1;
+	r->next = NULL;
+	uq->hnext = w->dedup[b];
+	w->dedup[b] = uq;
+	w->nuq++;
+	uq->deadline_ms = uv_now(&w->loop) + w->conf->timeout;
+	uq->dnext = &w->deadlines;
+	uq->dprev = w->deadlines.dprev;
+	w->deadlines.dprev->dnext = uq;
+	w->deadlines.dprev = uq;
+	if (uquery_send_next(w, uq, false) < 0)
+		uquery_fail(w, uq);
+	else if (!uv_is_active((uv_handle_t *)&w->timer))
+		worker_arm_timer(w);
+}
+
+/* Silence for `failover` ms: count it against the upstream and ask another (or the same one
+ * again when it is the only one), keeping the earlier attempts open. */
+static void uquery_failover(struct worker *w, struct uquery *uq)
+{
+	uint64_t now = uv_now(&w->loop), last = 0;
+	struct attempt *latest = NULL;
+
+	for (unsigned i = 0; i < MAX_ATTEMPTS; i++)
+		if (uq->att[i].active && uq->att[i].sent_ms >= last) {
+			last = uq->att[i].sent_ms;
+			latest = &uq->att[i];
+		}
+	if (latest) {
+		latest->up->timeouts++;
+		upstream_failed(latest->up, now, false, "does not answer");
+	}
+	if (uquery_send_next(w, uq, false) < 0)
+		uquery_send_next(w, uq, true);
+}
+
+void uquery_timer_run(struct worker *w)
+{
+	uint64_t now = uv_now(&w->loop);
+
+	while (w->failovers.fnext != &w->failovers && w->failovers.fnext->failover_ms <= now) {
+		struct uquery *uq = w->failovers.fnext;
+		fo_remove(uq);
+		uquery_failover(w, uq);
+	}
+	while (w->deadlines.dnext != &w->deadlines && w->deadlines.dnext->deadline_ms <= now) {
+		w->st.upstream_timeouts++;
+		uquery_fail(w, w->deadlines.dnext);
+	}
+}
+
+void uquery_abort_all(struct worker *w)
+{
+	while (w->deadlines.dnext != &w->deadlines)
+		uquery_fail(w, w->deadlines.dnext);
+}

@@ -1,0 +1,81 @@
+/* util.c - PRNG seeding, the table hash, number parsing. */
+#include "config.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include "util.h"
+
+int prng_seed(struct prng *r)
+{
+	size_t got = 0;
+
+	while (got < sizeof(r->s)) {
+		ssize_t n = getrandom((uint8_t *)r->s + got, sizeof(r->s) - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
+		r->s[0] = 1;
+	return 0;
+}
+
+static inline uint64_t mix64(uint64_t a, uint64_t b)
+{
+	__uint128_t m = (__uint128_t)a * b;
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+/* wyhash-style: 8 bytes at a time through a 128-bit multiply. */
+uint64_t hash_bytes(const void *data, size_t len, uint64_t seed)
+{
+	const uint8_t *p = data;
+	uint64_t h = seed ^ 0xa0761d6478bd642fULL ^ len;
+
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		h = mix64(h ^ v, 0xe7037ed1a0b428dbULL);
+		p += 8;
+		len -= 8;
+	}
+	if (len) {
+		uint64_t v = 0;
+		memcpy(&v, p, len);
+		h = mix64(h ^ v ^ ((uint64_t)len << 56), 0x8ebc6af09c88c6e3ULL);
+	}
+	return mix64(h, 0x589965cc75374cc3ULL);
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, int allow_suffix, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (allow_suffix && *end) {
+		unsigned shift = 0;
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: return -1;
+		}
+		if (v > (~0ULL >> shift))
+			return -1;
+		v <<= shift;
+		end++;
+	}
+	if (*end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,203 @@
+/* worker.c - a worker thread: its loop, timers, configuration swaps and orderly shutdown.
+ * The control thread talks to it only through two atomics and one uv_async. */
+#include "config.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "log.h"
+#include "worker.h"
+
+static void on_timer(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	uquery_timer_run(w);
+	worker_arm_timer(w);
+}
+
+void worker_arm_timer(struct worker *w)
+{
+	uint64_t next = UINT64_MAX, now = uv_now(&w->loop);
+
+	if (w->deadlines.dnext != &w->deadlines)
+		next = w->deadlines.dnext->deadline_ms;
+	if (w->failovers.fnext != &w->failovers && w->failovers.fnext->failover_ms < next)
+		next = w->failovers.fnext->failover_ms;
+	if (next == UINT64_MAX)
+		uv_timer_stop(&w->timer);
+	else
+		uv_timer_start(&w->timer, on_timer, next > now ? next - now : 0, 0);
+}
+
+/* Once per loop iteration, after all I/O callbacks: send what they queued, in batches. */
+static void on_check(uv_check_t *h)
+{
+	struct worker *w = h->data;
+
+	upstream_flush(w);
+	server_flush(w);
+}
+
+static void close_cb_noop(uv_handle_t *h) {}
+
+static void close_all(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, close_cb_noop);
+}
+
+static void worker_finish(struct worker *w)
+{
+	if (w->closing)
+		return;
+	w->closing = true;
+	upstream_flush(w);
+	server_flush(w);
+	upstreams_close(w);
+	server_flush(w);
+	/* upstream and session handles close themselves; the rest closes here */
+	for (unsigned i = 0; i < w->nudp; i++)
+		if (!uv_is_closing((uv_handle_t *)&w->udp[i]->poll))
+			uv_close((uv_handle_t *)&w->udp[i]->poll, close_cb_noop);
+	uv_close((uv_handle_t *)&w->async, close_cb_noop);
+	uv_close((uv_handle_t *)&w->timer, close_cb_noop);
+	uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
+	uv_close((uv_handle_t *)&w->flush, close_cb_noop);
+}
+
+void worker_maybe_finish(struct worker *w)
+{
+	if (w->draining && !w->inflight && !w->nsessions)
+		worker_finish(w);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	/* Every transaction has answered by `timeout`; this is the backstop. */
+	uquery_abort_all(w);
+	worker_finish(w);
+}
+
+static void apply_conf(struct worker *w, struct conf *c)
+{
+	conf_unref(w->conf);
+	w->conf = c;
+	cache_set_limit(w->cache, c->cache_size / w->nworkers);
+	if (upstreams_apply(w) < 0)
+		log_err("worker %u: out of memory applying the new upstreams", w->idx);
+}
+
+static void on_async(uv_async_t *h)
+{
+	struct worker *w = h->data;
+	struct conf *c = atomic_exchange(&w->next_conf, NULL);
+
+	if (c)
+		apply_conf(w, c);
+	if (atomic_load(&w->stop) && !w->draining) {
+		w->draining = true;
+		server_drain(w);
+		uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf->timeout + 500, 0);
+		worker_maybe_finish(w);
+	}
+}
+
+static int worker_init(struct worker *w)
+{
+	int rc;
+
+	if ((rc = uv_loop_init(&w->loop)) < 0)
+		return rc;
+	if ((rc = prng_seed(&w->rng)) < 0)
+		return rc;
+	w->hash_seed = prng_next(&w->rng);
+	w->cache = cache_new(w->conf->cache_size / w->nworkers, w->hash_seed);
+	w->pend_mask = (1u << 16) - 1;
+	w->pend = calloc(w->pend_mask + 1, sizeof(*w->pend));
+	w->dedup_mask = (1u << 14) - 1;
+	w->dedup = calloc(w->dedup_mask + 1, sizeof(*w->dedup));
+	if (!w->cache || !w->pend || !w->dedup)
+		return UV_ENOMEM;
+	w->deadlines.dnext = w->deadlines.dprev = &w->deadlines;
+	w->failovers.fnext = w->failovers.fprev = &w->failovers;
+	uv_async_init(&w->loop, &w->async, on_async);
+	uv_timer_init(&w->loop, &w->timer);
+	uv_timer_init(&w->loop, &w->drain_timer);
+	uv_check_init(&w->loop, &w->flush);
+	w->async.data = w->timer.data = w->drain_timer.data = w->flush.data = w;
+	uv_check_start(&w->flush, on_check);
+	if ((rc = server_open(w)) < 0)
+		return rc;
+	return upstreams_apply(w);
+}
+
+static uv_sem_t started;
+
+static void worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int rc = worker_init(w);
+
+	w->exit_code = rc;
+	uv_sem_post(&started);
+	if (rc == 0)
+		uv_run(&w->loop, UV_RUN_DEFAULT);
+	else
+		worker_finish(w);
+	/* close whatever is left (e.g. after a failed start), then let callbacks run */
+	uv_walk(&w->loop, close_all, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&w->loop);
+	for (unsigned i = 0; i < w->nudp; i++) {
+		close(w->udp_fds[i]);
+		free(w->udp ? w->udp[i] : NULL);
+	}
+	for (unsigned i = 0; i < w->ntcp_listen; i++)
+		if (w->tcp_fds[i] >= 0)
+			close(w->tcp_fds[i]);
+	for (struct request *r = w->free_reqs, *next; r; r = next) {
+		next = r->next;
+		free(r);
+	}
+	cache_free(w->cache);
+	free(w->pend);
+	free(w->dedup);
+	free(w->udp);
+	free(w->tcp_listen);
+	conf_unref(w->conf);
+	conf_unref(atomic_exchange(&w->next_conf, NULL));
+	w->conf = NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	int rc;
+
+	if (w->idx == 0 && uv_sem_init(&started, 0) < 0)
+		return UV_ENOMEM;
+	if ((rc = uv_thread_create(&w->thread, worker_main, w)) < 0)
+		return rc;
+	uv_sem_wait(&started);
+	return w->exit_code;
+}
+
+void worker_stop(struct worker *w)
+{
+	atomic_store(&w->stop, true);
+	uv_async_send(&w->async);
+}
+
+void worker_join(struct worker *w)
+{
+	uv_thread_join(&w->thread);
+}
+
+void worker_reconfigure(struct worker *w, struct conf *c)
+{
+	struct conf *old = atomic_exchange(&w->next_conf, conf_ref(c));
+
+	conf_unref(old);
+	uv_async_send(&w->async);
+}

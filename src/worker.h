@@ -1,0 +1,237 @@
+/* worker.h - one worker thread: its loop, client listeners, cache, upstream transactions.
+ * Everything here belongs to one thread; nothing is shared but the conf (refcounted) and the
+ * two atomics that the control thread uses to talk to the worker. */
+#ifndef JD_WORKER_H
+#define JD_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+#include "addr.h"
+#include "cache.h"
+#include "conf.h"
+#include "util.h"
+#include "wire.h"
+
+#define BATCH 64                 /* datagrams per recvmmsg/sendmmsg */
+#define UDP_BUF 4096             /* largest UDP datagram we take or send */
+#define UP_QUERY_BUF 320         /* largest query we send upstream (12 + 255 + 4 + 11) */
+#define UP_SOCKS 4               /* UDP sockets per upstream per worker */
+#define MAX_ATTEMPTS 4           /* upstream attempts per transaction */
+#define CTL_LEN 64               /* room for one in6_pktinfo control message */
+
+struct worker;
+struct uquery;
+
+/* Where a UDP answer goes out from: the listener's fd, plus the local address when the
+ * listener is bound to a wildcard address. */
+struct udp_listener {
+	uv_poll_t poll;
+	int fd;
+	int family;
+	bool pktinfo;
+	bool dirty;
+	struct worker *w;
+	struct udp_listener *next_dirty;
+	unsigned nout;
+	struct mmsghdr out_msg[BATCH];
+	struct iovec out_iov[BATCH];
+	struct addr out_addr[BATCH];
+	uint8_t out_ctl[BATCH][CTL_LEN];
+	uint8_t out_buf[BATCH][UDP_BUF];
+};
+
+/* A client TCP connection. refs: one per open libuv handle and one per request in flight;
+ * the struct is freed when it drops to zero, so late answers find it closing, not freed. */
+struct tcp_session {
+	uv_tcp_t h;
+	uv_timer_t idle;
+	struct worker *w;
+	struct tcp_session *prev, *next;
+	unsigned refs;
+	unsigned inflight;
+	size_t write_bytes;          /* queued but not yet written */
+	bool closing, reading;
+	struct addr peer;
+	size_t rlen, rcap;
+	uint8_t *rbuf;               /* grows to the largest message seen, at most 2 + 65535 */
+};
+
+/* A client's query waiting for an upstream answer. */
+struct request {
+	struct request *next;        /* waiter list, or free list */
+	struct tcp_session *tcp;     /* NULL for UDP */
+	struct udp_listener *udp;
+	struct addr src;
+	uint8_t ctl[CTL_LEN];        /* local address for wildcard listeners */
+	size_t ctl_len;
+	uint64_t start_ms;
+	struct dns_query q;
+};
+
+struct up_udp {
+	uv_poll_t poll;
+	int fd;
+	bool dirty;
+	struct upstream *up;
+	struct up_udp *next_dirty;
+	struct attempt *attempts;    /* pending on this socket */
+	unsigned nout;
+	struct mmsghdr out_msg[BATCH];
+	struct iovec out_iov[BATCH];
+	uint8_t out_buf[BATCH][UP_QUERY_BUF];
+};
+
+struct up_tcp {
+	uv_tcp_t h;
+	uv_timer_t idle;
+	uv_connect_t connect;
+	struct upstream *up;         /* NULL once the upstream is gone */
+	struct worker *w;
+	struct attempt *attempts;
+	unsigned handles;            /* open libuv handles; freed at 0 */
+	bool connected, closing;
+	size_t rlen;
+	uint8_t rbuf[2 + DNS_MAX_MSG];
+};
+
+/* One upstream server as seen by one worker. */
+struct upstream {
+	struct addr addr;
+	char name[64];
+	unsigned fails;              /* consecutive failures */
+	uint64_t down_until;         /* ms; skipped until then unless nothing else is left */
+	unsigned backoff_ms;
+	unsigned pending;            /* attempts in flight */
+	bool retired;                /* removed by a reload; freed when pending drops to 0 */
+	struct upstream *next_retired;
+	struct worker *w;
+	struct up_udp udp[UP_SOCKS];
+	struct up_tcp *tcp;
+	uint64_t queries, answers, timeouts;
+};
+
+/* One query sent to one upstream. */
+struct attempt {
+	struct attempt *hnext;       /* pending table */
+	struct attempt *sprev, *snext; /* per-socket list */
+	struct uquery *uq;
+	struct upstream *up;
+	void *sock;                  /* struct up_udp or struct up_tcp */
+	uint64_t sent_ms;
+	uint16_t id;
+	bool active, tcp, written;
+};
+
+/* An upstream transaction: one per distinct (name, type, class, flags) in flight, shared by
+ * every client waiting for it. */
+struct uquery {
+	struct uquery *hnext;        /* dedup table */
+	struct uquery *dprev, *dnext; /* deadline list (client timeout) */
+	struct uquery *fprev, *fnext; /* failover list */
+	struct worker *w;
+	uint64_t hash;
+	uint64_t deadline_ms, failover_ms;
+	struct request *waiters;
+	unsigned nwaiters;
+	uint32_t tried;              /* bit per upstream index */
+	struct attempt att[MAX_ATTEMPTS];
+	uint16_t qtype, qclass, flags;
+	bool edns_do;
+	uint16_t qname_len;
+	uint16_t keylen;
+	uint8_t key[DNS_MAX_NAME + 5]; /* starts with the lower-cased name */
+};
+
+struct worker_stats {
+	uint64_t queries, udp_queries, tcp_queries, cache_hits, cache_misses, dedup_joins;
+	uint64_t refused, formerr, notimp, badvers, servfail, dropped, truncated;
+	uint64_t upstream_queries, upstream_answers, upstream_bad, upstream_tcp, upstream_timeouts;
+	uint64_t send_errors, tcp_clients, tcp_rejected;
+};
+
+struct worker {
+	unsigned idx, nworkers;
+	uv_thread_t thread;
+	uv_loop_t loop;
+	uv_async_t async;
+	uv_timer_t timer;            /* next deadline or failover */
+	uv_timer_t drain_timer;
+	uv_check_t flush;
+	atomic_bool stop;
+	_Atomic(struct conf *) next_conf;
+	struct conf *conf;
+	struct prng rng;
+	struct cache *cache;
+	uint64_t hash_seed;
+
+	int *udp_fds, *tcp_fds;      /* given by main; closed by the worker */
+	unsigned nudp, ntcp_listen;
+	struct udp_listener **udp;
+	uv_tcp_t *tcp_listen;
+	struct udp_listener *dirty_listeners;
+	struct up_udp *dirty_up;
+
+	struct upstream *ups[CONF_MAX_UPSTREAM];
+	unsigned nups;
+	struct upstream *retired;
+
+	struct attempt **pend;
+	size_t pend_mask;
+	struct uquery **dedup;
+	size_t dedup_mask;
+	struct uquery deadlines;     /* sentinels of the two FIFO timeout lists */
+	struct uquery failovers;
+	unsigned nuq;
+
+	struct request *free_reqs;
+	unsigned inflight;           /* requests waiting for upstream */
+	struct tcp_session sessions; /* sentinel */
+	unsigned nsessions;
+	bool draining, closing;
+
+	struct mmsghdr rx_msg[BATCH];
+	struct iovec rx_iov[BATCH];
+	struct addr rx_addr[BATCH];
+	uint8_t rx_ctl[BATCH][CTL_LEN];
+	uint8_t rx_buf[BATCH][UDP_BUF];
+	uint16_t ttl_off[DNS_MAX_MSG / 11 + 1];
+	uint8_t scratch[2 + DNS_MAX_MSG + 64];
+
+	struct worker_stats st;
+	int exit_code;
+};
+
+/* Start a worker thread on the given listener fds (ownership passes). Returns 0 or -errno. */
+int worker_start(struct worker *w);
+/* Ask the worker to finish in-flight queries and exit; then join it. */
+void worker_stop(struct worker *w);
+void worker_join(struct worker *w);
+/* Hand the worker a new configuration (a reference is taken). */
+void worker_reconfigure(struct worker *w, struct conf *c);
+
+/* server.c: client side */
+int server_open(struct worker *w);
+void server_drain(struct worker *w);
+void server_respond(struct worker *w, struct request *r, const struct cache_entry *e);
+void server_respond_error(struct worker *w, struct request *r, int rcode);
+void server_request_done(struct worker *w, struct request *r);
+void server_flush(struct worker *w);
+
+/* upstream.c: upstream side */
+int upstreams_apply(struct worker *w);
+void upstreams_close(struct worker *w);
+/* Resolve r's query: join an identical transaction in flight or start one. */
+void uquery_resolve(struct worker *w, struct request *r, const uint8_t *key, size_t keylen,
+		    uint64_t hash);
+void uquery_timer_run(struct worker *w);
+void upstream_flush(struct worker *w);
+void uquery_abort_all(struct worker *w);
+
+/* worker.c */
+void worker_arm_timer(struct worker *w);
+void worker_maybe_finish(struct worker *w);
+
+#endif
