@@ -1,0 +1,50 @@
+#!/bin/sh
+# quickstart.sh run|test - install what jurisdns needs on Debian 12, build it, then either run it
+# in the foreground (127.0.0.1:5353, upstreams from /etc/resolv.conf) or run the whole test suite.
+# Safe to repeat: packages already installed are not fetched again, a configured tree is reused.
+set -eu
+
+cd "$(dirname "$0")/.."
+what=${1:-run}
+shift 2>/dev/null || true
+
+BUILD_DEPS="build-essential autoconf automake pkg-config libuv1-dev libldns-dev libmaxminddb-dev \
+libhiredis-dev libinih-dev"
+TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server"
+
+case $what in
+run) pkgs=$BUILD_DEPS ;;
+test) pkgs="$BUILD_DEPS $TEST_DEPS" ;;
+*) echo "usage: $0 run|test [jurisdns options]" >&2; exit 2 ;;
+esac
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "quickstart: installing$missing"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
+
+[ -x configure ] || autoreconf -fi
+[ -f Makefile ] || ./configure
+make -j"$(nproc)"
+
+case $what in
+run)
+	echo "quickstart: jurisdns on 127.0.0.1:5353 (UDP+TCP); try: dig @127.0.0.1 -p 5353 example.com"
+	exec ./src/jurisdns "$@"
+	;;
+test)
+	if ! make -j2 check; then
+		cat test-suite.log 2>/dev/null | tail -n 200
+		exit 1
+	fi
+	;;
+esac
