@@ -339,8 +339,15 @@ static void udp_on_readable(uv_poll_t *p, int status, int events)
 	struct worker *w = l->w;
 	int n;
 
-	if (status < 0)
+	if (status < 0) {
+		/* libuv stops the handle on EPOLLERR: clear the error and listen on */
+		int err;
+		socklen_t el = sizeof(err);
+		getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		if (!w->draining)
+			uv_poll_start(&l->poll, UV_READABLE, udp_on_readable);
 		return;
+	}
 	for (unsigned i = 0; i < BATCH; i++) {
 		struct msghdr *m = &w->rx_msg[i].msg_hdr;
 		w->rx_iov[i].iov_base = w->rx_buf[i];

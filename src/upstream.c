@@ -433,8 +433,16 @@ static void up_udp_readable(uv_poll_t *p, int status, int events)
 	struct worker *w = s->up->w;
 	int n;
 
-	if (status < 0)
+	if (status < 0) {
+		/* libuv stops the handle on EPOLLERR (a pending ICMP error): take the error, resume */
+		int err = 0;
+		socklen_t el = sizeof(err);
+		getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		uv_poll_start(&s->poll, UV_READABLE, up_udp_readable);
+		if (err == ECONNREFUSED)
+			up_udp_refused(w, s);
 		return;
+	}
 	for (unsigned i = 0; i < BATCH; i++) {
 		struct msghdr *m = &w->rx_msg[i].msg_hdr;
 		memset(m, 0, sizeof(*m));

@@ -13,6 +13,9 @@ static void on_timer(uv_timer_t *t)
 
 	uquery_timer_run(w);
 	worker_arm_timer(w);
+	/* The check phase comes only after the next poll, which may block: send now. */
+	upstream_flush(w);
+	server_flush(w);
 }
 
 void worker_arm_timer(struct worker *w)

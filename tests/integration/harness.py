@@ -1,0 +1,943 @@
+"""Shared helpers for the jurisdns integration tests.
+
+Only the standard library and dnspython (Debian's python3-dnspython) are used.
+
+- free_port(): a port number that is free on 127.0.0.1 for UDP and TCP.
+- Knot: an authoritative knotd serving tests/zones/test.zone (zone example.test.).
+- FakeUpstream: a scriptable DNS server (UDP + TCP) running in a thread, recording every query.
+- Jurisdns: the daemon under test, started from a generated config file.
+- udp()/tcp()/raw_udp()/raw_tcp()/tcp_send_frames(): client helpers.
+
+Every process started here is stopped by its PID; every wait is bounded.
+
+Environment:
+  JURISDNS_BIN      path of the daemon (default $abs_top_builddir/src/jurisdns, else
+                    <repo>/src/jurisdns)
+  abs_top_builddir  automake's build dir (set by `make check`)
+  abs_top_srcdir    automake's source dir (the zones are in $abs_top_srcdir/tests/zones)
+  KNOTD             path of knotd (default /usr/sbin/knotd)
+  JD_TEST_KEEP      if set, temporary directories are kept (for debugging)
+"""
+
+import heapq
+import os
+import random
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+ZONE_ORIGIN = "example.test."
+
+
+def _first_existing(*paths):
+    for p in paths:
+        if p and os.path.exists(p):
+            return p
+    return paths[-1]
+
+
+def jurisdns_bin():
+    if os.environ.get("JURISDNS_BIN"):
+        return os.environ["JURISDNS_BIN"]
+    cands = []
+    if os.environ.get("abs_top_builddir"):
+        cands.append(os.path.join(os.environ["abs_top_builddir"], "src", "jurisdns"))
+    cands.append(os.path.join(REPO, "src", "jurisdns"))
+    return _first_existing(*cands)
+
+
+def zone_dir():
+    cands = []
+    if os.environ.get("abs_top_srcdir"):
+        cands.append(os.path.join(os.environ["abs_top_srcdir"], "tests", "zones"))
+    cands.append(os.path.join(REPO, "tests", "zones"))
+    return _first_existing(*cands)
+
+
+KNOTD = os.environ.get("KNOTD", "/usr/sbin/knotd")
+
+
+def require_binary(testcase_cls=None):
+    """Skip (unittest.SkipTest) when the daemon binary is missing."""
+    b = jurisdns_bin()
+    if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+        raise unittest.SkipTest("jurisdns binary not found at %s (set JURISDNS_BIN)" % b)
+    return b
+
+
+def require_knotd():
+    if not (os.path.isfile(KNOTD) and os.access(KNOTD, os.X_OK)):
+        raise unittest.SkipTest("knotd not found at %s" % KNOTD)
+
+
+# --------------------------------------------------------------------------------------------
+# ports, temp dirs
+# --------------------------------------------------------------------------------------------
+
+_port_lock = threading.Lock()
+_ports_given = set()
+
+
+def free_port(host="127.0.0.1"):
+    """A port that is free for both UDP and TCP on host (bound with port 0, then closed)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        t = socket.socket(fam, socket.SOCK_STREAM)
+        u = socket.socket(fam, socket.SOCK_DGRAM)
+        try:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            try:
+                u.bind((host, port))
+            except OSError:
+                continue
+            with _port_lock:
+                if port in _ports_given:
+                    continue
+                _ports_given.add(port)
+            return port
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port found")
+
+
+class TempDir:
+    def __init__(self, prefix="jd-test-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def cleanup(self):
+        if os.environ.get("JD_TEST_KEEP"):
+            sys.stderr.write("keeping %s\n" % self.path)
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def wait_for(cond, timeout, interval=0.02, what="condition"):
+    """Poll cond() until it returns a true value; bounded by timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def stop_process(proc, timeout=5.0):
+    """SIGTERM, wait, then SIGKILL. Returns (exit code, killed)."""
+    if proc.poll() is not None:
+        return proc.returncode, False
+    try:
+        proc.send_signal(signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        return proc.wait(timeout=timeout), False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        return proc.returncode, True
+
+
+# --------------------------------------------------------------------------------------------
+# client helpers
+# --------------------------------------------------------------------------------------------
+
+def make_query(qname, qtype="A", *, rd=True, cd=False, ad=False, edns=None, payload=1232,
+               do=False, options=None, qid=None):
+    """A dns.message.Message query. edns: None = no OPT unless do/options need one; 0 = OPT v0."""
+    q = dns.message.make_query(qname, qtype, use_edns=False)
+    if qid is not None:
+        q.id = qid
+    if not rd:
+        q.flags &= ~dns.flags.RD
+    if cd:
+        q.flags |= dns.flags.CD
+    if ad:
+        q.flags |= dns.flags.AD
+    if edns is None and (do or options):
+        edns = 0
+    if edns is not None:
+        q.use_edns(edns, dns.flags.DO if do else 0, payload, options=options or [])
+    return q
+
+
+def udp(q, port, host="127.0.0.1", timeout=3.0, source=None, ignore_unexpected=False):
+    """Send a dnspython query over UDP, return the parsed response (raises dns.exception.Timeout)."""
+    return dns.query.udp(q, host, port=port, timeout=timeout, source=source,
+                         ignore_unexpected=ignore_unexpected)
+
+
+def tcp(q, port, host="127.0.0.1", timeout=5.0, source=None):
+    return dns.query.tcp(q, host, port=port, timeout=timeout, source=source)
+
+
+def query(qname, qtype="A", port=None, transport="udp", **kw):
+    timeout = kw.pop("timeout", 3.0)
+    q = make_query(qname, qtype, **kw)
+    if transport == "udp":
+        return udp(q, port, timeout=timeout)
+    return tcp(q, port, timeout=timeout)
+
+
+def raw_udp(data, port, host="127.0.0.1", timeout=1.0, source=None, expect_reply=True):
+    """Send raw bytes; return the reply bytes or None when nothing came within timeout."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        if source:
+            s.bind((source, 0))
+        s.settimeout(timeout)
+        s.sendto(data, (host, port))
+        if not expect_reply and timeout == 0:
+            return None
+        try:
+            return s.recvfrom(65535)[0]
+        except socket.timeout:
+            return None
+    finally:
+        s.close()
+
+
+def recv_exact(sock, n, deadline):
+    buf = b""
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("recv_exact timed out (%d of %d bytes)" % (len(buf), n))
+        sock.settimeout(left)
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def tcp_read_msg(sock, timeout=3.0):
+    """Read one length-prefixed DNS message; returns bytes."""
+    deadline = time.monotonic() + timeout
+    (n,) = struct.unpack("!H", recv_exact(sock, 2, deadline))
+    return recv_exact(sock, n, deadline)
+
+
+def tcp_connect(port, host="127.0.0.1", timeout=3.0):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(timeout)
+    s.connect((host, port))
+    return s
+
+
+def frame(wire):
+    return struct.pack("!H", len(wire)) + wire
+
+
+def raw_tcp(data, port, host="127.0.0.1", timeout=2.0, nreplies=1):
+    """Send raw bytes (caller frames them) on a fresh connection; return list of reply bytes
+    (fewer than nreplies when the server closed or went silent)."""
+    s = tcp_connect(port, host, timeout)
+    out = []
+    try:
+        s.sendall(data)
+        for _ in range(nreplies):
+            try:
+                out.append(tcp_read_msg(s, timeout))
+            except (socket.timeout, ConnectionError, OSError):
+                break
+    finally:
+        s.close()
+    return out
+
+
+def is_closed(sock, timeout):
+    """True when the peer closes the connection (EOF or reset) within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            d = sock.recv(4096)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, OSError):
+            return True
+        if not d:
+            return True
+    return False
+
+
+def rrset_addresses(msg, rdtype=dns.rdatatype.A):
+    out = []
+    for rrset in msg.answer:
+        if rrset.rdtype == rdtype:
+            out.extend(r.address for r in rrset)
+    return sorted(out)
+
+
+def answer_ttl(msg, rdtype=dns.rdatatype.A):
+    for rrset in msg.answer:
+        if rrset.rdtype == rdtype:
+            return rrset.ttl
+    raise AssertionError("no %s rrset in answer:\n%s" % (dns.rdatatype.to_text(rdtype), msg))
+
+
+def header_flags(wire):
+    return struct.unpack("!H", wire[2:4])[0]
+
+
+# --------------------------------------------------------------------------------------------
+# knotd
+# --------------------------------------------------------------------------------------------
+
+class Knot:
+    """knotd serving example.test. from tests/zones/test.zone on 127.0.0.1:port."""
+
+    def __init__(self, tmp=None, zone_file=None):
+        require_knotd()
+        self._own_tmp = tmp is None
+        self.tmp = tmp or TempDir("jd-knot-")
+        self.dir = os.path.join(self.tmp.path, "knot")
+        os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
+        self.port = free_port()
+        self.zone_file = zone_file or os.path.join(zone_dir(), "test.zone")
+        self.conf = os.path.join(self.dir, "knot.conf")
+        self.log = os.path.join(self.dir, "knotd.log")
+        self.proc = None
+
+    def _write_conf(self):
+        # The zone file is copied so that knotd never writes into the source tree.
+        zf = os.path.join(self.dir, "example.test.zone")
+        shutil.copyfile(self.zone_file, zf)
+        with open(self.conf, "w") as f:
+            f.write(
+                "server:\n"
+                "    rundir: \"%(d)s\"\n"
+                "    listen: 127.0.0.1@%(port)d\n"
+                "    udp-workers: 1\n"
+                "    tcp-workers: 1\n"
+                "    background-workers: 1\n"
+                "database:\n"
+                "    storage: \"%(d)s/db\"\n"
+                "control:\n"
+                "    listen: \"%(d)s/knot.sock\"\n"
+                "log:\n"
+                "  - target: stderr\n"
+                "    any: notice\n"
+                "zone:\n"
+                "  - domain: example.test.\n"
+                "    file: \"%(zf)s\"\n"
+                "    zonefile-sync: -1\n"
+                "    zonefile-load: whole\n"
+                "    journal-content: none\n"
+                % {"d": self.dir, "port": self.port, "zf": zf})
+
+    def start(self, timeout=10.0):
+        self._write_conf()
+        self._logf = open(self.log, "wb")
+        self.proc = subprocess.Popen([KNOTD, "-c", self.conf], stdout=self._logf,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        q = make_query(ZONE_ORIGIN, "SOA", rd=False)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("knotd exited with %s:\n%s" % (self.proc.returncode,
+                                                                   self.read_log()))
+            try:
+                r = udp(q, self.port, timeout=0.2)
+                if r.rcode() == dns.rcode.NOERROR and r.answer:
+                    return self
+            except Exception:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("knotd did not answer the SOA query within %.0fs:\n%s"
+                           % (timeout, self.read_log()))
+
+    def read_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc, timeout=5)
+            self.proc = None
+            self._logf.close()
+        if self._own_tmp:
+            self.tmp.cleanup()
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+
+# --------------------------------------------------------------------------------------------
+# fake upstream
+# --------------------------------------------------------------------------------------------
+
+class UpQuery:
+    """One query received by FakeUpstream."""
+
+    def __init__(self, transport, msg, wire, src):
+        self.transport = transport          # "udp" or "tcp"
+        self.time = time.monotonic()
+        self.src = src
+        self.wire = wire
+        self.id = msg.id
+        self.flags = msg.flags
+        q = msg.question[0] if len(msg.question) else None
+        self.qname = q.name.to_text() if q is not None else None   # case as received
+        self.qname_lower = self.qname.lower() if q is not None else None
+        self.qtype = q.rdtype if q is not None else None
+        self.edns = msg.edns
+        self.payload = msg.payload if msg.edns >= 0 else None
+        self.do = bool(msg.ednsflags & dns.flags.DO) if msg.edns >= 0 else False
+        self.options = list(msg.options) if msg.edns >= 0 else []
+        self.rd = bool(msg.flags & dns.flags.RD)
+        self.cd = bool(msg.flags & dns.flags.CD)
+        self.ad = bool(msg.flags & dns.flags.AD)
+
+    def __repr__(self):
+        return "<UpQuery %s %s %s id=%d rd=%d cd=%d do=%d>" % (
+            self.transport, self.qname, dns.rdatatype.to_text(self.qtype), self.id, self.rd,
+            self.cd, self.do)
+
+
+class FakeUpstream:
+    """A scriptable DNS server on 127.0.0.1 (UDP and TCP on the same port) in a thread.
+
+    Modes (set globally with default= or per lower-cased qname with set_mode()):
+      answer          A <address> (AAAA 2001:db8::99), TTL <ttl>; other types: NODATA
+      silent          never answer
+      servfail/refused/nxdomain/nodata
+      tc              UDP: TC=1 and no records; TCP: the normal answer
+      wrong_id        UDP: first an answer with another ID (address SPOOF), after 100 ms the right one
+      wrong_question  UDP: first an answer for another name (address SPOOF), then the right one
+      wrong_port      UDP: first an answer from another source port (address SPOOF), then the right one
+      delay:MS        the normal answer after MS milliseconds
+      big             100 A records (> 1232 bytes): over UDP truncated like a real server (TC=1)
+      drop_udp        never answer over UDP, answer over TCP
+    Every query is recorded (see UpQuery) in .queries.
+    """
+
+    SPOOF = "203.0.113.66"
+    BIG_COUNT = 100
+
+    def __init__(self, default="answer", address="192.0.2.99", ttl=300, neg_ttl=300,
+                 host="127.0.0.1"):
+        self.host = host
+        self.default = default
+        self.address = address
+        self.ttl = ttl
+        self.neg_ttl = neg_ttl
+        self.modes = {}
+        self.queries = []
+        self.lock = threading.Lock()
+        self.port = None
+        self._timers = []          # heap of (time, seq, fn)
+        self._seq = 0
+        self._stop = False
+        self._thread = None
+        self._conns = {}           # sock -> bytearray
+        self._tcp_out = {}         # sock -> bytearray pending writes
+        self.errors = []
+
+    # ---- control --------------------------------------------------------------------------
+    def set_mode(self, qname, mode):
+        with self.lock:
+            self.modes[qname.lower().rstrip(".") + "."] = mode
+
+    def mode_for(self, qname):
+        with self.lock:
+            return self.modes.get(qname.lower(), self.default)
+
+    def clear(self):
+        with self.lock:
+            self.queries = []
+
+    def received(self, qname=None, qtype=None, transport=None):
+        """Recorded queries, filtered by (case-insensitive) qname, qtype, transport."""
+        if qname is not None:
+            qname = qname.lower().rstrip(".") + "."
+        if isinstance(qtype, str):
+            qtype = dns.rdatatype.from_text(qtype)
+        with self.lock:
+            return [q for q in self.queries
+                    if (qname is None or q.qname_lower == qname)
+                    and (qtype is None or q.qtype == qtype)
+                    and (transport is None or q.transport == transport)]
+
+    def count(self, qname=None, qtype=None, transport=None):
+        return len(self.received(qname, qtype, transport))
+
+    @property
+    def addr(self):
+        if ":" in self.host:
+            return "[%s]:%d" % (self.host, self.port)
+        return "%s:%d" % (self.host, self.port)
+
+    def start(self):
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(50):
+            port = free_port(self.host)
+            u = socket.socket(fam, socket.SOCK_DGRAM)
+            t = socket.socket(fam, socket.SOCK_STREAM)
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                u.bind((self.host, port))
+                t.bind((self.host, port))
+            except OSError:
+                u.close()
+                t.close()
+                continue
+            break
+        else:
+            raise RuntimeError("FakeUpstream: cannot bind")
+        t.listen(64)
+        u.setblocking(False)
+        t.setblocking(False)
+        self.port = port
+        self.udp = u
+        self.tcp = t
+        self.spoof_sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.spoof_sock.bind((self.host, 0))
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(u, selectors.EVENT_READ, "udp")
+        self.sel.register(t, selectors.EVENT_READ, "accept")
+        self._thread = threading.Thread(target=self._run, name="fake-upstream-%d" % port,
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop = True
+        if self._thread:
+            self._thread.join(timeout=5)
+            self._thread = None
+        for s in list(self._conns):
+            s.close()
+        self._conns.clear()
+        for s in (getattr(self, "udp", None), getattr(self, "tcp", None),
+                  getattr(self, "spoof_sock", None)):
+            if s:
+                s.close()
+
+    # ---- loop -----------------------------------------------------------------------------
+    def _later(self, delay, fn):
+        self._seq += 1
+        heapq.heappush(self._timers, (time.monotonic() + delay, self._seq, fn))
+
+    def _run(self):
+        while not self._stop:
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, fn = heapq.heappop(self._timers)
+                try:
+                    fn()
+                except Exception as e:  # a closed connection etc.
+                    self.errors.append(repr(e))
+            timeout = 0.05
+            if self._timers:
+                timeout = max(0.0, min(timeout, self._timers[0][0] - time.monotonic()))
+            try:
+                events = self.sel.select(timeout)
+            except (OSError, ValueError):
+                break
+            for key, mask in events:
+                try:
+                    self._event(key, mask)
+                except Exception as e:
+                    self.errors.append(repr(e))
+
+    def _event(self, key, mask):
+        kind = key.data
+        if kind == "udp":
+            for _ in range(64):
+                try:
+                    data, src = self.udp.recvfrom(65535)
+                except (BlockingIOError, InterruptedError):
+                    break
+                self._handle(data, "udp", src, None)
+        elif kind == "accept":
+            try:
+                c, src = self.tcp.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            c.setblocking(False)
+            self._conns[c] = bytearray()
+            self._tcp_out[c] = bytearray()
+            self.sel.register(c, selectors.EVENT_READ, "conn")
+        elif kind == "conn":
+            c = key.fileobj
+            if mask & selectors.EVENT_READ:
+                try:
+                    d = c.recv(65535)
+                except (BlockingIOError, InterruptedError):
+                    d = None
+                except OSError:
+                    d = b""
+                if d == b"":
+                    self._close(c)
+                    return
+                if d:
+                    buf = self._conns[c]
+                    buf += d
+                    while len(buf) >= 2:
+                        n = struct.unpack("!H", buf[:2])[0]
+                        if len(buf) < 2 + n:
+                            break
+                        msg = bytes(buf[2:2 + n])
+                        del buf[:2 + n]
+                        self._handle(msg, "tcp", c.getpeername() if c.fileno() >= 0 else None, c)
+            if mask & selectors.EVENT_WRITE:
+                self._flush(c)
+
+    def _close(self, c):
+        try:
+            self.sel.unregister(c)
+        except Exception:
+            pass
+        self._conns.pop(c, None)
+        self._tcp_out.pop(c, None)
+        c.close()
+
+    def _flush(self, c):
+        out = self._tcp_out.get(c)
+        if out is None:
+            return
+        try:
+            n = c.send(out)
+            del out[:n]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._close(c)
+            return
+        self.sel.modify(c, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0), "conn")
+
+    def _send_tcp(self, c, wire):
+        if c not in self._tcp_out:
+            return
+        self._tcp_out[c] += frame(wire)
+        self._flush(c)
+
+    def _send_udp(self, wire, dst, sock=None):
+        (sock or self.udp).sendto(wire, dst)
+
+    # ---- answers --------------------------------------------------------------------------
+    def _response(self, msg, rcode=dns.rcode.NOERROR):
+        r = dns.message.make_response(msg, recursion_available=True)
+        r.set_rcode(rcode)
+        return r
+
+    def _soa(self, zone="example.test."):
+        return dns.rrset.from_text(zone, self.neg_ttl, "IN", "SOA",
+                                   "ns1.%s hostmaster.%s 1 7200 3600 1209600 %d"
+                                   % (zone, zone, self.neg_ttl))
+
+    def _normal(self, msg, big=False):
+        r = self._response(msg)
+        q = msg.question[0]
+        if big and q.rdtype == dns.rdatatype.A:
+            rr = dns.rrset.RRset(q.name, dns.rdataclass.IN, dns.rdatatype.A)
+            rr.update_ttl(self.ttl)
+            for i in range(self.BIG_COUNT):
+                rr.add(dns.rdata.from_text("IN", "A", "198.51.%d.%d" % (100 + i // 200, 1 + i % 200)))
+            r.answer.append(rr)
+        elif q.rdtype == dns.rdatatype.A:
+            r.answer.append(dns.rrset.from_text(q.name, self.ttl, "IN", "A", self.address))
+        elif q.rdtype == dns.rdatatype.AAAA:
+            r.answer.append(dns.rrset.from_text(q.name, self.ttl, "IN", "AAAA", "2001:db8::99"))
+        else:
+            r.authority.append(self._soa())
+        return r
+
+    def _to_wire(self, r, transport, msg):
+        """Render; over UDP truncate like a real server to the requester's size."""
+        if transport == "tcp":
+            return r.to_wire(max_size=65535)
+        limit = msg.payload if msg.edns >= 0 else 512
+        limit = max(512, limit)
+        try:
+            return r.to_wire(max_size=limit)
+        except dns.exception.TooBig:
+            t = self._response(msg)
+            t.flags |= dns.flags.TC
+            return t.to_wire()
+
+    def _handle(self, data, transport, src, conn):
+        try:
+            msg = dns.message.from_wire(data)
+        except Exception as e:
+            self.errors.append("unparseable query: %r" % e)
+            return
+        if not msg.question:
+            return
+        uq = UpQuery(transport, msg, data, src)
+        with self.lock:
+            self.queries.append(uq)
+        mode = self.mode_for(uq.qname_lower)
+
+        def send(wire, delay=0.0, sock=None):
+            if transport == "tcp":
+                fn = lambda: self._send_tcp(conn, wire)
+            else:
+                fn = lambda: self._send_udp(wire, src, sock)
+            if delay > 0:
+                self._later(delay, fn)
+            else:
+                fn()
+
+        if mode == "silent":
+            return
+        if mode == "drop_udp" and transport == "udp":
+            return
+        if mode == "servfail":
+            return send(self._response(msg, dns.rcode.SERVFAIL).to_wire())
+        if mode == "refused":
+            return send(self._response(msg, dns.rcode.REFUSED).to_wire())
+        if mode == "nxdomain":
+            r = self._response(msg, dns.rcode.NXDOMAIN)
+            r.authority.append(self._soa())
+            return send(r.to_wire())
+        if mode == "nodata":
+            r = self._response(msg)
+            r.authority.append(self._soa())
+            return send(r.to_wire())
+        if mode == "tc" and transport == "udp":
+            r = self._response(msg)
+            r.flags |= dns.flags.TC
+            return send(r.to_wire())
+        if mode.startswith("delay:"):
+            ms = int(mode.split(":", 1)[1])
+            return send(self._to_wire(self._normal(msg), transport, msg), delay=ms / 1000.0)
+        good = self._to_wire(self._normal(msg, big=(mode == "big")), transport, msg)
+        if transport == "udp" and mode in ("wrong_id", "wrong_question", "wrong_port"):
+            spoof = self._normal(msg)
+            spoof.answer = []
+            name = msg.question[0].name
+            if mode == "wrong_question":
+                other = dns.name.from_text("spoof.example.test.")
+                spoof.question = [dns.rrset.RRset(other, dns.rdataclass.IN, msg.question[0].rdtype)]
+                name = other
+            spoof.answer.append(dns.rrset.from_text(name, self.ttl, "IN", "A", self.SPOOF))
+            if mode == "wrong_id":
+                spoof.id = (msg.id + 1 + random.randrange(0xfffe)) & 0xffff
+            send(spoof.to_wire(), sock=self.spoof_sock if mode == "wrong_port" else None)
+            return send(good, delay=0.1)
+        return send(good)
+
+
+# --------------------------------------------------------------------------------------------
+# the daemon
+# --------------------------------------------------------------------------------------------
+
+class Jurisdns:
+    """The daemon under test.
+
+    server/upstream/cache: dicts of key -> value (or list of values for repeatable keys) that go
+    into the generated config file. listen defaults to one 127.0.0.1 port; workers to 1 (the
+    cache and the in-flight table are per worker, so counting tests need one worker).
+    """
+
+    def __init__(self, upstreams=(), server=None, upstream=None, cache=None, extra_args=(),
+                 config_text=None, tmp=None, use_config=True):
+        self.bin = require_binary()
+        self._own_tmp = tmp is None
+        self.tmp = tmp or TempDir("jd-daemon-")
+        self.port = free_port()
+        self.server = {"listen": "127.0.0.1:%d" % self.port, "workers": 1}
+        self.server.update(server or {})
+        self.upstream = {"server": list(upstreams)}
+        self.upstream.update(upstream or {})
+        self.cache = dict(cache or {})
+        self.extra_args = list(extra_args)
+        self.config_text = config_text
+        self.use_config = use_config
+        self.conf = self.tmp.file("jurisdns-%d.conf" % self.port)
+        self.log = self.tmp.file("jurisdns-%d.log" % self.port)
+        self.proc = None
+        self._logf = None
+
+    @staticmethod
+    def render(sections):
+        out = []
+        for name, kv in sections:
+            if kv is None:
+                continue
+            out.append("[%s]" % name)
+            for k, v in kv.items():
+                vals = v if isinstance(v, (list, tuple)) else [v]
+                for one in vals:
+                    out.append("%s = %s" % (k, one))
+            out.append("")
+        return "\n".join(out) + "\n"
+
+    def config(self):
+        if self.config_text is not None:
+            return self.config_text
+        return self.render([("server", self.server), ("upstream", self.upstream),
+                            ("cache", self.cache or None)])
+
+    def write_config(self, text=None):
+        with open(self.conf, "w") as f:
+            f.write(self.config() if text is None else text)
+
+    def argv(self):
+        a = [self.bin]
+        if self.use_config:
+            a += ["-c", self.conf]
+        a += ["-f"] + self.extra_args
+        return a
+
+    def start(self, timeout=10.0, wait=True):
+        if self.use_config:
+            self.write_config()
+        self._logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(self.argv(), stdout=self._logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def read_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout=10.0, port=None, host="127.0.0.1"):
+        """Ready = the daemon answers over UDP. The probe is an opcode STATUS message, which must
+        be answered (NOTIMP) without going upstream; if that stays unanswered while TCP already
+        accepts, a QDCOUNT=0 query (FORMERR) is tried too. Fails with the log when the process
+        exits."""
+        port = port or self.port
+        deadline = time.monotonic() + timeout
+        probe = bytearray(make_query("ready.probe.", "A").to_wire())
+        probe[2] = (probe[2] & 0x87) | (2 << 3)  # opcode STATUS
+        formerr = struct.pack("!HHHHHH", 0x4242, 0x0100, 0, 0, 0, 0)
+        tcp_ok_at = None
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("jurisdns exited with %s before answering; log:\n%s"
+                                     % (self.proc.returncode, self.read_log()))
+            if raw_udp(bytes(probe), port, host, timeout=0.1) is not None:
+                return
+            if tcp_ok_at is None:
+                try:
+                    tcp_connect(port, host, timeout=0.2).close()
+                    tcp_ok_at = time.monotonic()
+                except OSError:
+                    pass
+            elif time.monotonic() - tcp_ok_at > 1.0:
+                if raw_udp(formerr, port, host, timeout=0.1) is not None:
+                    return
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise AssertionError("jurisdns did not answer within %.0fs; log:\n%s"
+                                     % (timeout, self.read_log()))
+            time.sleep(0.03)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self, text=None):
+        """Rewrite the config (when text or attributes changed) and send SIGHUP."""
+        self.write_config(text)
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self, timeout=5.0):
+        """SIGTERM; returns the exit code. Raises AssertionError when it did not exit 0 in time
+        (after killing it)."""
+        if self.proc is None:
+            return None
+        proc = self.proc
+        self.proc = None
+        rc, killed = stop_process(proc, timeout)
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+        if killed:
+            raise AssertionError("jurisdns did not exit within %.0fs of SIGTERM; log:\n%s"
+                                 % (timeout, self.read_log()))
+        if rc != 0:
+            raise AssertionError("jurisdns exited with %s after SIGTERM (expected 0); log:\n%s"
+                                 % (rc, self.read_log()))
+        return rc
+
+    def kill(self):
+        if self.proc is not None:
+            stop_process(self.proc, timeout=2)
+            self.proc = None
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            if self._own_tmp:
+                self.tmp.cleanup()
+
+    # convenience -----------------------------------------------------------------------------
+    def q(self, qname, qtype="A", transport="udp", **kw):
+        return query(qname, qtype, port=self.port, transport=transport, **kw)
+
+
+def run_cli(args, timeout=10.0, input_=None):
+    """Run the binary with args; returns CompletedProcess (text)."""
+    b = require_binary()
+    return subprocess.run([b] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, timeout=timeout, text=True)
+
+
+def main():
+    """unittest.main wrapper: non-zero exit on failure; prints a 'N passed, N failed' line."""
+    prog = unittest.main(exit=False, verbosity=int(os.environ.get("JD_TEST_VERBOSE", "2")))
+    r = prog.result
+    failed = len(r.failures) + len(r.errors) + len(getattr(r, "unexpectedSuccesses", []))
+    skipped = len(r.skipped)
+    passed = r.testsRun - failed - skipped
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    if failed:
+        sys.exit(1)
+    if r.testsRun and skipped == r.testsRun:
+        sys.exit(77)  # automake: SKIP
+    sys.exit(0)
