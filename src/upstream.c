@@ -407,24 +407,33 @@ static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *p
 	}
 }
 
+/* End every attempt on a failed socket, then send each transaction on. A transaction may have
+ * two attempts on one socket, so it is collected once: uquery_next may free it. */
+static void attempts_move_on(struct worker *w, struct attempt **head)
+{
+	struct uquery *moved[256];
+	unsigned n = 0;
+
+	while (*head) {
+		struct attempt *a = *head;
+		unsigned i = 0;
+		while (i < n && moved[i] != a->uq)
+			i++;
+		if (i == n && n < 256)
+			moved[n++] = a->uq; /* beyond 256, the rest move at their failover time */
+		attempt_end(w, a);
+	}
+	for (unsigned i = 0; i < n; i++)
+		uquery_next(w, moved[i]);
+}
+
 /* --- UDP sockets --- */
 
 /* The upstream refused (ICMP port unreachable): move everything on this socket elsewhere. */
 static void up_udp_refused(struct worker *w, struct up_udp *s)
 {
-	struct uquery *moved[64];
-	unsigned n = 0;
-
 	upstream_failed(s->up, uv_now(&w->loop), true, "refuses connections");
-	while (s->attempts && n < 64) {
-		struct attempt *a = s->attempts;
-		moved[n++] = a->uq;
-		attempt_end(w, a);
-	}
-	for (unsigned i = 0; i < n; i++)
-		uquery_next(w, moved[i]);
-	if (s->attempts) /* more than one batch: the rest go at their failover time */
-		return;
+	attempts_move_on(w, &s->attempts);
 }
 
 static void up_udp_readable(uv_poll_t *p, int status, int events)
@@ -564,8 +573,6 @@ static void up_tcp_closed(uv_handle_t *h)
 static void up_tcp_fail(struct up_tcp *c, int err)
 {
 	struct worker *w = c->w;
-	struct uquery *moved[256];
-	unsigned n = 0;
 
 	if (c->closing)
 		return;
@@ -576,14 +583,7 @@ static void up_tcp_fail(struct up_tcp *c, int err)
 		upstream_failed(c->up, uv_now(&w->loop), !c->connected, "fails over TCP");
 	uv_close((uv_handle_t *)&c->h, up_tcp_closed);
 	uv_close((uv_handle_t *)&c->idle, up_tcp_closed);
-	while (c->attempts) {
-		struct attempt *a = c->attempts;
-		if (n < 256)
-			moved[n++] = a->uq;
-		attempt_end(w, a);
-	}
-	for (unsigned i = 0; i < n; i++)
-		uquery_next(w, moved[i]);
+	attempts_move_on(w, &c->attempts);
 }
 
 static void up_tcp_idle(uv_timer_t *t)

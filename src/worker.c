@@ -147,9 +147,7 @@ static void worker_main(void *arg)
 	uv_sem_post(&started);
 	if (rc == 0)
 		uv_run(&w->loop, UV_RUN_DEFAULT);
-	else
-		worker_finish(w);
-	/* close whatever is left (e.g. after a failed start), then let callbacks run */
+	/* close whatever is left (everything, after a failed start), then let callbacks run */
 	uv_walk(&w->loop, close_all, NULL);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&w->loop);
