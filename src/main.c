@@ -19,6 +19,8 @@
 struct control {
 	uv_loop_t *loop;
 	uv_signal_t sighup, sigterm, sigint;
+	uv_async_t worker_exit;
+	bool stopping;
 	struct conf *conf;
 	const char *conf_path;
 	struct conf_overrides ov;
@@ -130,16 +132,36 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct control *ctl = h->data;
 
+	if (ctl->stopping) {
+		log_info("signal %d: already finishing queries in flight", signum);
+		return;
+	}
 	if (signum == SIGHUP) {
 		reload(ctl);
 		return;
 	}
 	log_info("signal %d: finishing queries in flight, then exiting", signum);
+	ctl->stopping = true;
 	for (unsigned i = 0; i < ctl->nworkers; i++)
 		worker_stop(ctl->workers[i]);
+}
+
+/* A worker thread has ended; when all have, stop watching signals and leave the loop. */
+static void on_worker_exit(uv_async_t *h)
+{
+	struct control *ctl = h->data;
+
+	for (unsigned i = 0; i < ctl->nworkers; i++)
+		if (!atomic_load(&ctl->workers[i]->exited))
+			return;
+	/* from here until exit a late signal changes nothing */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	uv_close((uv_handle_t *)&ctl->sighup, NULL);
 	uv_close((uv_handle_t *)&ctl->sigterm, NULL);
 	uv_close((uv_handle_t *)&ctl->sigint, NULL);
+	uv_close((uv_handle_t *)&ctl->worker_exit, NULL);
 }
 
 static unsigned cpu_count(void)
@@ -228,6 +250,9 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	ctl.loop = uv_default_loop();
+	uv_async_init(ctl.loop, &ctl.worker_exit, on_worker_exit);
+	ctl.worker_exit.data = &ctl;
 	ctl.nworkers = ctl.conf->workers ? ctl.conf->workers : cpu_count();
 	ctl.workers = calloc(ctl.nworkers, sizeof(*ctl.workers));
 	if (!ctl.workers)
@@ -241,6 +266,7 @@ int main(int argc, char **argv)
 		w->idx = i;
 		w->nworkers = ctl.nworkers;
 		w->conf = conf_ref(ctl.conf);
+		w->on_exit = &ctl.worker_exit;
 		ctl.workers[i] = w;
 		if (open_worker_sockets(w, ctl.conf, err, sizeof(err)) < 0) {
 			log_err("%s", err);
@@ -268,7 +294,6 @@ int main(int argc, char **argv)
 			 ctl.conf->upstream_from_resolv ? " (from " RESOLV_CONF ")" : "");
 	}
 
-	ctl.loop = uv_default_loop();
 	uv_signal_init(ctl.loop, &ctl.sighup);
 	uv_signal_init(ctl.loop, &ctl.sigterm);
 	uv_signal_init(ctl.loop, &ctl.sigint);

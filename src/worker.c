@@ -170,6 +170,9 @@ static void worker_main(void *arg)
 	conf_unref(w->conf);
 	conf_unref(atomic_exchange(&w->next_conf, NULL));
 	w->conf = NULL;
+	atomic_store(&w->exited, true);
+	if (w->on_exit)
+		uv_async_send(w->on_exit);
 }
 
 int worker_start(struct worker *w)

@@ -202,6 +202,8 @@ struct worker {
 
 	struct worker_stats st;
 	int exit_code;
+	uv_async_t *on_exit;         /* the control loop's, sent once the thread is done */
+	atomic_bool exited;
 };
 
 /* Start a worker thread on the given listener fds (ownership passes). Returns 0 or -errno. */
