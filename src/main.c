@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,14 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Workers inherit a mask without these, so only the control loop takes them, and none
+	 * arriving before its watchers start can take the default action. */
+	sigset_t ctl_signals;
+	sigemptyset(&ctl_signals);
+	sigaddset(&ctl_signals, SIGHUP);
+	sigaddset(&ctl_signals, SIGTERM);
+	sigaddset(&ctl_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &ctl_signals, NULL);
 	ctl.loop = uv_default_loop();
 	uv_async_init(ctl.loop, &ctl.worker_exit, on_worker_exit);
 	ctl.worker_exit.data = &ctl;
@@ -301,6 +310,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&ctl.sighup, on_signal, SIGHUP);
 	uv_signal_start(&ctl.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&ctl.sigint, on_signal, SIGINT);
+	pthread_sigmask(SIG_UNBLOCK, &ctl_signals, NULL);
 	uv_run(ctl.loop, UV_RUN_DEFAULT);
 
 	for (unsigned i = 0; i < ctl.nworkers; i++) {
