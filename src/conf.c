@@ -12,9 +12,13 @@
 
 struct parse_ctx {
 	struct conf *c;
+	FILE *f;
+	int lineno;                  /* line the reader returned last */
+	int err_line;
 	char err[256];
 	bool failed;
 	bool listen_seen, upstream_seen, allow_seen;
+	int ttl_line;                /* last line that set min_ttl or max_ttl */
 };
 
 struct key_def {
@@ -84,6 +88,7 @@ static int fail(struct parse_ctx *p, const char *fmt, ...)
 		vsnprintf(p->err, sizeof(p->err), fmt, ap);
 		va_end(ap);
 		p->failed = true;
+		p->err_line = p->lineno;
 	}
 	return 0; /* inih: 0 = error on this line */
 }
@@ -183,6 +188,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	UINT_KEY("upstream", "timeout", timeout, 50, 60000)
 	UINT_KEY("upstream", "failover", failover, 10, 60000)
 	UINT_KEY("upstream", "edns_buffer_size", upstream_udp_size, 512, 4096)
+	if (!strcmp(section, "cache") && (!strcmp(name, "min_ttl") || !strcmp(name, "max_ttl")))
+		p->ttl_line = p->lineno;
 	UINT_KEY("cache", "min_ttl", min_ttl, 0, 86400)
 	UINT_KEY("cache", "max_ttl", max_ttl, 0, 604800 * 4)
 	UINT_KEY("cache", "negative_ttl", negative_ttl, 0, 86400)
@@ -196,6 +203,57 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	const char *s = suggest(name, names, n, sizeof(char *));
 	return s ? fail(p, "unknown key '%s' in [%s] (did you mean '%s'?)", name, section, s)
 		 : fail(p, "unknown key '%s' in [%s]", name, section);
+}
+
+static bool section_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(known_sections) / sizeof(*known_sections); i++)
+		if (!strcmp(name, known_sections[i]))
+			return true;
+	return false;
+}
+
+/* inih's line reader, wrapped: it counts lines (so errors name the right one), refuses lines
+ * longer than inih's buffer (which would split them silently), and checks section headers as
+ * they come, so an unknown section is an error even when it has no keys. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_ctx *p = stream;
+	char *line = fgets(str, num, p->f);
+	size_t n;
+
+	if (!line)
+		return NULL;
+	p->lineno++;
+	n = strlen(line);
+	if (n == (size_t)num - 1 && line[n - 1] != '\n' && !feof(p->f)) {
+		fail(p, "line longer than %d characters", num - 2);
+		int ch;
+		while ((ch = fgetc(p->f)) != EOF && ch != '\n')
+			;
+		line[0] = 0;
+		return line;
+	}
+	const char *t = line;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	if (*t == '[' && !p->failed) {
+		char name[64];
+		size_t k = 0;
+		for (t++; *t && *t != ']' && k < sizeof(name) - 1; t++)
+			name[k++] = *t;
+		name[k] = 0;
+		if (*t == ']' && !section_known(name)) {
+			const char *sug = suggest(name, known_sections,
+						  sizeof(known_sections) / sizeof(*known_sections),
+						  sizeof(char *));
+			if (sug)
+				fail(p, "unknown section [%s] (did you mean [%s]?)", name, sug);
+			else
+				fail(p, "unknown section [%s]", name);
+		}
+	}
+	return line;
 }
 
 int conf_read_resolv(struct conf *c, const char *resolv_conf)
@@ -266,11 +324,13 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 			conf_unref(c);
 			return NULL;
 		}
-		line = ini_parse_file(f, on_key, &p);
+		p.f = f;
+		line = ini_parse_stream(read_line, &p, on_key, &p);
 		fclose(f);
 		if (line != 0 || p.failed) {
-			if (p.failed)
-				snprintf(err, errlen, "%s:%d: %s", path, line > 0 ? line : 0, p.err);
+			/* whichever came first: inih's syntax error or ours */
+			if (p.failed && (line <= 0 || p.err_line <= line))
+				snprintf(err, errlen, "%s:%d: %s", path, p.err_line, p.err);
 			else
 				snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
 					 path, line);
@@ -290,8 +350,8 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 	if (ov && ov->workers >= 0)
 		c->workers = (unsigned)ov->workers;
 	if (c->min_ttl > c->max_ttl) {
-		snprintf(err, errlen, "%s: [cache] min_ttl (%u) is larger than max_ttl (%u)",
-			 path ? path : "config", c->min_ttl, c->max_ttl);
+		snprintf(err, errlen, "%s:%d: [cache] min_ttl (%u) is larger than max_ttl (%u)",
+			 path ? path : "config", p.ttl_line, c->min_ttl, c->max_ttl);
 		conf_unref(c);
 		return NULL;
 	}

@@ -265,7 +265,7 @@ int wire_parse_answer(const uint8_t *pkt, size_t len, const uint8_t *qname, uint
 			a->opt_off = (uint16_t)off;
 			a->opt_len = (uint16_t)(rdata + rdlen - off);
 			a->opt_last = (i == total - 1);
-			a->rcode |= rr[5] << 4;
+			a->rcode |= rr[4] << 4; /* TTL bytes: extended rcode, version, flags */
 		} else {
 			if (ttl > 0x7fffffff)
 				ttl = 0; /* RFC 2181 8: values with the top bit set are zero */
