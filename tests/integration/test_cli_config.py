@@ -120,7 +120,9 @@ class ConfigCheck(h.JDTestCase):
         self.assertInvalidAt("[server]\nlisten = 127.0.0.1:5353\nlisen = 1.2.3.4:53\n", 3, "lisen")
 
     def test_unknown_section(self):
-        self.assertInvalidAt("[upstream]\nserver = 127.0.0.1:53\n\n[cahce]\nsize = 1M\n", 5, "cahce")
+        # the error names the section header's line, and an empty unknown section is an error too
+        self.assertInvalidAt("[upstream]\nserver = 127.0.0.1:53\n\n[cahce]\nsize = 1M\n", 4, "cahce")
+        self.assertInvalidAt("[upstream]\nserver = 127.0.0.1:53\n[redsi]\n", 3, "redsi")
 
     def test_bad_listen_address(self):
         self.assertInvalidAt("[server]\nlisten = 999.1.1.1:53\n[upstream]\nserver = 127.0.0.1:53\n", 2)
