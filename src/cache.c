@@ -60,7 +60,7 @@ static void entry_remove(struct cache *c, struct cache_entry *e)
 	lru_unlink(e);
 	c->bytes -= e->charge;
 	c->entries--;
-	free(e);
+	cache_entry_free(e);
 }
 
 static void evict_to(struct cache *c, size_t limit)
@@ -170,6 +170,7 @@ struct cache_entry *cache_entry_new(const uint8_t *key, size_t keylen, uint64_t 
 	if (!e)
 		return NULL;
 	e->hnext = e->prev = e->next = NULL;
+	e->label = NULL;
 	e->hash = hash;
 	e->stored_ms = now_ms;
 	e->expire_ms = now_ms + (uint64_t)ttl * 1000;
@@ -211,7 +212,17 @@ struct cache_entry *cache_entry_new(const uint8_t *key, size_t keylen, uint64_t 
 
 void cache_entry_free(struct cache_entry *e)
 {
+	if (e)
+		label_unref(e->label);
 	free(e);
+}
+
+void cache_entry_set_label(struct cache_entry *e, struct label *l)
+{
+	label_unref(e->label);
+	e->label = l;
+	if (l)
+		e->charge += l->size;
 }
 
 int cache_store(struct cache *c, struct cache_entry *e)

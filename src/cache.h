@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "label.h"
 #include "wire.h"
 
 struct cache_entry {
@@ -21,6 +22,7 @@ struct cache_entry {
 	uint16_t question_end;
 	uint16_t nttl;
 	int rcode;                        /* with extended bits */
+	struct label *label;              /* jurisdiction label, one reference; NULL = none */
 	const uint8_t *key;
 	uint8_t *wire;
 	const uint16_t *ttl_off;
@@ -55,6 +57,9 @@ struct cache_entry *cache_entry_new(const uint8_t *key, size_t keylen, uint64_t 
 				    const uint16_t *ttl_off, uint32_t ttl, uint32_t min_ttl,
 				    uint32_t max_ttl, uint64_t now_ms);
 void cache_entry_free(struct cache_entry *e);
+
+/* Attach a label (taking over its reference) and count its size against the cache. */
+void cache_entry_set_label(struct cache_entry *e, struct label *l);
 
 /* Hand e to the cache, replacing an entry with the same key. Returns 0 when stored (the cache
  * owns e and it stays valid until the next store), or -1 when not (disabled, ttl 0, too large:

@@ -296,6 +296,44 @@ int wire_parse_answer(const uint8_t *pkt, size_t len, const uint8_t *qname, uint
 	return 0;
 }
 
+int wire_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *next)
+{
+	size_t o = 0, limit = off;
+	bool jumped = false;
+
+	for (;;) {
+		if (off >= len)
+			return -1;
+		uint8_t l = pkt[off];
+		if ((l & 0xc0) == 0xc0) {
+			if (off + 2 > len)
+				return -1;
+			size_t target = rd16(pkt + off) & 0x3fff;
+			if (target >= limit)
+				return -1; /* strictly backwards: no loops */
+			if (!jumped && next)
+				*next = off + 2;
+			jumped = true;
+			limit = target;
+			off = target;
+			continue;
+		}
+		if (l & 0xc0)
+			return -1;
+		if (o + l + 1 > DNS_MAX_NAME || off + 1 + l > len)
+			return -1;
+		out[o++] = l;
+		for (uint8_t i = 0; i < l; i++)
+			out[o++] = lower(pkt[off + 1 + i]);
+		off += (size_t)l + 1;
+		if (l == 0) {
+			if (!jumped && next)
+				*next = off;
+			return (int)o;
+		}
+	}
+}
+
 int wire_check_question(const uint8_t *pkt, size_t len, const uint8_t *qname, uint16_t qname_len,
 			uint16_t qtype, uint16_t qclass)
 {

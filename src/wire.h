@@ -97,6 +97,11 @@ int wire_parse_answer(const uint8_t *pkt, size_t len, const uint8_t *qname, uint
 int wire_check_question(const uint8_t *pkt, size_t len, const uint8_t *qname, uint16_t qname_len,
 			uint16_t qtype, uint16_t qclass);
 
+/* Read a possibly compressed name at off into out (lower-cased, uncompressed, <= 255 bytes).
+ * Pointers must point strictly backwards, so there are no loops. Returns the name's length and
+ * sets *next to the offset after it in the message, or returns -1. */
+int wire_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *next);
+
 /* Append an OPT RR at out (no header update): udp size, extended rcode bits, DO. Returns 11. */
 size_t wire_write_opt(uint8_t *out, uint16_t udp_size, int rcode, bool edns_do);
 

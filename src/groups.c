@@ -1,0 +1,446 @@
+/* groups.c - jurisdiction groups. Countries are a short list per group, ASNs a sorted array
+ * (binary search), domains one hash set of wire-format suffixes for all groups, each with a
+ * bitmask of the groups that list it. Lookups never allocate. */
+#include "config.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdatomic.h>
+#include "groups.h"
+#include "util.h"
+
+struct dom {
+	uint32_t mask;
+	uint8_t len;
+	uint8_t name[255];
+};
+
+struct groups {
+	atomic_int refs;
+	struct jgroup g[GROUPS_MAX];
+	unsigned n;
+	struct dom *doms;            /* open addressing, empty slot: len == 0 */
+	size_t dom_cap, ndoms;
+	uint64_t seed;
+};
+
+struct groups *groups_empty(void)
+{
+	struct groups *g = calloc(1, sizeof(*g));
+
+	if (g)
+		atomic_init(&g->refs, 1);
+	return g;
+}
+
+struct groups *groups_ref(struct groups *g)
+{
+	if (g)
+		atomic_fetch_add(&g->refs, 1);
+	return g;
+}
+
+void groups_unref(struct groups *g)
+{
+	if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	for (unsigned i = 0; i < g->n; i++)
+		free(g->g[i].asns);
+	free(g->doms);
+	free(g);
+}
+
+unsigned groups_count(const struct groups *g) { return g->n; }
+const struct jgroup *groups_get(const struct groups *g, unsigned i) { return &g->g[i]; }
+
+uint32_t groups_match_country(const struct groups *g, const char *cc)
+{
+	uint32_t m = 0;
+
+	if (!cc[0])
+		return 0;
+	for (unsigned i = 0; i < g->n; i++)
+		for (unsigned j = 0; j < g->g[i].ncountries; j++)
+			if (g->g[i].countries[j][0] == cc[0] && g->g[i].countries[j][1] == cc[1])
+				m |= 1u << i;
+	return m;
+}
+
+uint32_t groups_match_asn(const struct groups *g, uint32_t asn)
+{
+	uint32_t m = 0;
+
+	if (!asn)
+		return 0;
+	for (unsigned i = 0; i < g->n; i++) {
+		size_t lo = 0, hi = g->g[i].nasns;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (g->g[i].asns[mid] < asn)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < g->g[i].nasns && g->g[i].asns[lo] == asn)
+			m |= 1u << i;
+	}
+	return m;
+}
+
+static struct dom *dom_slot(const struct groups *g, const uint8_t *name, size_t len)
+{
+	size_t i = (size_t)hash_bytes(name, len, g->seed) & (g->dom_cap - 1);
+
+	for (;; i = (i + 1) & (g->dom_cap - 1)) {
+		struct dom *d = &g->doms[i];
+		if (!d->len || (d->len == len && !memcmp(d->name, name, len)))
+			return d;
+	}
+}
+
+uint32_t groups_match_domain(const struct groups *g, const uint8_t *name, size_t len,
+			     size_t *suffix_off)
+{
+	uint32_t m = 0;
+
+	if (!g->ndoms)
+		return 0;
+	/* every suffix at a label boundary, longest first; the root itself is never listed */
+	for (size_t off = 0; off < len && name[off]; off += (size_t)name[off] + 1) {
+		struct dom *d = dom_slot(g, name + off, len - off);
+		if (d->len) {
+			if (!m && suffix_off)
+				*suffix_off = off;
+			m |= d->mask;
+		}
+	}
+	return m;
+}
+
+/* --- loading --- */
+
+struct loader {
+	const char *path;
+	char dir[512];
+	char *err;
+	size_t errlen;
+	struct groups *g;
+	struct { uint8_t name[255]; uint8_t len; uint32_t mask; } *pending;
+	size_t npending, cap;
+};
+
+static int lerr(struct loader *l, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int lerr(struct loader *l, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(l->err, l->errlen, "%s:%d: ", file, line);
+
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < l->errlen)
+		vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+static void strip_comment(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '#' || *p == ';') {
+			*p = 0;
+			return;
+		}
+}
+
+/* "AS45102", "as45102" or "45102" */
+static int parse_asn(const char *tok, uint32_t *out)
+{
+	uint64_t v;
+
+	if ((tok[0] == 'A' || tok[0] == 'a') && (tok[1] == 'S' || tok[1] == 's'))
+		tok += 2;
+	if (parse_uint(tok, 1, UINT32_MAX, 0, &v) < 0)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "Example.COM." -> lower-case wire format. Returns its length or -1. */
+static int domain_to_wire(const char *s, uint8_t *out)
+{
+	size_t o = 0, lab = 0;
+
+	if (!*s || *s == '.')
+		return -1;
+	out[0] = 0;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (s[1] == 0)
+				break;
+			if (!out[lab] || s[1] == '.')
+				return -1;
+			lab = ++o;
+			out[lab] = 0;
+			continue;
+		}
+		unsigned char c = (unsigned char)tolower((unsigned char)*s);
+		if (!(isalnum(c) || c == '-' || c == '_') || out[lab] == 63 || o + 2 >= 254)
+			return -1;
+		out[++o] = c;
+		out[lab]++;
+	}
+	if (!out[lab])
+		return -1;
+	out[++o] = 0;
+	return (int)(o + 1);
+}
+
+static void resolve_path(const struct loader *l, const char *p, char *out, size_t outlen)
+{
+	if (p[0] == '/' || !l->dir[0])
+		snprintf(out, outlen, "%s", p);
+	else
+		snprintf(out, outlen, "%s/%s", l->dir, p);
+}
+
+static int add_asn(struct jgroup *jg, uint32_t asn)
+{
+	uint32_t *n = realloc(jg->asns, (jg->nasns + 1) * sizeof(*n));
+
+	if (!n)
+		return -1;
+	n[jg->nasns++] = asn;
+	jg->asns = n;
+	return 0;
+}
+
+static int add_domain(struct loader *l, const uint8_t *wire, int len, unsigned gi)
+{
+	if (l->npending == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		void *n = realloc(l->pending, cap * sizeof(*l->pending));
+		if (!n)
+			return -1;
+		l->pending = n;
+		l->cap = cap;
+	}
+	memcpy(l->pending[l->npending].name, wire, (size_t)len);
+	l->pending[l->npending].len = (uint8_t)len;
+	l->pending[l->npending].mask = 1u << gi;
+	l->npending++;
+	l->g->g[gi].ndomains++;
+	return 0;
+}
+
+/* A list file: one ASN or domain per line; '#' or ';' starts a comment (the source). */
+static int load_list(struct loader *l, const char *file, int cline, unsigned gi, bool asns)
+{
+	char path[1024], line[1024];
+	FILE *f;
+	int ln = 0;
+
+	resolve_path(l, file, path, sizeof(path));
+	if (!(f = fopen(path, "r")))
+		return lerr(l, l->path, cline, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *t;
+		ln++;
+		strip_comment(line);
+		t = trim(line);
+		if (!*t)
+			continue;
+		if (asns) {
+			uint32_t asn;
+			if (parse_asn(t, &asn) < 0) {
+				fclose(f);
+				return lerr(l, path, ln, "'%s' is not an AS number", t);
+			}
+			if (add_asn(&l->g->g[gi], asn) < 0)
+				goto oom;
+		} else {
+			uint8_t wire[256];
+			int len = domain_to_wire(t, wire);
+			if (len < 0) {
+				fclose(f);
+				return lerr(l, path, ln, "'%s' is not a domain name", t);
+			}
+			if (add_domain(l, wire, len, gi) < 0)
+				goto oom;
+		}
+	}
+	fclose(f);
+	return 0;
+oom:
+	fclose(f);
+	return lerr(l, path, ln, "out of memory");
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int build_domains(struct loader *l)
+{
+	struct groups *g = l->g;
+	size_t cap = 16;
+
+	while (cap < l->npending * 2)
+		cap *= 2;
+	g->doms = calloc(cap, sizeof(*g->doms));
+	if (!g->doms)
+		return -1;
+	g->dom_cap = cap;
+	g->seed = 0x6a75726973646e73ULL;
+	for (size_t i = 0; i < l->npending; i++) {
+		struct dom *d = dom_slot(g, l->pending[i].name, l->pending[i].len);
+		if (!d->len) {
+			d->len = l->pending[i].len;
+			memcpy(d->name, l->pending[i].name, d->len);
+			g->ndoms++;
+		}
+		d->mask |= l->pending[i].mask;
+	}
+	return 0;
+}
+
+struct groups *groups_load(const char *path, char *err, size_t errlen)
+{
+	struct loader l = { .path = path, .err = err, .errlen = errlen };
+	char line[1024];
+	FILE *f;
+	int ln = 0, cur = -1;
+	const char *slash = strrchr(path, '/');
+
+	if (slash && (size_t)(slash - path) < sizeof(l.dir))
+		snprintf(l.dir, sizeof(l.dir), "%.*s", (int)(slash - path), path);
+	if (!(l.g = groups_empty())) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!(f = fopen(path, "r"))) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *t, *eq;
+		ln++;
+		strip_comment(line);
+		t = trim(line);
+		if (!*t)
+			continue;
+		if (*t == '[') {
+			char name[64];
+			if (sscanf(t, "[jurisdiction %63[A-Za-z0-9_-]]", name) != 1 || t[strlen(t) - 1] != ']') {
+				lerr(&l, path, ln, "expected [jurisdiction NAME] (letters, digits, - and _)");
+				goto fail_f;
+			}
+			if (strlen(name) >= GROUP_NAME_MAX || l.g->n == GROUPS_MAX) {
+				lerr(&l, path, ln, "group name too long or more than %d groups", GROUPS_MAX);
+				goto fail_f;
+			}
+			for (unsigned i = 0; i < l.g->n; i++)
+				if (!strcmp(l.g->g[i].name, name)) {
+					lerr(&l, path, ln, "group %s defined twice", name);
+					goto fail_f;
+				}
+			cur = (int)l.g->n++;
+			snprintf(l.g->g[cur].name, GROUP_NAME_MAX, "%s", name);
+			continue;
+		}
+		if (!(eq = strchr(t, '='))) {
+			lerr(&l, path, ln, "expected key = value");
+			goto fail_f;
+		}
+		*eq = 0;
+		char *key = trim(t), *val = trim(eq + 1), *save = NULL, *tok;
+		if (cur < 0) {
+			lerr(&l, path, ln, "'%s' outside a [jurisdiction NAME] section", key);
+			goto fail_f;
+		}
+		struct jgroup *jg = &l.g->g[cur];
+		bool countries = !strcmp(key, "countries"), asns = !strcmp(key, "asns"),
+		     domains = !strcmp(key, "domains");
+		if (!countries && !asns && !domains) {
+			lerr(&l, path, ln, "unknown key '%s' (countries, asns or domains)", key);
+			goto fail_f;
+		}
+		for (tok = strtok_r(val, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+			if (countries) {
+				if (strlen(tok) != 2 || !isalpha((unsigned char)tok[0]) || !isalpha((unsigned char)tok[1])) {
+					lerr(&l, path, ln, "'%s' is not a two-letter country code", tok);
+					goto fail_f;
+				}
+				if (jg->ncountries == GROUP_MAX_COUNTRIES) {
+					lerr(&l, path, ln, "more than %d countries", GROUP_MAX_COUNTRIES);
+					goto fail_f;
+				}
+				jg->countries[jg->ncountries][0] = (char)toupper((unsigned char)tok[0]);
+				jg->countries[jg->ncountries][1] = (char)toupper((unsigned char)tok[1]);
+				jg->countries[jg->ncountries++][2] = 0;
+			} else if (asns) {
+				uint32_t asn;
+				if (parse_asn(tok, &asn) == 0) {
+					if (add_asn(jg, asn) < 0) {
+						lerr(&l, path, ln, "out of memory");
+						goto fail_f;
+					}
+				} else if (load_list(&l, tok, ln, (unsigned)cur, true) < 0)
+					goto fail_f;
+			} else {
+				uint8_t wire[256];
+				int len;
+				if (strchr(tok, '/') || !strcmp(tok + (strlen(tok) > 4 ? strlen(tok) - 4 : 0), ".txt")) {
+					if (load_list(&l, tok, ln, (unsigned)cur, false) < 0)
+						goto fail_f;
+				} else if ((len = domain_to_wire(tok, wire)) > 0) {
+					if (add_domain(&l, wire, len, (unsigned)cur) < 0) {
+						lerr(&l, path, ln, "out of memory");
+						goto fail_f;
+					}
+				} else {
+					lerr(&l, path, ln, "'%s' is neither a domain nor a list file (*.txt)", tok);
+					goto fail_f;
+				}
+			}
+		}
+	}
+	fclose(f);
+	for (unsigned i = 0; i < l.g->n; i++) {
+		struct jgroup *jg = &l.g->g[i];
+		size_t o = 0;
+		qsort(jg->asns, jg->nasns, sizeof(*jg->asns), cmp_u32);
+		for (size_t k = 0; k < jg->nasns; k++)
+			if (!o || jg->asns[o - 1] != jg->asns[k])
+				jg->asns[o++] = jg->asns[k];
+		jg->nasns = o;
+	}
+	if (build_domains(&l) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	free(l.pending);
+	return l.g;
+fail_f:
+	fclose(f);
+fail:
+	free(l.pending);
+	groups_unref(l.g);
+	return NULL;
+}

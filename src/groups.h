@@ -1,0 +1,45 @@
+/* groups.h - jurisdiction groups: which countries, operator ASNs and vendor domains belong to a
+ * jurisdiction (zones/jurisdictions.conf). An immutable, refcounted snapshot like struct geo. */
+#ifndef JD_GROUPS_H
+#define JD_GROUPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GROUPS_MAX 32
+#define GROUP_NAME_MAX 32
+#define GROUP_MAX_COUNTRIES 64
+
+struct jgroup {
+	char name[GROUP_NAME_MAX];
+	char countries[GROUP_MAX_COUNTRIES][3];
+	unsigned ncountries;
+	uint32_t *asns;              /* sorted, unique */
+	size_t nasns;
+	size_t ndomains;
+};
+
+struct groups;
+
+/* Load a groups file. Relative list paths are taken from the file's directory. NULL with
+ * "FILE:LINE: message" in err on any error (unknown key, bad ASN, unreadable list...). */
+struct groups *groups_load(const char *path, char *err, size_t errlen);
+/* An empty set (no labels), for running without a groups file. */
+struct groups *groups_empty(void);
+struct groups *groups_ref(struct groups *g);
+void groups_unref(struct groups *g);
+
+unsigned groups_count(const struct groups *g);
+const struct jgroup *groups_get(const struct groups *g, unsigned i);
+
+/* Bit i set when group i lists the country (two letters). */
+uint32_t groups_match_country(const struct groups *g, const char *cc);
+/* Bit i set when group i lists the ASN. */
+uint32_t groups_match_asn(const struct groups *g, uint32_t asn);
+/* Bit i set when a suffix of the wire name (lower case, uncompressed) is in group i's domain
+ * list; *suffix_off gets the offset of the longest matching suffix of the first group matched. */
+uint32_t groups_match_domain(const struct groups *g, const uint8_t *name, size_t len,
+			     size_t *suffix_off);
+
+#endif

@@ -1,0 +1,234 @@
+/* label.c - walk an answer once: follow the CNAME chain from the query name, collect A/AAAA and
+ * HTTPS/SVCB address hints of names on the chain, look each address up, and map them to groups.
+ * Runs on the miss path only; everything is bounded by the answer's size. */
+#include "config.h"
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "label.h"
+#include "util.h"
+#include "wire.h"
+
+#define MAX_CHAIN 16
+#define MAX_ALL_ADDRS 512
+
+static const char *const kind_names[] = { "hosted", "operator", "domain" };
+
+void label_unref(struct label *l)
+{
+	if (l && atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
+		free(l);
+}
+
+const char *label_reason_str(const struct label_reason *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%s:%s", r->group, kind_names[r->kind], r->detail);
+	return buf;
+}
+
+struct chain {
+	uint8_t name[MAX_CHAIN][DNS_MAX_NAME];
+	uint16_t len[MAX_CHAIN];
+	unsigned n;
+};
+
+static int chain_find(const struct chain *c, const uint8_t *name, size_t len)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->len[i] == len && !memcmp(c->name[i], name, len))
+			return (int)i;
+	return -1;
+}
+
+static void chain_add(struct chain *c, const uint8_t *name, size_t len)
+{
+	if (c->n < MAX_CHAIN && chain_find(c, name, len) < 0) {
+		memcpy(c->name[c->n], name, len);
+		c->len[c->n++] = (uint16_t)len;
+	}
+}
+
+struct rr {
+	size_t owner_off, rdata, rdlen;
+	uint16_t type;
+};
+
+/* SVCB/HTTPS rdata: priority, target name (never compressed, RFC 9460 2.2), then key/length/value
+ * parameters; 4 = ipv4hint, 6 = ipv6hint. */
+static void svcb_hints(const uint8_t *pkt, const struct rr *r, uint8_t (*ips)[17], unsigned *n)
+{
+	size_t o = r->rdata + 2, end = r->rdata + r->rdlen;
+
+	if (r->rdlen < 3)
+		return;
+	while (o < end && pkt[o]) { /* skip the target name */
+		if (pkt[o] & 0xc0)
+			return;
+		o += (size_t)pkt[o] + 1;
+	}
+	o++;
+	while (o + 4 <= end) {
+		uint16_t key = rd16(pkt + o), vlen = rd16(pkt + o + 2);
+		size_t v = o + 4;
+		if (v + vlen > end)
+			return;
+		if (key == 4)
+			for (size_t i = 0; i + 4 <= vlen && *n < MAX_ALL_ADDRS; i += 4) {
+				memset(ips[*n], 0, 10);
+				ips[*n][10] = ips[*n][11] = 0xff;
+				memcpy(ips[*n] + 12, pkt + v + i, 4);
+				ips[(*n)++][16] = 0;
+			}
+		if (key == 6)
+			for (size_t i = 0; i + 16 <= vlen && *n < MAX_ALL_ADDRS; i += 16) {
+				memcpy(ips[*n], pkt + v + i, 16);
+				ips[(*n)++][16] = 1;
+			}
+		o = v + vlen;
+	}
+}
+
+static void add_reason(struct label *l, const struct groups *gs, unsigned gi, int kind, const char *detail)
+{
+	if (l->mask[kind] & (1u << gi)) {
+		/* one reason per group and kind is enough for the log, but keep distinct details */
+		for (unsigned i = 0; i < l->nreasons; i++)
+			if (l->reasons[i].kind == kind && !strcmp(l->reasons[i].detail, detail) &&
+			    !strcmp(l->reasons[i].group, groups_get(gs, gi)->name))
+				return;
+	}
+	l->mask[kind] |= 1u << gi;
+	if (l->nreasons == LABEL_MAX_REASONS)
+		return;
+	struct label_reason *r = &l->reasons[l->nreasons++];
+	snprintf(r->group, sizeof(r->group), "%s", groups_get(gs, gi)->name);
+	r->kind = (uint8_t)kind;
+	snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
+
+struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, uint16_t ancount,
+			   const uint8_t *qname, size_t qname_len, const struct geo *geo,
+			   const struct groups *groups)
+{
+	static __thread struct chain chain;
+	static __thread struct rr rrs[256];
+	static __thread uint8_t ips[MAX_ALL_ADDRS][17];
+	uint8_t name[DNS_MAX_NAME];
+	unsigned nrr = 0, nips = 0;
+	size_t off = question_end;
+	struct label *l;
+
+	chain.n = 0;
+	chain_add(&chain, qname, qname_len);
+	/* index the answer section (wire_parse_answer has checked its bounds) */
+	for (unsigned i = 0; i < ancount && nrr < 256; i++) {
+		size_t after;
+		if (wire_name_unpack(pkt, len, off, name, &after) < 0 || after + 10 > len)
+			break;
+		rrs[nrr].owner_off = off;
+		rrs[nrr].type = rd16(pkt + after);
+		rrs[nrr].rdlen = rd16(pkt + after + 8);
+		rrs[nrr].rdata = after + 10;
+		off = rrs[nrr].rdata + rrs[nrr].rdlen;
+		if (off > len)
+			break;
+		nrr++;
+	}
+	/* follow CNAMEs (DNAME answers carry the synthesized CNAME): repeat until nothing new */
+	for (unsigned pass = 0, grew = 1; grew && pass < MAX_CHAIN; pass++) {
+		grew = 0;
+		for (unsigned i = 0; i < nrr; i++) {
+			int nl;
+			uint8_t target[DNS_MAX_NAME];
+			if (rrs[i].type != TYPE_CNAME)
+				continue;
+			if ((nl = wire_name_unpack(pkt, len, rrs[i].owner_off, name, NULL)) < 0 ||
+			    chain_find(&chain, name, (size_t)nl) < 0)
+				continue;
+			int tl = wire_name_unpack(pkt, rrs[i].rdata + rrs[i].rdlen, rrs[i].rdata, target, NULL);
+			if (tl > 0 && chain_find(&chain, target, (size_t)tl) < 0 && chain.n < MAX_CHAIN) {
+				chain_add(&chain, target, (size_t)tl);
+				grew = 1;
+			}
+		}
+	}
+	for (unsigned i = 0; i < nrr && nips < MAX_ALL_ADDRS; i++) {
+		int nl;
+		uint16_t t = rrs[i].type;
+		if (t != TYPE_A && t != TYPE_AAAA && t != TYPE_SVCB && t != TYPE_HTTPS)
+			continue;
+		if ((nl = wire_name_unpack(pkt, len, rrs[i].owner_off, name, NULL)) < 0 ||
+		    chain_find(&chain, name, (size_t)nl) < 0)
+			continue;
+		if (t == TYPE_A && rrs[i].rdlen == 4) {
+			memset(ips[nips], 0, 10);
+			ips[nips][10] = ips[nips][11] = 0xff;
+			memcpy(ips[nips] + 12, pkt + rrs[i].rdata, 4);
+			ips[nips++][16] = 0;
+		} else if (t == TYPE_AAAA && rrs[i].rdlen == 16) {
+			memcpy(ips[nips], pkt + rrs[i].rdata, 16);
+			ips[nips++][16] = 1;
+		} else if (t == TYPE_SVCB || t == TYPE_HTTPS) {
+			svcb_hints(pkt, &rrs[i], ips, &nips);
+		}
+	}
+
+	unsigned keep = nips < LABEL_MAX_ADDRS ? nips : LABEL_MAX_ADDRS;
+	size_t size = sizeof(*l) + keep * sizeof(struct label_addr);
+	if (!(l = calloc(1, size)))
+		return NULL;
+	atomic_init(&l->refs, 1);
+	l->size = (uint32_t)size;
+	l->total_addrs = (uint16_t)nips;
+	l->naddrs = (uint16_t)keep;
+
+	/* domain reasons: the query name and every name on the chain (vendor clouds behind CNAMEs) */
+	for (unsigned c = 0; c < chain.n; c++) {
+		size_t soff = 0;
+		uint32_t m = groups_match_domain(groups, chain.name[c], chain.len[c], &soff);
+		char text[DNS_MAX_NAME * 4 + 1];
+		wire_name_str(chain.name[c] + soff, chain.len[c] - soff, text, sizeof(text));
+		size_t tl = strlen(text);
+		if (tl > 1 && text[tl - 1] == '.')
+			text[tl - 1] = 0;
+		for (unsigned gi = 0; m; gi++, m >>= 1)
+			if (m & 1)
+				add_reason(l, groups, gi, LABEL_DOMAIN, text);
+	}
+	for (unsigned i = 0; i < nips; i++) {
+		struct geo_result gr;
+		union { struct sockaddr sa; struct sockaddr_in sin; struct sockaddr_in6 sin6; } sa;
+		memset(&sa, 0, sizeof(sa));
+		if (ips[i][16]) {
+			sa.sin6.sin6_family = AF_INET6;
+			memcpy(&sa.sin6.sin6_addr, ips[i], 16);
+		} else {
+			sa.sin.sin_family = AF_INET;
+			memcpy(&sa.sin.sin_addr, ips[i] + 12, 4);
+		}
+		geo_lookup(geo, &sa.sa, &gr);
+		if (i < keep) {
+			struct label_addr *a = &l->addrs[i];
+			memcpy(a->ip, ips[i], 16);
+			a->v6 = ips[i][16];
+			a->known = gr.found;
+			memcpy(a->cc, gr.cc, 3);
+			a->asn = gr.asn;
+			memcpy(a->org, gr.org, sizeof(a->org));
+		}
+		uint32_t m = groups_match_country(groups, gr.cc);
+		for (unsigned gi = 0; m; gi++, m >>= 1)
+			if (m & 1)
+				add_reason(l, groups, gi, LABEL_HOSTED, gr.cc);
+		m = groups_match_asn(groups, gr.asn);
+		if (m) {
+			char asn[16];
+			snprintf(asn, sizeof(asn), "AS%u", gr.asn);
+			for (unsigned gi = 0; m; gi++, m >>= 1)
+				if (m & 1)
+					add_reason(l, groups, gi, LABEL_OPERATOR, asn);
+		}
+	}
+	return l;
+}
