@@ -33,9 +33,14 @@ static const struct key_def known_keys[] = {
 	{ "upstream", "edns_buffer_size" },
 	{ "cache", "size" }, { "cache", "min_ttl" }, { "cache", "max_ttl" },
 	{ "cache", "negative_ttl" }, { "cache", "servfail_ttl" },
+	{ "geoip", "db" }, { "geoip", "asn_db" }, { "geoip", "country_path" }, { "geoip", "asn_path" },
+	{ "geoip", "org_path" }, { "geoip", "max_age" }, { "geoip", "check_interval" },
+	{ "labels", "groups" },
+	{ "log", "query_log" }, { "log", "query_log_mode" }, { "log", "client_id" },
+	{ "log", "client_hash_key" },
 };
 
-static const char *const known_sections[] = { "server", "upstream", "cache" };
+static const char *const known_sections[] = { "server", "upstream", "cache", "geoip", "labels", "log" };
 
 static unsigned edit_distance(const char *a, const char *b)
 {
@@ -91,6 +96,30 @@ static int fail(struct parse_ctx *p, const char *fmt, ...)
 		p->err_line = p->lineno;
 	}
 	return 0; /* inih: 0 = error on this line */
+}
+
+static int set_string(struct parse_ctx *p, const char *name, const char *value, char *out, size_t outlen)
+{
+	if (strlen(value) >= outlen)
+		return fail(p, "%s: longer than %zu characters", name, outlen - 1);
+	strcpy(out, value);
+	return 1;
+}
+
+/* value must be one of the NULL-terminated words; *out gets its index */
+static int set_enum(struct parse_ctx *p, const char *name, const char *value,
+		    const char *const *words, int *out)
+{
+	char list[128] = "";
+
+	for (int i = 0; words[i]; i++) {
+		if (!strcmp(value, words[i])) {
+			*out = i;
+			return 1;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", words[i]);
+	}
+	return fail(p, "%s = '%s': expected one of %s", name, value, list);
 }
 
 static int get_uint(struct parse_ctx *p, const char *name, const char *v, uint64_t min, uint64_t max,
@@ -179,6 +208,48 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		c->cache_size = v;
 		return 1;
 	}
+	if (!strcmp(section, "geoip") && !strcmp(name, "db")) {
+		c->geo_db_set = true;
+		return set_string(p, name, value, c->geo_db, sizeof(c->geo_db));
+	}
+	if (!strcmp(section, "geoip") && !strcmp(name, "asn_db"))
+		return set_string(p, name, value, c->asn_db, sizeof(c->asn_db));
+	if (!strcmp(section, "geoip") && strstr(name, "_path")) {
+		char *dst = !strcmp(name, "country_path") ? c->geo_paths.country
+			    : !strcmp(name, "asn_path")   ? c->geo_paths.asn
+			    : !strcmp(name, "org_path")   ? c->geo_paths.org : NULL;
+		if (dst) {
+			if (geo_paths_check(value, err, sizeof(err)) < 0)
+				return fail(p, "%s = %s", name, err);
+			return set_string(p, name, value, dst, sizeof(c->geo_paths.country));
+		}
+	}
+	if (!strcmp(section, "labels") && !strcmp(name, "groups")) {
+		c->groups_set = true;
+		return set_string(p, name, value, c->groups, sizeof(c->groups));
+	}
+	if (!strcmp(section, "log") && !strcmp(name, "query_log"))
+		return set_string(p, name, value, c->query_log, sizeof(c->query_log));
+	if (!strcmp(section, "log") && !strcmp(name, "client_hash_key"))
+		return set_string(p, name, value, c->client_hash_key, sizeof(c->client_hash_key));
+	if (!strcmp(section, "log") && !strcmp(name, "query_log_mode")) {
+		static const char *const modes[] = { "all", "labelled", "none", NULL };
+		int v;
+		if (!set_enum(p, name, value, modes, &v))
+			return 0;
+		c->qlog_mode = (enum qlog_mode)v;
+		return 1;
+	}
+	if (!strcmp(section, "log") && !strcmp(name, "client_id")) {
+		static const char *const modes[] = { "ip", "mac", "hash", NULL };
+		int v;
+		if (!set_enum(p, name, value, modes, &v))
+			return 0;
+		c->client_id = (enum client_id_mode)v;
+		return 1;
+	}
+	UINT_KEY("geoip", "max_age", geo_max_age, 0, 3650)
+	UINT_KEY("geoip", "check_interval", geo_check, 0, 86400)
 	UINT_KEY("server", "workers", workers, 0, 256)
 	UINT_KEY("server", "tcp_idle_timeout", tcp_idle_timeout, 100, 3600000)
 	UINT_KEY("server", "tcp_max_clients", tcp_max_clients, 1, 100000)
@@ -303,6 +374,13 @@ static void conf_defaults(struct conf *c)
 	c->max_ttl = 86400;
 	c->negative_ttl = 3600;
 	c->servfail_ttl = 5;
+	snprintf(c->geo_db, sizeof(c->geo_db), "%s", JD_GEO_DB);
+	geo_paths_default(&c->geo_paths);
+	c->geo_max_age = 90;
+	c->geo_check = 60;
+	c->query_log[0] = '-';
+	c->qlog_mode = QLOG_LABELLED;
+	c->client_id = CLIENT_ID_IP;
 }
 
 struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "addr.h"
+#include "geo.h"
+#include "qlog.h"
 
 #define CONF_MAX_LISTEN 32
 #define CONF_MAX_UPSTREAM 16
@@ -34,7 +36,27 @@ struct conf {
 
 	uint64_t cache_size;         /* bytes, 0 = off */
 	unsigned min_ttl, max_ttl, negative_ttl, servfail_ttl;
+
+	char geo_db[512];            /* "" = none */
+	bool geo_db_set;             /* given in the file: then it must open */
+	char asn_db[512];
+	struct geo_paths geo_paths;
+	unsigned geo_max_age;        /* days; warn when older; 0 = never */
+	unsigned geo_check;          /* seconds between checks for a changed file; 0 = never */
+
+	char groups[512];            /* jurisdiction groups file, "" = none */
+	bool groups_set;
+
+	char query_log[512];         /* "" = off, "-" = standard output */
+	enum qlog_mode qlog_mode;
+	enum client_id_mode client_id;
+	char client_hash_key[128];
 };
+
+/* Built-in locations, overridable at build time. */
+#ifndef JD_GEO_DB
+#define JD_GEO_DB "/var/lib/jurisdns/geo.mmdb"
+#endif
 
 /* Command-line overrides, applied after the file. */
 struct conf_overrides {

@@ -10,8 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <maxminddb.h>
+#include <time.h>
 #include <uv.h>
 #include "conf.h"
+#include "geo.h"
+#include "groups.h"
+#include "qlog.h"
 #include "log.h"
 #include "worker.h"
 
@@ -27,7 +32,149 @@ struct control {
 	struct conf_overrides ov;
 	struct worker **workers;
 	unsigned nworkers;
+	bool started;
+
+	struct geo *geo;
+	struct groups *groups;
+	struct qlog_writer *qlog;
+	char qlog_path[512];
+	enum client_id_mode qlog_id;
+	char qlog_key[128];
+	uv_async_t qlog_wake;
+	uv_timer_t qlog_timer, geo_timer;
 };
+
+#define QLOG_RING (8u << 20)
+#define QLOG_DRAIN_MS 100
+
+/* The shipped groups file: installed, or beside the binary in a source tree. */
+static void default_groups_path(char *buf, size_t len)
+{
+	char exe[400];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	snprintf(buf, len, "%s/jurisdictions.conf", JD_PKGDATADIR);
+	if (access(buf, R_OK) == 0 || n <= 0)
+		return;
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(buf, len, "%s/../zones/jurisdictions.conf", exe);
+	if (access(buf, R_OK) != 0)
+		buf[0] = 0;
+}
+
+static void geo_report(const struct conf *c, struct geo *g)
+{
+	char desc[512];
+	long age = (long)((time(NULL) - geo_build_time(g)) / 86400);
+
+	geo_describe(g, desc, sizeof(desc));
+	log_info("geoip: %s", desc);
+	if (c->geo_max_age && age > (long)c->geo_max_age)
+		log_warn("geoip: the database is %ld days old (max_age = %u): rebuild it with "
+			 "contrib/geoip/build-mmdb", age, c->geo_max_age);
+}
+
+/* Open the GeoIP databases and the groups of c. On failure a file named in the configuration is
+ * an error at start-up and keeps the old snapshot on reload; a missing default is a warning. */
+static int load_labels(struct control *ctl, const struct conf *c, bool startup)
+{
+	char err[600], gpath[512];
+	struct geo *g = NULL;
+	struct groups *gr = NULL;
+
+	if (c->geo_db[0]) {
+		g = geo_open(c->geo_db, c->asn_db, &c->geo_paths, err, sizeof(err));
+		if (g) {
+			geo_report(c, g);
+		} else if (c->geo_db_set || !startup) {
+			log_err("geoip: %s%s", err, startup ? "" : " (keeping the database in use)");
+			if (startup)
+				return -1;
+			g = geo_ref(ctl->geo);
+		} else {
+			log_warn("geoip: %s: answers get no country or ASN; build a database with "
+				 "contrib/geoip/build-mmdb", err);
+		}
+	}
+	if (c->groups_set)
+		snprintf(gpath, sizeof(gpath), "%s", c->groups);
+	else
+		default_groups_path(gpath, sizeof(gpath));
+	gr = gpath[0] ? groups_load(gpath, err, sizeof(err)) : groups_empty();
+	if (!gr) {
+		log_err("labels: %s%s", err, startup ? "" : " (keeping the groups in use)");
+		if (startup && c->groups_set) {
+			geo_unref(g);
+			return -1;
+		}
+		gr = ctl->groups ? groups_ref(ctl->groups) : groups_empty();
+	} else if (gpath[0]) {
+		log_info("labels: %u jurisdiction groups from %s", groups_count(gr), gpath);
+	}
+	geo_unref(ctl->geo);
+	groups_unref(ctl->groups);
+	ctl->geo = g;
+	ctl->groups = gr;
+	if (ctl->started)
+		for (unsigned i = 0; i < ctl->nworkers; i++)
+			worker_set_labels(ctl->workers[i], g, gr);
+	return 0;
+}
+
+static void qlog_drain_all(struct control *ctl)
+{
+	for (unsigned i = 0; i < ctl->nworkers; i++) {
+		if (!ctl->workers[i] || !ctl->workers[i]->qlog.buf)
+			continue;
+		if (ctl->qlog)
+			qlog_writer_drain(ctl->qlog, &ctl->workers[i]->qlog);
+		else
+			qlog_ring_discard(&ctl->workers[i]->qlog);
+	}
+}
+
+static void on_qlog_tick(uv_timer_t *t) { qlog_drain_all(t->data); }
+static void on_qlog_wake(uv_async_t *a) { qlog_drain_all(a->data); }
+
+/* Open, reopen (same file: logrotate) or replace the query-log writer for c. */
+static int setup_qlog(struct control *ctl, const struct conf *c, bool startup)
+{
+	char err[600];
+	bool want = c->query_log[0] && c->qlog_mode != QLOG_NONE;
+
+	if (ctl->qlog) {
+		qlog_drain_all(ctl);
+		if (want && !strcmp(ctl->qlog_path, c->query_log) && ctl->qlog_id == c->client_id &&
+		    !strcmp(ctl->qlog_key, c->client_hash_key))
+			return qlog_writer_reopen(ctl->qlog);
+		qlog_writer_free(ctl->qlog);
+		ctl->qlog = NULL;
+	}
+	if (!want)
+		return 0;
+	ctl->qlog = qlog_writer_new(c->query_log, c->client_id, c->client_hash_key, err, sizeof(err));
+	if (!ctl->qlog) {
+		log_err("%s", err);
+		return startup ? -1 : 0;
+	}
+	snprintf(ctl->qlog_path, sizeof(ctl->qlog_path), "%s", c->query_log);
+	snprintf(ctl->qlog_key, sizeof(ctl->qlog_key), "%s", c->client_hash_key);
+	ctl->qlog_id = c->client_id;
+	return 0;
+}
+
+static void on_geo_check(uv_timer_t *t)
+{
+	struct control *ctl = t->data;
+
+	if (ctl->geo && geo_changed(ctl->geo)) {
+		log_info("geoip: the database file changed, reloading");
+		load_labels(ctl, ctl->conf, false);
+	}
+}
 
 static void usage(FILE *f)
 {
@@ -82,8 +229,36 @@ fail:
 	return -1;
 }
 
+/* SO_REUSEPORT would let us share a port with another running instance without a word. Bind
+ * once without it first: if that fails, someone else has the address. */
+static int check_address_free(const struct addr *a, int type, char *err, size_t errlen)
+{
+	int fd = socket(a->u.sa.sa_family, type | SOCK_CLOEXEC, 0), one = 1;
+	char as[64];
+
+	if (fd < 0)
+		return 0; /* the real open reports it */
+	if (a->u.sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, &a->u.sa, a->len) < 0 && errno == EADDRINUSE) {
+		snprintf(err, errlen, "listen %s (%s): address already in use (another jurisdns or DNS "
+			 "server is running?)", addr_str(&a->u.sa, as, sizeof(as)),
+			 type == SOCK_DGRAM ? "udp" : "tcp");
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int open_worker_sockets(struct worker *w, const struct conf *c, char *err, size_t errlen)
 {
+	for (unsigned i = 0; w->idx == 0 && i < c->nlisten; i++)
+		if (check_address_free(&c->listen[i], SOCK_DGRAM, err, errlen) < 0 ||
+		    check_address_free(&c->listen[i], SOCK_STREAM, err, errlen) < 0)
+			return -1;
 	w->udp_fds = calloc(c->nlisten, sizeof(int));
 	w->tcp_fds = calloc(c->nlisten, sizeof(int));
 	if (!w->udp_fds || !w->tcp_fds) {
@@ -126,6 +301,11 @@ static void reload(struct control *ctl)
 		worker_reconfigure(ctl->workers[i], c);
 	conf_unref(ctl->conf);
 	ctl->conf = c;
+	load_labels(ctl, c, false);
+	setup_qlog(ctl, c, false);
+	uv_timer_stop(&ctl->geo_timer);
+	if (c->geo_check)
+		uv_timer_start(&ctl->geo_timer, on_geo_check, c->geo_check * 1000ULL, c->geo_check * 1000ULL);
 	log_info("reloaded %s (%u upstreams)", c->path ? c->path : "defaults", c->nupstream);
 }
 
@@ -163,6 +343,54 @@ static void on_worker_exit(uv_async_t *h)
 	uv_close((uv_handle_t *)&ctl->sigterm, NULL);
 	uv_close((uv_handle_t *)&ctl->sigint, NULL);
 	uv_close((uv_handle_t *)&ctl->worker_exit, NULL);
+	uv_close((uv_handle_t *)&ctl->qlog_wake, NULL);
+	uv_close((uv_handle_t *)&ctl->qlog_timer, NULL);
+	uv_close((uv_handle_t *)&ctl->geo_timer, NULL);
+	qlog_drain_all(ctl);
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Free what start-up built when it fails before any worker thread runs (or after they all
+ * ended): workers, their sockets and rings, the log writer, snapshots and the configuration. */
+static int startup_failed(struct control *ctl)
+{
+	for (unsigned i = 0; ctl->workers && i < ctl->nworkers; i++) {
+		struct worker *w = ctl->workers[i];
+		if (!w)
+			continue;
+		if (!w->thread_started) {
+			for (unsigned k = 0; k < w->nudp; k++)
+				close(w->udp_fds[k]);
+			for (unsigned k = 0; k < w->ntcp_listen; k++)
+				close(w->tcp_fds[k]);
+			conf_unref(w->conf);
+			geo_unref(atomic_exchange(&w->next_geo, NULL));
+			groups_unref(atomic_exchange(&w->next_groups, NULL));
+		}
+		if (w->qlog.buf) {
+			qlog_ring_discard(&w->qlog);
+			qlog_ring_free(&w->qlog);
+		}
+		free(w->udp_fds);
+		free(w->tcp_fds);
+		free(w);
+	}
+	free(ctl->workers);
+	qlog_writer_free(ctl->qlog);
+	geo_unref(ctl->geo);
+	groups_unref(ctl->groups);
+	conf_unref(ctl->conf);
+	if (ctl->loop) {
+		uv_walk(ctl->loop, close_handle, NULL);
+		uv_run(ctl->loop, UV_RUN_DEFAULT);
+		uv_loop_close(ctl->loop);
+	}
+	return 1;
 }
 
 static unsigned cpu_count(void)
@@ -175,7 +403,7 @@ int main(int argc, char **argv)
 {
 	struct control ctl = { .ov = { .workers = -1 } };
 	char err[512];
-	bool check_only = false;
+	bool check_only = false, show_version = false;
 	int opt, verbose = 0;
 	uint64_t v;
 
@@ -222,8 +450,8 @@ int main(int argc, char **argv)
 			verbose++;
 			break;
 		case 'V':
-			printf("jurisdns %s (libuv %s)\n", PACKAGE_VERSION, uv_version_string());
-			return 0;
+			show_version = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -238,6 +466,27 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_max_level = LOG_INFO + verbose;
+	if (show_version) {
+		char verr[600];
+		struct conf *vc = conf_load(ctl.conf_path, &ctl.ov, RESOLV_CONF, verr, sizeof(verr));
+		printf("jurisdns %s (libuv %s, libmaxminddb %s)\n", PACKAGE_VERSION, uv_version_string(),
+		       MMDB_lib_version());
+		if (vc && vc->geo_db[0]) {
+			struct geo *g = geo_open(vc->geo_db, vc->asn_db, &vc->geo_paths, verr, sizeof(verr));
+			if (g) {
+				char desc[512];
+				geo_describe(g, desc, sizeof(desc));
+				printf("GeoIP: %s\n", desc);
+				geo_unref(g);
+			} else {
+				printf("GeoIP: none (%s)\n", verr);
+			}
+		} else {
+			printf("GeoIP: none%s%s\n", vc ? "" : " (", vc ? "" : verr);
+		}
+		conf_unref(vc);
+		return 0;
+	}
 
 	ctl.conf = conf_load(ctl.conf_path, &ctl.ov, RESOLV_CONF, err, sizeof(err));
 	if (!ctl.conf) {
@@ -262,24 +511,36 @@ int main(int argc, char **argv)
 	ctl.loop = uv_default_loop();
 	uv_async_init(ctl.loop, &ctl.worker_exit, on_worker_exit);
 	ctl.worker_exit.data = &ctl;
+	uv_async_init(ctl.loop, &ctl.qlog_wake, on_qlog_wake);
+	uv_timer_init(ctl.loop, &ctl.qlog_timer);
+	uv_timer_init(ctl.loop, &ctl.geo_timer);
+	ctl.qlog_wake.data = ctl.qlog_timer.data = ctl.geo_timer.data = &ctl;
+	if (load_labels(&ctl, ctl.conf, true) < 0 || setup_qlog(&ctl, ctl.conf, true) < 0)
+		return startup_failed(&ctl);
 	ctl.nworkers = ctl.conf->workers ? ctl.conf->workers : cpu_count();
 	ctl.workers = calloc(ctl.nworkers, sizeof(*ctl.workers));
 	if (!ctl.workers)
-		return 1;
+		return startup_failed(&ctl);
 	for (unsigned i = 0; i < ctl.nworkers; i++) {
 		struct worker *w = calloc(1, sizeof(*w));
 		if (!w) {
 			log_err("out of memory");
-			return 1;
+			return startup_failed(&ctl);
 		}
+		ctl.workers[i] = w;
 		w->idx = i;
 		w->nworkers = ctl.nworkers;
 		w->conf = conf_ref(ctl.conf);
 		w->on_exit = &ctl.worker_exit;
-		ctl.workers[i] = w;
+		w->qlog_wake = &ctl.qlog_wake;
+		if (qlog_ring_init(&w->qlog, QLOG_RING) < 0) {
+			log_err("out of memory");
+			return startup_failed(&ctl);
+		}
+		worker_set_labels_initial(w, ctl.geo, ctl.groups);
 		if (open_worker_sockets(w, ctl.conf, err, sizeof(err)) < 0) {
 			log_err("%s", err);
-			return 1;
+			return startup_failed(&ctl);
 		}
 	}
 	for (unsigned i = 0; i < ctl.nworkers; i++) {
@@ -291,9 +552,14 @@ int main(int argc, char **argv)
 				worker_join(ctl.workers[j]);
 			}
 			worker_join(ctl.workers[i]);
-			return 1;
+			return startup_failed(&ctl);
 		}
 	}
+	ctl.started = true;
+	uv_timer_start(&ctl.qlog_timer, on_qlog_tick, QLOG_DRAIN_MS, QLOG_DRAIN_MS);
+	if (ctl.conf->geo_check)
+		uv_timer_start(&ctl.geo_timer, on_geo_check, ctl.conf->geo_check * 1000ULL,
+			       ctl.conf->geo_check * 1000ULL);
 	{
 		char ls[64], us[64];
 		log_info("listening on %s%s, %u workers, upstream %s%s%s", addr_str(&ctl.conf->listen[0].u.sa, ls, sizeof(ls)),
@@ -313,8 +579,14 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_UNBLOCK, &ctl_signals, NULL);
 	uv_run(ctl.loop, UV_RUN_DEFAULT);
 
-	for (unsigned i = 0; i < ctl.nworkers; i++) {
+	for (unsigned i = 0; i < ctl.nworkers; i++)
 		worker_join(ctl.workers[i]);
+	qlog_drain_all(&ctl);
+	qlog_writer_free(ctl.qlog);
+	geo_unref(ctl.geo);
+	groups_unref(ctl.groups);
+	for (unsigned i = 0; i < ctl.nworkers; i++) {
+		qlog_ring_free(&ctl.workers[i]->qlog);
 		free(ctl.workers[i]->udp_fds);
 		free(ctl.workers[i]->tcp_fds);
 		free(ctl.workers[i]);

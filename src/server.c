@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "log.h"
 #include "worker.h"
@@ -201,9 +202,44 @@ static void tcp_send(struct worker *w, struct tcp_session *s, const uint8_t *msg
 	s->write_bytes += rest;
 }
 
+/* --- the query log --- */
+
+static bool qlog_on(const struct worker *w)
+{
+	return w->conf->query_log[0] && w->conf->qlog_mode != QLOG_NONE;
+}
+
+/* Append a record for r to the worker's ring; the writer on the control thread formats it. */
+static void qlog_note(struct worker *w, const struct request *r, struct label *l, int rcode,
+		      const char *upstream)
+{
+	struct qlog_rec *rec;
+	struct timespec ts;
+
+	if (!qlog_on(w) || (w->conf->qlog_mode == QLOG_LABELLED && !label_has_groups(l)))
+		return;
+	if (!(rec = qlog_ring_reserve(&w->qlog, r->q.qname_len)))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec->ts_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	rec->qtype = r->q.qtype;
+	rec->rcode = (uint8_t)rcode;
+	rec->cached = upstream == NULL;
+	rec->latency_us = r->start_ns ? (uint32_t)((uv_hrtime() - r->start_ns) / 1000) : 0;
+	rec->has_mac = false;
+	rec->client = r->src;
+	snprintf(rec->upstream_name, sizeof(rec->upstream_name), "%s", upstream ? upstream : "");
+	rec->label = label_ref(l);
+	memcpy(rec->qname, r->q.qname, r->q.qname_len);
+	wire_name_lower(rec->qname, r->q.qname_len);
+	if (qlog_ring_commit(&w->qlog, rec) && w->qlog_wake)
+		uv_async_send(w->qlog_wake);
+}
+
 /* --- answering --- */
 
-void server_respond(struct worker *w, struct request *r, const struct cache_entry *e)
+void server_respond(struct worker *w, struct request *r, const struct cache_entry *e,
+		    const char *upstream)
 {
 	uint64_t now = uv_now(&w->loop);
 
@@ -219,6 +255,7 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 			w->st.truncated++;
 		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
+	qlog_note(w, r, e->label, e->rcode, upstream);
 }
 
 void server_respond_error(struct worker *w, struct request *r, int rcode)
@@ -233,6 +270,7 @@ void server_respond_error(struct worker *w, struct request *r, int rcode)
 		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, out);
 		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
+	qlog_note(w, r, NULL, rcode, "");
 }
 
 void server_request_done(struct worker *w, struct request *r)
@@ -283,6 +321,7 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 		w->st.dropped++;
 		return;
 	}
+	tmp.start_ns = qlog_on(w) ? uv_hrtime() : 0;
 	tmp.tcp = s;
 	tmp.udp = l;
 	tmp.src = *src;
@@ -312,7 +351,7 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 		const struct cache_entry *e = cache_lookup(w->cache, key, keylen, hash, uv_now(&w->loop));
 		if (e) {
 			w->st.cache_hits++;
-			server_respond(w, &tmp, e);
+			server_respond(w, &tmp, e, NULL);
 			return;
 		}
 	}
@@ -323,7 +362,6 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 		return;
 	}
 	*r = tmp;
-	r->start_ms = uv_now(&w->loop);
 	if (s) {
 		s->refs++;
 		s->inflight++;

@@ -307,24 +307,34 @@ static uint32_t answer_ttl(const struct conf *c, const struct dns_answer *a)
 	return t < c->max_ttl ? t : c->max_ttl;
 }
 
-/* Answer every waiter from the checked message pkt, cache it, and free uq. */
+/* Answer every waiter from the checked message pkt (from upstream up; NULL when synthesized),
+ * label it, cache it, and free uq. */
 static void uquery_finish(struct worker *w, struct uquery *uq, const uint8_t *pkt, size_t len,
-			  const struct dns_answer *a)
+			  const struct dns_answer *a, const struct upstream *up)
 {
 	struct cache_entry *e;
 	struct request *r, *next;
 	uint32_t ttl = answer_ttl(w->conf, a);
 	bool stored;
+	char upname[sizeof(up->name)];
+
+	/* copied now: unlinking may free a retired upstream */
+	snprintf(upname, sizeof(upname), "%s", up ? up->name : "");
 
 	e = cache_entry_new(uq->key, uq->keylen, uq->hash, pkt, len, a, w->ttl_off, ttl,
 			    a->rcode == RCODE_NOERROR ? w->conf->min_ttl : 0, w->conf->max_ttl,
 			    uv_now(&w->loop));
 	uquery_unlink(w, uq);
+	/* the label is computed once here, on the miss, and served with every hit */
+	if (e && up && (a->rcode == RCODE_NOERROR || a->rcode == RCODE_NXDOMAIN) &&
+	    (w->geo || groups_count(w->groups)))
+		cache_entry_set_label(e, label_answer(pkt, len, a->question_end, a->ancount, uq->key,
+						      uq->qname_len, w->geo, w->groups));
 	stored = e && w->conf->cache_size && cache_store(w->cache, e) == 0;
 	for (r = uq->waiters; r; r = next) {
 		next = r->next;
 		if (e)
-			server_respond(w, r, e);
+			server_respond(w, r, e, upname);
 		else
 			server_respond_error(w, r, RCODE_SERVFAIL);
 		server_request_done(w, r);
@@ -352,7 +362,7 @@ static void uquery_fail(struct worker *w, struct uquery *uq)
 	if (wire_parse_answer(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass, &a, w->ttl_off,
 			      1) < 0)
 		abort(); /* we just wrote it */
-	uquery_finish(w, uq, pkt, len, &a);
+	uquery_finish(w, uq, pkt, len, &a, NULL);
 }
 
 /* An attempt ended without an answer: wait for the others, or try the next upstream. */
@@ -397,7 +407,7 @@ static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *p
 	case RCODE_NXDOMAIN:
 		w->st.upstream_answers++;
 		upstream_ok(up);
-		uquery_finish(w, uq, pkt, len, &ans);
+		uquery_finish(w, uq, pkt, len, &ans, up);
 		return;
 	default:
 		/* SERVFAIL, REFUSED, NOTIMP, FORMERR, BADVERS...: not an answer to pass on */

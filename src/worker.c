@@ -92,6 +92,34 @@ static void apply_conf(struct worker *w, struct conf *c)
 		log_err("worker %u: out of memory applying the new upstreams", w->idx);
 }
 
+void worker_set_labels(struct worker *w, struct geo *geo, struct groups *groups)
+{
+	geo_unref(atomic_exchange(&w->next_geo, geo_ref(geo)));
+	groups_unref(atomic_exchange(&w->next_groups, groups_ref(groups)));
+	atomic_store(&w->labels_pending, true);
+	uv_async_send(&w->async);
+}
+
+void worker_set_labels_initial(struct worker *w, struct geo *geo, struct groups *groups)
+{
+	atomic_store(&w->next_geo, geo_ref(geo));
+	atomic_store(&w->next_groups, groups_ref(groups));
+	atomic_store(&w->labels_pending, true);
+}
+
+static void apply_labels(struct worker *w)
+{
+	if (!atomic_exchange(&w->labels_pending, false))
+		return;
+	struct groups *g = atomic_exchange(&w->next_groups, NULL);
+	geo_unref(w->geo);
+	w->geo = atomic_exchange(&w->next_geo, NULL);
+	if (g) {
+		groups_unref(w->groups);
+		w->groups = g;
+	}
+}
+
 static void on_async(uv_async_t *h)
 {
 	struct worker *w = h->data;
@@ -99,6 +127,7 @@ static void on_async(uv_async_t *h)
 
 	if (c)
 		apply_conf(w, c);
+	apply_labels(w);
 	if (atomic_load(&w->stop) && !w->draining) {
 		w->draining = true;
 		server_drain(w);
@@ -122,6 +151,9 @@ static int worker_init(struct worker *w)
 	w->dedup_mask = (1u << 14) - 1;
 	w->dedup = calloc(w->dedup_mask + 1, sizeof(*w->dedup));
 	if (!w->cache || !w->pend || !w->dedup)
+		return UV_ENOMEM;
+	apply_labels(w);
+	if (!w->groups && !(w->groups = groups_empty()))
 		return UV_ENOMEM;
 	w->deadlines.dnext = w->deadlines.dprev = &w->deadlines;
 	w->failovers.fnext = w->failovers.fprev = &w->failovers;
@@ -170,6 +202,12 @@ static void worker_main(void *arg)
 	conf_unref(w->conf);
 	conf_unref(atomic_exchange(&w->next_conf, NULL));
 	w->conf = NULL;
+	geo_unref(w->geo);
+	geo_unref(atomic_exchange(&w->next_geo, NULL));
+	groups_unref(w->groups);
+	groups_unref(atomic_exchange(&w->next_groups, NULL));
+	w->geo = NULL;
+	w->groups = NULL;
 	atomic_store(&w->exited, true);
 	if (w->on_exit)
 		uv_async_send(w->on_exit);
@@ -183,6 +221,7 @@ int worker_start(struct worker *w)
 		return UV_ENOMEM;
 	if ((rc = uv_thread_create(&w->thread, worker_main, w)) < 0)
 		return rc;
+	w->thread_started = true;
 	uv_sem_wait(&started);
 	return w->exit_code;
 }

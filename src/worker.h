@@ -12,6 +12,9 @@
 #include "addr.h"
 #include "cache.h"
 #include "conf.h"
+#include "geo.h"
+#include "groups.h"
+#include "qlog.h"
 #include "util.h"
 #include "wire.h"
 
@@ -67,7 +70,7 @@ struct request {
 	struct addr src;
 	uint8_t ctl[CTL_LEN];        /* local address for wildcard listeners */
 	size_t ctl_len;
-	uint64_t start_ms;
+	uint64_t start_ns;           /* uv_hrtime() on arrival, when the query log is on */
 	struct dns_query q;
 };
 
@@ -163,6 +166,13 @@ struct worker {
 	atomic_bool stop;
 	_Atomic(struct conf *) next_conf;
 	struct conf *conf;
+	_Atomic(struct geo *) next_geo;
+	_Atomic(struct groups *) next_groups;
+	atomic_bool labels_pending;
+	struct geo *geo;             /* NULL: no GeoIP database */
+	struct groups *groups;       /* never NULL once started */
+	struct qlog_ring qlog;
+	uv_async_t *qlog_wake;       /* the control loop's: the ring is filling up */
 	struct prng rng;
 	struct cache *cache;
 	uint64_t hash_seed;
@@ -204,6 +214,7 @@ struct worker {
 	int exit_code;
 	uv_async_t *on_exit;         /* the control loop's, sent once the thread is done */
 	atomic_bool exited;
+	bool thread_started;         /* set by worker_start: the thread owns and frees its state */
 };
 
 /* Start a worker thread on the given listener fds (ownership passes). Returns 0 or -errno. */
@@ -213,11 +224,17 @@ void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
 /* Hand the worker a new configuration (a reference is taken). */
 void worker_reconfigure(struct worker *w, struct conf *c);
+/* Hand the worker new GeoIP and group snapshots (references are taken; geo may be NULL). */
+void worker_set_labels(struct worker *w, struct geo *geo, struct groups *groups);
+/* The same before the worker starts (no wake-up). */
+void worker_set_labels_initial(struct worker *w, struct geo *geo, struct groups *groups);
 
 /* server.c: client side */
 int server_open(struct worker *w);
 void server_drain(struct worker *w);
-void server_respond(struct worker *w, struct request *r, const struct cache_entry *e);
+/* Answer r from e. upstream names where it came from (NULL: from the cache). */
+void server_respond(struct worker *w, struct request *r, const struct cache_entry *e,
+		    const char *upstream);
 void server_respond_error(struct worker *w, struct request *r, int rcode);
 void server_request_done(struct worker *w, struct request *r);
 void server_flush(struct worker *w);
