@@ -10,10 +10,13 @@ shift 2>/dev/null || true
 
 BUILD_DEPS="build-essential autoconf automake pkg-config libuv1-dev libldns-dev libmaxminddb-dev \
 libhiredis-dev libinih-dev"
-TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server"
+TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server libmaxmind-db-writer-perl"
+
+GEO_DEPS="location libloc-database libmaxmind-db-writer-perl"
+GEO_DB=/var/lib/jurisdns/geo.mmdb
 
 case $what in
-run) pkgs=$BUILD_DEPS ;;
+run) pkgs="$BUILD_DEPS $GEO_DEPS" ;;
 test) pkgs="$BUILD_DEPS $TEST_DEPS" ;;
 *) echo "usage: $0 run|test [jurisdns options]" >&2; exit 2 ;;
 esac
@@ -38,7 +41,15 @@ make -j"$(nproc)"
 
 case $what in
 run)
-	echo "quickstart: jurisdns on 127.0.0.1:5353 (UDP+TCP); try: dig @127.0.0.1 -p 5353 example.com"
+	# The default GeoIP database, built once from Debian's libloc-database (CC BY-SA 4.0).
+	if [ ! -s "$GEO_DB" ]; then
+		echo "quickstart: building $GEO_DB from the IPFire Location database (about 30 s)"
+		as_root mkdir -p "$(dirname "$GEO_DB")"
+		as_root ./contrib/geoip/build-mmdb --out "$GEO_DB.tmp"
+		as_root mv "$GEO_DB.tmp" "$GEO_DB"
+	fi
+	echo "quickstart: jurisdns on 127.0.0.1:5353 (UDP+TCP), labelled queries logged to stdout"
+	echo "quickstart: try: dig @127.0.0.1 -p 5353 www.baidu.com"
 	exec ./src/jurisdns "$@"
 	;;
 test)

@@ -2,10 +2,12 @@
 #include "config.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <unistd.h>
 #include "log.h"
 
 int log_max_level = LOG_INFO;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
@@ -27,7 +29,10 @@ void log_msg(int level, const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	/* one writer at a time: stderr may be a file opened without O_APPEND */
+	pthread_mutex_lock(&log_lock);
 	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
 		/* nowhere left to report it */
 	}
+	pthread_mutex_unlock(&log_lock);
 }
