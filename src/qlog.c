@@ -161,33 +161,46 @@ static void flush_buf(struct qlog_writer *w)
 	w->len = 0;
 }
 
-size_t qlog_writer_drain(struct qlog_writer *w, struct qlog_ring *r)
+/* Hand every published record to fn, oldest first, and give the room back. Returns the count. */
+static size_t ring_consume(struct qlog_ring *r, void (*fn)(const struct qlog_rec *, void *), void *ctx)
 {
 	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-	uint64_t dropped;
 	size_t n = 0;
 
 	atomic_store_explicit(&r->notified, false, memory_order_relaxed);
 	while (tail < head) {
 		size_t pos = tail & (r->cap - 1);
 		struct qlog_rec *rec = (struct qlog_rec *)(void *)(r->buf + pos);
-		if (rec->len == 0) {
+		if (rec->len == 0) { /* wrap marker */
 			tail += r->cap - pos;
 			continue;
 		}
-		if (WRITE_BUF - w->len < LINE_MAX_LEN)
-			flush_buf(w);
-		w->len += qlog_format(rec, w->id_mode, w->key, w->keylen, w->buf + w->len, WRITE_BUF - w->len);
+		fn(rec, ctx);
 		label_unref(rec->label);
 		tail += rec->len;
-		n++;
-		if ((n & 1023) == 0) /* give room back early under load */
+		if ((++n & 1023) == 0) /* give room back early under load */
 			atomic_store_explicit(&r->tail, tail, memory_order_release);
 	}
 	atomic_store_explicit(&r->tail, tail, memory_order_release);
+	return n;
+}
+
+static void write_rec(const struct qlog_rec *rec, void *ctx)
+{
+	struct qlog_writer *w = ctx;
+
+	if (WRITE_BUF - w->len < LINE_MAX_LEN)
+		flush_buf(w);
+	w->len += qlog_format(rec, w->id_mode, w->key, w->keylen, w->buf + w->len, WRITE_BUF - w->len);
+}
+
+size_t qlog_writer_drain(struct qlog_writer *w, struct qlog_ring *r)
+{
+	size_t n = ring_consume(r, write_rec, w);
+	uint64_t dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
+
 	flush_buf(w);
-	dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
 	if (dropped != w->dropped_reported) {
 		log_warn("query_log: %llu records dropped so far (the writer did not keep up)",
 			 (unsigned long long)dropped);
@@ -196,23 +209,11 @@ size_t qlog_writer_drain(struct qlog_writer *w, struct qlog_ring *r)
 	return n;
 }
 
+static void skip_rec(const struct qlog_rec *rec, void *ctx) {}
+
 void qlog_ring_discard(struct qlog_ring *r)
 {
-	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-
-	while (tail < head) {
-		size_t pos = tail & (r->cap - 1);
-		struct qlog_rec *rec = (struct qlog_rec *)(void *)(r->buf + pos);
-		if (rec->len == 0) {
-			tail += r->cap - pos;
-			continue;
-		}
-		label_unref(rec->label);
-		tail += rec->len;
-	}
-	atomic_store_explicit(&r->tail, tail, memory_order_release);
-	atomic_store_explicit(&r->notified, false, memory_order_relaxed);
+	ring_consume(r, skip_rec, NULL);
 }
 
 void qlog_writer_free(struct qlog_writer *w)

@@ -5,25 +5,8 @@
 set -euo pipefail
 bin=${1:?usage: $0 path/to/jurisdns [seconds]}
 secs=${2:-10}
-data=${BENCH_DATA:-/tmp/bench-data}
-tmp=$(mktemp -d /tmp/jd-qlog.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-cat > "$tmp/knot.conf" <<EOK
-server:
-    listen: 127.0.0.1@55370
-    rundir: $tmp
-database:
-    storage: $tmp
-zone:
-  - domain: bench.test.
-    file: $data/bench.test.zone
-log:
-  - target: stderr
-    any: error
-EOK
-knotd -c "$tmp/knot.conf" & pids+=($!)
+. "$(dirname "$0")/lib.sh"
+start_knot 55370
 cat > "$tmp/jd.conf" <<EOC
 [server]
 listen = 127.0.0.1:55371
@@ -35,7 +18,7 @@ query_log = $tmp/queries.jsonl
 query_log_mode = all
 EOC
 "$bin" -c "$tmp/jd.conf" 2>"$tmp/jd.log" & jd=$!; pids+=($jd)
-for i in $(seq 1 50); do dig +short +tries=1 +timeout=1 @127.0.0.1 -p 55371 h00001.bench.test >/dev/null 2>&1 && break; sleep 0.1; done
+wait_answer 55371
 dnsperf -s 127.0.0.1 -p 55371 -d "$data/q-uniform.txt" -c 10 -q 200 -l "$secs" > "$tmp/dnsperf.txt" 2>&1
 kill -TERM "$jd"; wait "$jd" || true
 completed=$(awk '/Queries completed:/ {print $3}' "$tmp/dnsperf.txt")

@@ -5,32 +5,12 @@
 # names for 10 s, and counts the daemon's syscalls with perf's raw_syscalls tracepoint.
 set -euo pipefail
 bin=${1:?usage: $0 path/to/jurisdns}
-data=${BENCH_DATA:-/tmp/bench-data}
-tmp=$(mktemp -d /tmp/jd-syscalls.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-[ -f "$data/bench.test.zone" ] || { echo "no $data/bench.test.zone: run ../shared/bench/run.sh once" >&2; exit 2; }
+. "$(dirname "$0")/lib.sh"
 qfile=$(ls "$data"/u-a-*.txt | head -n1)
-cat > "$tmp/knot.conf" <<EOK
-server:
-    listen: 127.0.0.1@55390
-    rundir: $tmp
-    udp-workers: 2
-    tcp-workers: 1
-database:
-    storage: $tmp
-zone:
-  - domain: bench.test.
-    file: $data/bench.test.zone
-log:
-  - target: stderr
-    any: error
-EOK
-knotd -c "$tmp/knot.conf" & pids+=($!)
+start_knot 55390
 printf '[server]\nlisten = 127.0.0.1:55391\nworkers = 1\n[upstream]\nserver = 127.0.0.1:55390\n[cache]\nsize = 0\n' > "$tmp/jd.conf"
 "$bin" -c "$tmp/jd.conf" 2>"$tmp/jd.log" & jd=$!; pids+=($jd)
-for i in $(seq 1 50); do dig +short +tries=1 +timeout=1 @127.0.0.1 -p 55391 h00001.bench.test >/dev/null 2>&1 && break; sleep 0.1; done
+wait_answer 55391
 perf stat -e raw_syscalls:sys_enter -p "$jd" -o "$tmp/perf.txt" -- sleep 11 & perf=$!
 dnsperf -s 127.0.0.1 -p 55391 -d "$qfile" -c 10 -q 200 -l 10 > "$tmp/dnsperf.txt" 2>&1
 wait $perf
