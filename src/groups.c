@@ -425,6 +425,8 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 	for (unsigned i = 0; i < l.g->n; i++) {
 		struct jgroup *jg = &l.g->g[i];
 		size_t o = 0;
+		if (!jg->nasns)
+			continue; /* a group may have no ASNs (asns is NULL then) */
 		qsort(jg->asns, jg->nasns, sizeof(*jg->asns), cmp_u32);
 		for (size_t k = 0; k < jg->nasns; k++)
 			if (!o || jg->asns[o - 1] != jg->asns[k])

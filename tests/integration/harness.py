@@ -327,7 +327,8 @@ def header_flags(wire):
 class Knot:
     """knotd serving example.test. from tests/zones/test.zone on 127.0.0.1:port."""
 
-    def __init__(self, tmp=None, zone_file=None):
+    def __init__(self, tmp=None, zone_file=None, extra_zones=()):
+        """extra_zones: (origin, zone file) pairs served next to example.test."""
         require_knotd()
         self._own_tmp = tmp is None
         self.tmp = tmp or TempDir("jd-knot-")
@@ -335,6 +336,7 @@ class Knot:
         os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
         self.port = free_port()
         self.zone_file = zone_file or os.path.join(zone_dir(), "test.zone")
+        self.extra_zones = [(o if o.endswith(".") else o + ".", f) for o, f in extra_zones]
         self.conf = os.path.join(self.dir, "knot.conf")
         self.log = os.path.join(self.dir, "knotd.log")
         self.proc = None
@@ -365,6 +367,14 @@ class Knot:
                 "    zonefile-load: whole\n"
                 "    journal-content: none\n"
                 % {"d": self.dir, "port": self.port, "zf": zf})
+            for origin, src in self.extra_zones:
+                ezf = os.path.join(self.dir, "%szone" % origin)
+                shutil.copyfile(src, ezf)
+                f.write("  - domain: %s\n"
+                        "    file: \"%s\"\n"
+                        "    zonefile-sync: -1\n"
+                        "    zonefile-load: whole\n"
+                        "    journal-content: none\n" % (origin, ezf))
 
     def start(self, timeout=10.0):
         self._write_conf()
@@ -379,13 +389,23 @@ class Knot:
                                                                    self.read_log()))
             try:
                 r = udp(q, self.port, timeout=0.2)
-                if r.rcode() == dns.rcode.NOERROR and r.answer:
+                if r.rcode() == dns.rcode.NOERROR and r.answer and self._extra_zones_loaded():
                     return self
             except Exception:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("knotd did not answer the SOA query within %.0fs:\n%s"
                            % (timeout, self.read_log()))
+
+    def _extra_zones_loaded(self):
+        for origin, _ in self.extra_zones:
+            try:
+                r = udp(make_query(origin, "SOA", rd=False), self.port, timeout=0.2)
+            except Exception:
+                return False
+            if r.rcode() != dns.rcode.NOERROR or not r.answer:
+                return False
+        return True
 
     def read_log(self):
         try:
@@ -804,7 +824,8 @@ class Jurisdns:
     """
 
     def __init__(self, upstreams=(), server=None, upstream=None, cache=None, extra_args=(),
-                 config_text=None, tmp=None, use_config=True, host="127.0.0.1"):
+                 config_text=None, tmp=None, use_config=True, host="127.0.0.1", geoip=None,
+                 labels=None, log=None):
         self.bin = require_binary()
         self._own_tmp = tmp is None
         self.tmp = tmp or TempDir("jd-daemon-")
@@ -816,6 +837,10 @@ class Jurisdns:
         self.upstream = {"server": list(upstreams)}
         self.upstream.update(upstream or {})
         self.cache = dict(cache or {})
+        # [geoip], [labels], [log]: written only when given (None = section left out)
+        self.geoip = dict(geoip) if geoip is not None else None
+        self.labels = dict(labels) if labels is not None else None
+        self.logsec = dict(log) if log is not None else None
         self.extra_args = list(extra_args)
         self.config_text = config_text
         self.use_config = use_config
@@ -842,7 +867,8 @@ class Jurisdns:
         if self.config_text is not None:
             return self.config_text
         return self.render([("server", self.server), ("upstream", self.upstream),
-                            ("cache", self.cache or None)])
+                            ("cache", self.cache or None), ("geoip", self.geoip),
+                            ("labels", self.labels), ("log", self.logsec)])
 
     def write_config(self, text=None):
         with open(self.conf, "w") as f:
@@ -960,6 +986,90 @@ def run_cli(args, timeout=10.0, input_=None):
     b = require_binary()
     return subprocess.run([b] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, timeout=timeout, text=True)
+
+
+# --------------------------------------------------------------------------------------------
+# GeoIP test database and the JSON-lines query log
+# --------------------------------------------------------------------------------------------
+
+def test_mmdb():
+    """The test GeoIP database built by `make check` from tests/data/geo-fixture.txt: $TEST_MMDB,
+    else $abs_top_builddir/tests/data/test.mmdb, else <repo>/tests/data/test.mmdb."""
+    if os.environ.get("TEST_MMDB"):
+        return os.environ["TEST_MMDB"]
+    cands = []
+    if os.environ.get("abs_top_builddir"):
+        cands.append(os.path.join(os.environ["abs_top_builddir"], "tests", "data", "test.mmdb"))
+    cands.append(os.path.join(REPO, "tests", "data", "test.mmdb"))
+    return _first_existing(*cands)
+
+
+def require_test_mmdb():
+    p = test_mmdb()
+    if not os.path.isfile(p):
+        raise RuntimeError("test GeoIP database not found at %s (run `make tests/data/test.mmdb`, "
+                           "or set TEST_MMDB)" % p)
+    return p
+
+
+def data_dir():
+    cands = []
+    if os.environ.get("abs_top_srcdir"):
+        cands.append(os.path.join(os.environ["abs_top_srcdir"], "tests", "data"))
+    cands.append(os.path.join(REPO, "tests", "data"))
+    return _first_existing(*cands)
+
+
+def make_test_mmdb(fixture, out, timeout=60.0):
+    """Build an .mmdb from a fixture text with tests/data/make-test-mmdb (needs perl and
+    libmaxmind-db-writer-perl). Raises with the tool's output when it fails."""
+    tool = os.path.join(data_dir(), "make-test-mmdb")
+    r = subprocess.run(["perl", tool, fixture, out], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout,
+                       text=True)
+    if r.returncode != 0:
+        raise RuntimeError("make-test-mmdb %s failed (%d):\n%s" % (fixture, r.returncode, r.stdout))
+    return out
+
+
+def read_jsonl(path):
+    """The complete lines of a JSON-lines file, parsed (a trailing partial line is ignored).
+    A missing file is an empty list."""
+    import json
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in data.split(b"\n")[:-1]:
+        out.append(json.loads(line.decode("utf-8"), object_pairs_hook=list_pairs_dict))
+    return out
+
+
+class list_pairs_dict(dict):
+    """A dict that also remembers its keys in the order they came in the JSON text (.keys_order)."""
+
+    def __init__(self, pairs):
+        super().__init__(pairs)
+        self.keys_order = [k for k, _ in pairs]
+
+
+def wait_jsonl(path, n, timeout=3.0, what=None):
+    """Wait (bounded) until path holds at least n complete JSON lines; return all of them."""
+    box = []
+
+    def cond():
+        lines = read_jsonl(path)
+        box[:] = [lines]
+        return len(lines) >= n
+
+    try:
+        wait_for(cond, timeout, interval=0.05, what=what or "%d query-log lines in %s" % (n, path))
+    except AssertionError as e:
+        raise AssertionError("%s; have %d: %r" % (e, len(box[0]) if box else 0,
+                                                   box[0] if box else None))
+    return box[0]
 
 
 class _CountingResult(unittest.TextTestResult):
