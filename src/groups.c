@@ -346,8 +346,19 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 		if (!*t)
 			continue;
 		if (*t == '[') {
+			/* exactly "[jurisdiction NAME]", NAME of letters, digits, '-' and '_' */
+			static const char prefix[] = "[jurisdiction ";
 			char name[64];
-			if (sscanf(t, "[jurisdiction %63[A-Za-z0-9_-]]", name) != 1 || t[strlen(t) - 1] != ']') {
+			size_t k = 0;
+			const char *s = t + sizeof(prefix) - 1;
+			if (strncmp(t, prefix, sizeof(prefix) - 1)) {
+				lerr(&l, path, ln, "expected [jurisdiction NAME] (letters, digits, - and _)");
+				goto fail_f;
+			}
+			while ((isalnum((unsigned char)*s) || *s == '-' || *s == '_') && k < sizeof(name) - 1)
+				name[k++] = *s++;
+			name[k] = 0;
+			if (!k || s[0] != ']' || s[1]) {
 				lerr(&l, path, ln, "expected [jurisdiction NAME] (letters, digits, - and _)");
 				goto fail_f;
 			}

@@ -50,15 +50,17 @@ static void chain_add(struct chain *c, const uint8_t *name, size_t len)
 }
 
 struct rr {
-	size_t owner_off, rdata, rdlen;
-	uint16_t type;
+	uint16_t owner_off, rdata, rdlen, type;
 };
+
+/* every record of a 64 KB answer: at least 11 bytes each */
+#define MAX_RRS (DNS_MAX_MSG / 11 + 1)
 
 /* SVCB/HTTPS rdata: priority, target name (never compressed, RFC 9460 2.2), then key/length/value
  * parameters; 4 = ipv4hint, 6 = ipv6hint. */
 static void svcb_hints(const uint8_t *pkt, const struct rr *r, uint8_t (*ips)[17], unsigned *n)
 {
-	size_t o = r->rdata + 2, end = r->rdata + r->rdlen;
+	size_t o = (size_t)r->rdata + 2, end = (size_t)r->rdata + r->rdlen;
 
 	if (r->rdlen < 3)
 		return;
@@ -112,7 +114,7 @@ struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, 
 			   const struct groups *groups)
 {
 	static __thread struct chain chain;
-	static __thread struct rr rrs[256];
+	static __thread struct rr rrs[MAX_RRS];
 	static __thread uint8_t ips[MAX_ALL_ADDRS][17];
 	uint8_t name[DNS_MAX_NAME];
 	unsigned nrr = 0, nips = 0;
@@ -122,15 +124,17 @@ struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, 
 	chain.n = 0;
 	chain_add(&chain, qname, qname_len);
 	/* index the answer section (wire_parse_answer has checked its bounds) */
-	for (unsigned i = 0; i < ancount && nrr < 256; i++) {
+	if (len > DNS_MAX_MSG)
+		len = DNS_MAX_MSG;
+	for (unsigned i = 0; i < ancount && nrr < MAX_RRS; i++) {
 		size_t after;
 		if (wire_name_unpack(pkt, len, off, name, &after) < 0 || after + 10 > len)
 			break;
-		rrs[nrr].owner_off = off;
+		rrs[nrr].owner_off = (uint16_t)off;
 		rrs[nrr].type = rd16(pkt + after);
 		rrs[nrr].rdlen = rd16(pkt + after + 8);
-		rrs[nrr].rdata = after + 10;
-		off = rrs[nrr].rdata + rrs[nrr].rdlen;
+		rrs[nrr].rdata = (uint16_t)(after + 10);
+		off = after + 10 + rrs[nrr].rdlen;
 		if (off > len)
 			break;
 		nrr++;

@@ -80,7 +80,7 @@ struct qlog_writer {
 	char *path;
 	int fd;
 	enum client_id_mode id_mode;
-	uint8_t key[64];
+	uint8_t key[128];            /* as long as [log] client_hash_key may be */
 	size_t keylen;
 	char *buf;
 	size_t len;
