@@ -62,10 +62,17 @@ uint32_t groups_match_country(const struct groups *g, const char *cc)
 
 	if (!cc[0])
 		return 0;
-	for (unsigned i = 0; i < g->n; i++)
-		for (unsigned j = 0; j < g->g[i].ncountries; j++)
-			if (g->g[i].countries[j][0] == cc[0] && g->g[i].countries[j][1] == cc[1])
+	for (unsigned i = 0; i < g->n; i++) {
+		const struct jgroup *jg = &g->g[i];
+		bool excepted = false;
+		for (unsigned j = 0; j < jg->ncountries; j++)
+			if (jg->countries[j][0] == cc[0] && jg->countries[j][1] == cc[1])
 				m |= 1u << i;
+		for (unsigned j = 0; j < jg->nexcept; j++)
+			excepted |= jg->except[j][0] == cc[0] && jg->except[j][1] == cc[1];
+		if (jg->nexcept && !excepted)
+			m |= 1u << i;
+	}
 	return m;
 }
 
@@ -386,10 +393,11 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 			goto fail_f;
 		}
 		struct jgroup *jg = &l.g->g[cur];
-		bool countries = !strcmp(key, "countries"), asns = !strcmp(key, "asns"),
+		bool except = !strcmp(key, "countries_except");
+		bool countries = except || !strcmp(key, "countries"), asns = !strcmp(key, "asns"),
 		     domains = !strcmp(key, "domains");
 		if (!countries && !asns && !domains) {
-			lerr(&l, path, ln, "unknown key '%s' (countries, asns or domains)", key);
+			lerr(&l, path, ln, "unknown key '%s' (countries, countries_except, asns or domains)", key);
 			goto fail_f;
 		}
 		for (tok = strtok_r(val, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
@@ -398,13 +406,15 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 					lerr(&l, path, ln, "'%s' is not a two-letter country code", tok);
 					goto fail_f;
 				}
-				if (jg->ncountries == GROUP_MAX_COUNTRIES) {
+				unsigned *nc = except ? &jg->nexcept : &jg->ncountries;
+				char (*list)[3] = except ? jg->except : jg->countries;
+				if (*nc == GROUP_MAX_COUNTRIES) {
 					lerr(&l, path, ln, "more than %d countries", GROUP_MAX_COUNTRIES);
 					goto fail_f;
 				}
-				jg->countries[jg->ncountries][0] = (char)toupper((unsigned char)tok[0]);
-				jg->countries[jg->ncountries][1] = (char)toupper((unsigned char)tok[1]);
-				jg->countries[jg->ncountries++][2] = 0;
+				list[*nc][0] = (char)toupper((unsigned char)tok[0]);
+				list[*nc][1] = (char)toupper((unsigned char)tok[1]);
+				list[(*nc)++][2] = 0;
 			} else if (asns) {
 				uint32_t asn;
 				if (parse_asn(tok, &asn) == 0) {

@@ -15,6 +15,8 @@ struct jgroup {
 	char name[GROUP_NAME_MAX];
 	char countries[GROUP_MAX_COUNTRIES][3];
 	unsigned ncountries;
+	char except[GROUP_MAX_COUNTRIES][3]; /* countries_except: any known country but these */
+	unsigned nexcept;
 	uint32_t *asns;              /* sorted, unique */
 	size_t nasns;
 	size_t ndomains;
@@ -33,7 +35,8 @@ void groups_unref(struct groups *g);
 unsigned groups_count(const struct groups *g);
 const struct jgroup *groups_get(const struct groups *g, unsigned i);
 
-/* Bit i set when group i lists the country (two letters). */
+/* Bit i set when group i lists the country (two letters), or has countries_except and does not
+ * list it there. An empty (unknown) country matches nothing. */
 uint32_t groups_match_country(const struct groups *g, const char *cc);
 /* Bit i set when group i lists the ASN. */
 uint32_t groups_match_asn(const struct groups *g, uint32_t asn);

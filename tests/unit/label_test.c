@@ -1479,6 +1479,30 @@ static void test_label_many_reasons(void **state)
 	groups_unref(g);
 }
 
+static void test_groups_countries_except(void **state)
+{
+	char dir[] = "/tmp/jd-except-XXXXXX", path[256], err[512];
+	struct groups *g;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/j.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[jurisdiction PRC]\ncountries = CN HK MO\n"
+	      "[jurisdiction non-EU]\ncountries_except = DE FR AT\n", f);
+	fclose(f);
+	g = groups_load(path, err, sizeof(err));
+	assert_non_null(g);
+	assert_int_equal(groups_match_country(g, "CN"), 3);  /* PRC and non-EU */
+	assert_int_equal(groups_match_country(g, "US"), 2);  /* non-EU only */
+	assert_int_equal(groups_match_country(g, "DE"), 0);  /* excepted */
+	assert_int_equal(groups_match_country(g, ""), 0);    /* unknown is never "outside the EU" */
+	groups_unref(g);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1493,6 +1517,7 @@ int main(void)
 		cmocka_unit_test(test_geo_refcount),
 		cmocka_unit_test(test_geo_changed),
 		cmocka_unit_test(test_groups_load),
+		cmocka_unit_test(test_groups_countries_except),
 		cmocka_unit_test(test_groups_match_country_asn),
 		cmocka_unit_test(test_groups_match_domain),
 		cmocka_unit_test(test_groups_errors),
