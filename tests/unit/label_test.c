@@ -1479,6 +1479,67 @@ static void test_label_many_reasons(void **state)
 	groups_unref(g);
 }
 
+/* The same fixture as GeoLite2-Country + GeoLite2-ASN (two files) and as IPinfo lite (other field
+ * names, "AS4134" strings): the default field paths must give the same answers as our layout. */
+static void test_geo_other_layouts_give_the_same_results(void **state)
+{
+	static const char *const ips[] = { "192.0.2.1", "192.0.2.70", "192.0.2.200", "198.51.100.1",
+					   "203.0.113.241", "2001:db8:1::1", "2001:db8:4::9" };
+	char base[512], country[600], asn[600], ipinfo[600], err[512];
+	const char *t = getenv("TEST_MMDB");
+	struct geo_paths p;
+	struct geo *ours, *two, *ipi;
+
+	snprintf(base, sizeof(base), "%s", t ? t : "tests/data/test.mmdb");
+	base[strlen(base) - strlen(".mmdb")] = 0;
+	snprintf(country, sizeof(country), "%s-country.mmdb", base);
+	snprintf(asn, sizeof(asn), "%s-asn.mmdb", base);
+	snprintf(ipinfo, sizeof(ipinfo), "%s-ipinfo.mmdb", base);
+	geo_paths_default(&p);
+	ours = geo_open(t ? t : "tests/data/test.mmdb", NULL, &p, err, sizeof(err));
+	two = geo_open(country, asn, &p, err, sizeof(err));
+	ipi = geo_open(ipinfo, NULL, &p, err, sizeof(err));
+	assert_non_null(ours);
+	assert_non_null(two);
+	assert_non_null(ipi);
+	for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
+		union { struct sockaddr sa; struct sockaddr_in sin; struct sockaddr_in6 sin6; } sa;
+		struct geo_result a, b, c;
+		memset(&sa, 0, sizeof(sa));
+		if (strchr(ips[i], ':')) {
+			sa.sin6.sin6_family = AF_INET6;
+			assert_int_equal(inet_pton(AF_INET6, ips[i], &sa.sin6.sin6_addr), 1);
+		} else {
+			sa.sin.sin_family = AF_INET;
+			assert_int_equal(inet_pton(AF_INET, ips[i], &sa.sin.sin_addr), 1);
+		}
+		geo_lookup(ours, &sa.sa, &a);
+		geo_lookup(two, &sa.sa, &b);
+		geo_lookup(ipi, &sa.sa, &c);
+		assert_string_equal(a.cc, b.cc);
+		assert_int_equal(a.asn, b.asn);
+		assert_string_equal(a.org, b.org);
+		assert_string_equal(a.cc, c.cc);
+		assert_int_equal(a.asn, c.asn);
+		assert_string_equal(a.org, c.org);
+	}
+	/* and they are not all empty: 192.0.2.200 is DE, AS45102 */
+	{
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		struct geo_result r;
+		inet_pton(AF_INET, "192.0.2.200", &sin.sin_addr);
+		geo_lookup(ipi, (struct sockaddr *)&sin, &r);
+		assert_string_equal(r.cc, "DE");
+		assert_int_equal(r.asn, 45102);
+		geo_lookup(two, (struct sockaddr *)&sin, &r);
+		assert_string_equal(r.cc, "DE");
+		assert_int_equal(r.asn, 45102);
+	}
+	geo_unref(ours);
+	geo_unref(two);
+	geo_unref(ipi);
+}
+
 static void test_groups_countries_except(void **state)
 {
 	char dir[] = "/tmp/jd-except-XXXXXX", path[256], err[512];
@@ -1518,6 +1579,7 @@ int main(void)
 		cmocka_unit_test(test_geo_changed),
 		cmocka_unit_test(test_groups_load),
 		cmocka_unit_test(test_groups_countries_except),
+		cmocka_unit_test(test_geo_other_layouts_give_the_same_results),
 		cmocka_unit_test(test_groups_match_country_asn),
 		cmocka_unit_test(test_groups_match_domain),
 		cmocka_unit_test(test_groups_errors),
