@@ -80,6 +80,13 @@ def zone_dir():
 KNOTD = os.environ.get("KNOTD", "/usr/sbin/knotd")
 
 
+def shipped_groups():
+    """Path of the shipped zones/jurisdictions.conf in the source tree."""
+    src = os.environ.get("abs_top_srcdir") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                           "..", "..")
+    return os.path.join(src, "zones", "jurisdictions.conf")
+
+
 def require_binary(testcase_cls=None):
     """Fail when the daemon binary is missing: a suite that skips silently proves nothing."""
     b = jurisdns_bin()
@@ -839,7 +846,9 @@ class Jurisdns:
         self.cache = dict(cache or {})
         # [geoip], [labels], [log]: written only when given (None = section left out)
         self.geoip = dict(geoip) if geoip is not None else None
-        self.labels = dict(labels) if labels is not None else None
+        # the shipped groups by explicit path: the daemon's own fallback (zones/ beside the
+        # binary's directory) does not exist in an out-of-tree build such as make distcheck
+        self.labels = dict(labels) if labels is not None else {"groups": shipped_groups()}
         self.logsec = dict(log) if log is not None else None
         self.extra_args = list(extra_args)
         self.config_text = config_text
