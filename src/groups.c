@@ -10,27 +10,25 @@
 #include <string.h>
 #include <stdatomic.h>
 #include "groups.h"
+#include "suffix.h"
 #include "util.h"
-
-struct dom {
-	uint32_t mask;
-	uint8_t len;
-	uint8_t name[255];
-};
 
 struct groups {
 	atomic_int refs;
 	struct jgroup g[GROUPS_MAX];
 	unsigned n;
-	struct dom *doms;            /* open addressing, empty slot: len == 0 */
-	size_t dom_cap, ndoms;
-	uint64_t seed;
+	struct suffix_set *domains;  /* value: bit per group */
 };
 
 struct groups *groups_empty(void)
 {
 	struct groups *g = calloc(1, sizeof(*g));
 
+	if (g)
+		if (g && !(g->domains = suffix_set_new())) {
+		free(g);
+		return NULL;
+	}
 	if (g)
 		atomic_init(&g->refs, 1);
 	return g;
@@ -49,7 +47,7 @@ void groups_unref(struct groups *g)
 		return;
 	for (unsigned i = 0; i < g->n; i++)
 		free(g->g[i].asns);
-	free(g->doms);
+	suffix_set_free(g->domains);
 	free(g);
 }
 
@@ -97,34 +95,10 @@ uint32_t groups_match_asn(const struct groups *g, uint32_t asn)
 	return m;
 }
 
-static struct dom *dom_slot(const struct groups *g, const uint8_t *name, size_t len)
-{
-	size_t i = (size_t)hash_bytes(name, len, g->seed) & (g->dom_cap - 1);
-
-	for (;; i = (i + 1) & (g->dom_cap - 1)) {
-		struct dom *d = &g->doms[i];
-		if (!d->len || (d->len == len && !memcmp(d->name, name, len)))
-			return d;
-	}
-}
-
 uint32_t groups_match_domain(const struct groups *g, const uint8_t *name, size_t len,
 			     size_t *suffix_off)
 {
-	uint32_t m = 0;
-
-	if (!g->ndoms)
-		return 0;
-	/* every suffix at a label boundary, longest first; the root itself is never listed */
-	for (size_t off = 0; off < len && name[off]; off += (size_t)name[off] + 1) {
-		struct dom *d = dom_slot(g, name + off, len - off);
-		if (d->len) {
-			if (!m && suffix_off)
-				*suffix_off = off;
-			m |= d->mask;
-		}
-	}
-	return m;
+	return suffix_set_match(g->domains, name, len, suffix_off);
 }
 
 /* --- loading --- */
@@ -135,8 +109,6 @@ struct loader {
 	char *err;
 	size_t errlen;
 	struct groups *g;
-	struct { uint8_t name[255]; uint8_t len; uint32_t mask; } *pending;
-	size_t npending, cap;
 };
 
 static int lerr(struct loader *l, const char *file, int line, const char *fmt, ...)
@@ -187,36 +159,6 @@ static int parse_asn(const char *tok, uint32_t *out)
 	return 0;
 }
 
-/* "Example.COM." -> lower-case wire format. Returns its length or -1. */
-static int domain_to_wire(const char *s, uint8_t *out)
-{
-	size_t o = 0, lab = 0;
-
-	if (!*s || *s == '.')
-		return -1;
-	out[0] = 0;
-	for (; *s; s++) {
-		if (*s == '.') {
-			if (s[1] == 0)
-				break;
-			if (!out[lab] || s[1] == '.')
-				return -1;
-			lab = ++o;
-			out[lab] = 0;
-			continue;
-		}
-		unsigned char c = (unsigned char)tolower((unsigned char)*s);
-		if (!(isalnum(c) || c == '-' || c == '_') || out[lab] == 63 || o + 2 >= 254)
-			return -1;
-		out[++o] = c;
-		out[lab]++;
-	}
-	if (!out[lab])
-		return -1;
-	out[++o] = 0;
-	return (int)(o + 1);
-}
-
 static void resolve_path(const struct loader *l, const char *p, char *out, size_t outlen)
 {
 	if (p[0] == '/' || !l->dir[0])
@@ -238,18 +180,8 @@ static int add_asn(struct jgroup *jg, uint32_t asn)
 
 static int add_domain(struct loader *l, const uint8_t *wire, int len, unsigned gi)
 {
-	if (l->npending == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		void *n = realloc(l->pending, cap * sizeof(*l->pending));
-		if (!n)
-			return -1;
-		l->pending = n;
-		l->cap = cap;
-	}
-	memcpy(l->pending[l->npending].name, wire, (size_t)len);
-	l->pending[l->npending].len = (uint8_t)len;
-	l->pending[l->npending].mask = 1u << gi;
-	l->npending++;
+	if (suffix_set_add(l->g->domains, wire, (size_t)len, 1u << gi) < 0)
+		return -1;
 	l->g->g[gi].ndomains++;
 	return 0;
 }
@@ -301,30 +233,6 @@ static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return x < y ? -1 : x > y;
-}
-
-static int build_domains(struct loader *l)
-{
-	struct groups *g = l->g;
-	size_t cap = 16;
-
-	while (cap < l->npending * 2)
-		cap *= 2;
-	g->doms = calloc(cap, sizeof(*g->doms));
-	if (!g->doms)
-		return -1;
-	g->dom_cap = cap;
-	g->seed = 0x6a75726973646e73ULL;
-	for (size_t i = 0; i < l->npending; i++) {
-		struct dom *d = dom_slot(g, l->pending[i].name, l->pending[i].len);
-		if (!d->len) {
-			d->len = l->pending[i].len;
-			memcpy(d->name, l->pending[i].name, d->len);
-			g->ndoms++;
-		}
-		d->mask |= l->pending[i].mask;
-	}
-	return 0;
 }
 
 struct groups *groups_load(const char *path, char *err, size_t errlen)
@@ -454,16 +362,10 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 				jg->asns[o++] = jg->asns[k];
 		jg->nasns = o;
 	}
-	if (build_domains(&l) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	free(l.pending);
 	return l.g;
 fail_f:
 	fclose(f);
 fail:
-	free(l.pending);
 	groups_unref(l.g);
 	return NULL;
 }
