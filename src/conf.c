@@ -1,6 +1,7 @@
 /* conf.c - INI configuration via libinih. Every key is validated where it is read, and the first
  * error is reported as "FILE:LINE: message" with a suggestion for misspelt names. */
 #include "config.h"
+#include <arpa/inet.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,10 @@ struct parse_ctx {
 	bool failed;
 	bool listen_seen, upstream_seen, allow_seen;
 	int ttl_line;                /* last line that set min_ttl or max_ttl */
+	char dir[512];               /* the file's directory, for relative list files */
+	char client_section[128];    /* the [client X] being read */
+	struct client_rule client;
+	bool have_client;
 };
 
 struct key_def {
@@ -38,9 +43,15 @@ static const struct key_def known_keys[] = {
 	{ "labels", "groups" },
 	{ "log", "query_log" }, { "log", "query_log_mode" }, { "log", "client_id" },
 	{ "log", "client_hash_key" },
+	{ "policy", "default_mode" }, { "policy", "block" }, { "policy", "action" },
+	{ "policy", "sinkhole_a" }, { "policy", "sinkhole_aaaa" }, { "policy", "ttl" },
+	{ "policy", "allow" }, { "policy", "deny" },
 };
 
-static const char *const known_sections[] = { "server", "upstream", "cache", "geoip", "labels", "log" };
+static const char *const client_keys[] = { "mode", "name", "block", "action" };
+
+static const char *const known_sections[] = { "server", "upstream", "cache", "geoip", "labels", "log",
+					     "policy" };
 
 static unsigned edit_distance(const char *a, const char *b)
 {
@@ -141,6 +152,114 @@ static int get_uint(struct parse_ctx *p, const char *name, const char *v, uint64
 		return 1;                                                                          \
 	}
 
+static void flush_client(struct parse_ctx *p)
+{
+	if (p->have_client && policy_add_client(&p->c->policy, &p->client) < 0)
+		fail(p, "out of memory");
+	p->have_client = false;
+}
+
+/* [client 192.168.1.23] or [client 192.168.1.0/24] */
+static int client_key(struct parse_ctx *p, const char *section, const char *name, const char *value)
+{
+	char err[200];
+
+	if (strcmp(section, p->client_section)) {
+		flush_client(p);
+		snprintf(p->client_section, sizeof(p->client_section), "%s", section);
+		memset(&p->client, 0, sizeof(p->client));
+		p->client.mode = p->client.action = p->client.nblock = -1;
+		const char *who = section + 7;
+		if (strchr(who, ':') && strlen(who) == 17 && who[2] == ':' && who[5] == ':')
+			return fail(p, "[%s]: clients by MAC address need EDNS option 65001 support, "
+				    "which is not there yet; use the IP address", section);
+		if (cidr_parse(who, &p->client.net, err, sizeof(err)) < 0)
+			return fail(p, "[%s]: %s", section, err);
+		p->have_client = true;
+	}
+	if (!strcmp(name, "mode")) {
+		enum pmode m;
+		if (policy_parse_mode(value, &m) < 0)
+			return fail(p, "mode = '%s': expected off, log or block", value);
+		p->client.mode = (int)m;
+		return 1;
+	}
+	if (!strcmp(name, "action")) {
+		enum paction a;
+		if (policy_parse_action(value, &a) < 0)
+			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse or drop", value);
+		p->client.action = (int)a;
+		return 1;
+	}
+	if (!strcmp(name, "name"))
+		return set_string(p, name, value, p->client.name, sizeof(p->client.name));
+	if (!strcmp(name, "block")) {
+		unsigned n = p->client.nblock < 0 ? 0 : (unsigned)p->client.nblock;
+		if (policy_parse_block(value, p->client.block, &n, err, sizeof(err)) < 0)
+			return fail(p, "%s", err);
+		p->client.nblock = (int)n;
+		return 1;
+	}
+	const char *s = suggest(name, client_keys, sizeof(client_keys) / sizeof(*client_keys), sizeof(char *));
+	return s ? fail(p, "unknown key '%s' in [%s] (did you mean '%s'?)", name, section, s)
+		 : fail(p, "unknown key '%s' in [%s] (mode, name, block or action)", name, section);
+}
+
+static int policy_key(struct parse_ctx *p, const char *name, const char *value)
+{
+	struct policy *pol = &p->c->policy;
+	char err[300];
+
+	if (!strcmp(name, "default_mode")) {
+		if (policy_parse_mode(value, &pol->default_mode) < 0)
+			return fail(p, "default_mode = '%s': expected off, log or block", value);
+		return 1;
+	}
+	if (!strcmp(name, "action")) {
+		if (policy_parse_action(value, &pol->action) < 0)
+			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse or drop", value);
+		return 1;
+	}
+	if (!strcmp(name, "block")) {
+		if (policy_parse_block(value, pol->block, &pol->nblock, err, sizeof(err)) < 0)
+			return fail(p, "%s", err);
+		return 1;
+	}
+	if (!strcmp(name, "sinkhole_a")) {
+		if (inet_pton(AF_INET, value, pol->sink_a) != 1)
+			return fail(p, "sinkhole_a = '%s': not an IPv4 address", value);
+		return 1;
+	}
+	if (!strcmp(name, "sinkhole_aaaa")) {
+		if (inet_pton(AF_INET6, value, pol->sink_aaaa) != 1)
+			return fail(p, "sinkhole_aaaa = '%s': not an IPv6 address", value);
+		return 1;
+	}
+	if (!strcmp(name, "ttl")) {
+		uint64_t v;
+		if (!get_uint(p, name, value, 0, 86400, false, &v))
+			return 0;
+		pol->ttl = (uint32_t)v;
+		return 1;
+	}
+	if (!strcmp(name, "allow") || !strcmp(name, "deny")) {
+		struct suffix_set **set = name[0] == 'a' ? &pol->allow : &pol->deny;
+		if (!*set && !(*set = suffix_set_new()))
+			return fail(p, "out of memory");
+		if (policy_add_domains(*set, value, p->dir, err, sizeof(err)) < 0)
+			return fail(p, "%s = %s", name, err);
+		return 1;
+	}
+	const char *names[8];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(known_keys) / sizeof(*known_keys); i++)
+		if (!strcmp(known_keys[i].section, "policy"))
+			names[n++] = known_keys[i].name;
+	const char *s = suggest(name, names, n, sizeof(char *));
+	return s ? fail(p, "unknown key '%s' in [policy] (did you mean '%s'?)", name, s)
+		 : fail(p, "unknown key '%s' in [policy]", name);
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *p = user;
@@ -152,6 +271,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	if (!name) /* section header (INI_CALL_HANDLER_ON_NEW_SECTION) */
 		return 1;
 
+	if (!strncmp(section, "client ", 7))
+		return client_key(p, section, name, value);
 	bool section_known = false;
 	for (size_t i = 0; i < sizeof(known_sections) / sizeof(*known_sections); i++)
 		section_known |= !strcmp(section, known_sections[i]);
@@ -248,6 +369,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		c->client_id = (enum client_id_mode)v;
 		return 1;
 	}
+	if (!strcmp(section, "policy"))
+		return policy_key(p, name, value);
 	UINT_KEY("geoip", "max_age", geo_max_age, 0, 3650)
 	UINT_KEY("geoip", "check_interval", geo_check, 0, 86400)
 	UINT_KEY("server", "workers", workers, 0, 256)
@@ -309,12 +432,12 @@ static char *read_line(char *str, int num, void *stream)
 	while (*t == ' ' || *t == '\t')
 		t++;
 	if (*t == '[' && !p->failed) {
-		char name[64];
+		char name[128];
 		size_t k = 0;
 		for (t++; *t && *t != ']' && k < sizeof(name) - 1; t++)
 			name[k++] = *t;
 		name[k] = 0;
-		if (*t == ']' && !section_known(name)) {
+		if (*t == ']' && !section_known(name) && strncmp(name, "client ", 7)) {
 			const char *sug = suggest(name, known_sections,
 						  sizeof(known_sections) / sizeof(*known_sections),
 						  sizeof(char *));
@@ -381,6 +504,7 @@ static void conf_defaults(struct conf *c)
 	c->query_log[0] = '-';
 	c->qlog_mode = QLOG_LABELLED;
 	c->client_id = CLIENT_ID_IP;
+	policy_init(&c->policy);
 }
 
 struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,
@@ -403,7 +527,12 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 			return NULL;
 		}
 		p.f = f;
+		const char *slash = strrchr(path, '/');
+		if (slash)
+			snprintf(p.dir, sizeof(p.dir), "%.*s", (int)(slash - path), path);
 		line = ini_parse_stream(read_line, &p, on_key, &p);
+		if (!p.failed)
+			flush_client(&p);
 		fclose(f);
 		if (line != 0 || p.failed) {
 			/* whichever came first: inih's syntax error or ours */
@@ -417,6 +546,7 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 		}
 		c->path = strdup(path);
 	}
+	policy_finish(&c->policy);
 	if (ov && ov->nlisten) {
 		memcpy(c->listen, ov->listen, sizeof(ov->listen));
 		c->nlisten = ov->nlisten;
@@ -456,6 +586,7 @@ void conf_unref(struct conf *c)
 	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
 	acl_free(&c->acl);
+	policy_free(&c->policy);
 	free(c->path);
 	free(c);
 }

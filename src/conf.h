@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "addr.h"
 #include "geo.h"
+#include "policy.h"
 #include "qlog.h"
 
 #define CONF_MAX_LISTEN 32
@@ -46,6 +47,8 @@ struct conf {
 
 	char groups[512];            /* jurisdiction groups file, "" = none */
 	bool groups_set;
+
+	struct policy policy;        /* [policy] and [client X] */
 
 	char query_log[512];         /* "" = off, "-" = standard output */
 	enum qlog_mode qlog_mode;

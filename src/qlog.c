@@ -60,6 +60,8 @@ struct qlog_rec *qlog_ring_reserve(struct qlog_ring *r, size_t qname_len)
 	struct qlog_rec *rec = (struct qlog_rec *)(void *)(r->buf + pos);
 	rec->len = (uint32_t)len;
 	rec->qname_len = (uint8_t)qname_len;
+	rec->label = NULL;           /* the pointers are never left to chance */
+	rec->action = NULL;
 	return rec;
 }
 
@@ -441,7 +443,7 @@ size_t qlog_format(const struct qlog_rec *rec, enum client_id_mode id_mode, cons
 		put_jstr(&o, tmp);
 		put(&o, "}", 1);
 	}
-	puts_raw(&o, "],\"action\":\"pass\"}\n");
+	putf(&o, "],\"action\":\"%s\"}\n", rec->action ? rec->action : "pass");
 	if (o.overflow)
 		return 0;
 	return (size_t)(o.p - buf);

@@ -28,6 +28,7 @@ struct qlog_rec {
 	struct addr client;
 	char upstream_name[48];
 	struct label *label;
+	const char *action;          /* a static string: "pass", "sinkhole"... */
 	uint8_t qname[];             /* lower-case wire name */
 };
 

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "log.h"
+#include "synth.h"
 #include "worker.h"
 
 #define TCP_MAX_QUEUED (1u << 20)   /* bytes of unread answers before a client is cut off */
@@ -211,12 +212,15 @@ static bool qlog_on(const struct worker *w)
 
 /* Append a record for r to the worker's ring; the writer on the control thread formats it. */
 static void qlog_note(struct worker *w, const struct request *r, struct label *l, int rcode,
-		      const char *upstream)
+		      const char *upstream, const struct verdict *v)
 {
 	struct qlog_rec *rec;
 	struct timespec ts;
 
-	if (!qlog_on(w) || (w->conf->qlog_mode == QLOG_LABELLED && !label_has_groups(l)))
+	/* a client in mode off is counted in totals only, never logged by name */
+	if (!qlog_on(w) || (v && v->mode == PMODE_OFF) ||
+	    (w->conf->qlog_mode == QLOG_LABELLED && !label_has_groups(l) &&
+	     (!v || v->action == PACT_PASS)))
 		return;
 	if (!(rec = qlog_ring_reserve(&w->qlog, r->q.qname_len)))
 		return;
@@ -230,6 +234,7 @@ static void qlog_note(struct worker *w, const struct request *r, struct label *l
 	rec->client = r->src;
 	snprintf(rec->upstream_name, sizeof(rec->upstream_name), "%s", upstream ? upstream : "");
 	rec->label = label_ref(l);
+	rec->action = policy_action_name(v ? v->action : PACT_PASS);
 	memcpy(rec->qname, r->q.qname, r->q.qname_len);
 	wire_name_lower(rec->qname, r->q.qname_len);
 	if (qlog_ring_commit(&w->qlog, rec) && w->qlog_wake)
@@ -238,10 +243,38 @@ static void qlog_note(struct worker *w, const struct request *r, struct label *l
 
 /* --- answering --- */
 
+/* Answer r as the policy says instead of with the real answer (or not at all: drop). */
+static void respond_verdict(struct worker *w, struct request *r, const struct verdict *v,
+			    struct label *l, const char *upstream)
+{
+	w->st.policy_actions++;
+	if (v->action != PACT_DROP) {
+		uint8_t *out = r->tcp ? w->scratch + 2 : udp_out_slot(w, r->udp);
+		size_t n = synth_answer(&r->q, &w->conf->policy, v, (uint16_t)w->conf->max_udp_size, out);
+		if (r->tcp)
+			tcp_send(w, r->tcp, out, n);
+		else
+			udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
+	}
+	qlog_note(w, r, l, v->action == PACT_NXDOMAIN ? RCODE_NXDOMAIN
+			   : v->action == PACT_REFUSE ? RCODE_REFUSED : RCODE_NOERROR, upstream, v);
+}
+
 void server_respond(struct worker *w, struct request *r, const struct cache_entry *e,
 		    const char *upstream)
 {
 	uint64_t now = uv_now(&w->loop);
+	const struct policy *pol = &w->conf->policy;
+	struct verdict v;
+	uint8_t lname[DNS_MAX_NAME];
+
+	/* decided per client, on a hit as on a miss: one cached answer serves them all */
+	memcpy(lname, r->q.qname, r->q.qname_len);
+	wire_name_lower(lname, r->q.qname_len);
+	if (policy_after(pol, policy_client(pol, &r->src.u.sa), e->label, lname, r->q.qname_len, &v)) {
+		respond_verdict(w, r, &v, e->label, upstream);
+		return;
+	}
 
 	if (r->tcp) {
 		size_t n = cache_write_answer(e, &r->q, now, DNS_MAX_MSG, (uint16_t)w->conf->max_udp_size,
@@ -255,7 +288,7 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 			w->st.truncated++;
 		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
-	qlog_note(w, r, e->label, e->rcode, upstream);
+	qlog_note(w, r, e->label, e->rcode, upstream, &v);
 }
 
 void server_respond_error(struct worker *w, struct request *r, int rcode)
@@ -270,7 +303,7 @@ void server_respond_error(struct worker *w, struct request *r, int rcode)
 		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, out);
 		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
-	qlog_note(w, r, NULL, rcode, "");
+	qlog_note(w, r, NULL, rcode, "", NULL);
 }
 
 void server_request_done(struct worker *w, struct request *r)
@@ -346,6 +379,14 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 		return;
 	}
 	size_t keylen = wire_query_key(&tmp.q, key);
+	/* QNAME rules act before resolution and save the upstream query; key starts with the
+	 * lower-cased name */
+	struct verdict v;
+	const struct policy *pol = &w->conf->policy;
+	if (policy_before(pol, policy_client(pol, &src->u.sa), key, tmp.q.qname_len, &v)) {
+		respond_verdict(w, &tmp, &v, NULL, "");
+		return;
+	}
 	uint64_t hash = hash_bytes(key, keylen, w->hash_seed);
 	if (w->cache) {
 		const struct cache_entry *e = cache_lookup(w->cache, key, keylen, hash, uv_now(&w->loop));

@@ -152,7 +152,7 @@ struct worker_stats {
 	uint64_t queries, udp_queries, tcp_queries, cache_hits, cache_misses, dedup_joins;
 	uint64_t refused, formerr, notimp, badvers, servfail, dropped, truncated;
 	uint64_t upstream_queries, upstream_answers, upstream_bad, upstream_tcp, upstream_timeouts;
-	uint64_t send_errors, tcp_clients, tcp_rejected;
+	uint64_t send_errors, tcp_clients, tcp_rejected, policy_actions;
 };
 
 struct worker {

@@ -1,0 +1,263 @@
+/* policy.c - decisions per client and answer. Everything here is read-only after start-up or a
+ * reload, and a decision neither allocates nor locks. */
+#include "config.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "policy.h"
+#include "wire.h"
+
+static const char *const mode_names[] = { "off", "log", "block", NULL };
+static const char *const action_names[] = { "pass", "sinkhole", "nxdomain", "nodata", "refuse",
+					    "drop", NULL };
+static const char *const kind_names[] = { "hosted", "operator", "domain" };
+
+const char *policy_action_name(enum paction a) { return action_names[a]; }
+const char *policy_mode_name(enum pmode m) { return mode_names[m]; }
+
+void policy_init(struct policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->default_mode = PMODE_LOG;
+	p->action = PACT_SINKHOLE;
+	p->ttl = 60;
+	/* sinkhole addresses: 0.0.0.0 and :: (all zero) */
+}
+
+void policy_free(struct policy *p)
+{
+	suffix_set_free(p->allow);
+	suffix_set_free(p->deny);
+	free(p->clients);
+	memset(p, 0, sizeof(*p));
+}
+
+static int word_index(const char *s, const char *const *words)
+{
+	for (int i = 0; words[i]; i++)
+		if (!strcmp(s, words[i]))
+			return i;
+	return -1;
+}
+
+int policy_parse_mode(const char *s, enum pmode *out)
+{
+	int i = word_index(s, mode_names);
+
+	if (i < 0)
+		return -1;
+	*out = (enum pmode)i;
+	return 0;
+}
+
+int policy_parse_action(const char *s, enum paction *out)
+{
+	int i = word_index(s, action_names);
+
+	if (i <= 0) /* "pass" is not an action one can choose */
+		return -1;
+	*out = (enum paction)i;
+	return 0;
+}
+
+/* "PRC", "PRC:operator", "PRC:hosted,PRC:domain", "RU:any" */
+int policy_parse_block(const char *value, struct block_spec *list, unsigned *n, char *err, size_t errlen)
+{
+	char buf[256], *save = NULL, *tok;
+
+	if (strlen(value) >= sizeof(buf)) {
+		snprintf(err, errlen, "block = '%s': too long", value);
+		return -1;
+	}
+	strcpy(buf, value);
+	for (tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		char *colon = strchr(tok, ':');
+		uint8_t kinds = 0x7;
+		unsigned i;
+		if (colon) {
+			*colon = 0;
+			if (!strcmp(colon + 1, "hosted"))
+				kinds = 1 << LABEL_HOSTED;
+			else if (!strcmp(colon + 1, "operator"))
+				kinds = 1 << LABEL_OPERATOR;
+			else if (!strcmp(colon + 1, "domain"))
+				kinds = 1 << LABEL_DOMAIN;
+			else if (strcmp(colon + 1, "any")) {
+				snprintf(err, errlen, "block = '%s': reason must be hosted, operator, domain or any",
+					 value);
+				return -1;
+			}
+		}
+		if (!*tok || strlen(tok) >= GROUP_NAME_MAX) {
+			snprintf(err, errlen, "block = '%s': bad group name", value);
+			return -1;
+		}
+		for (i = 0; i < *n && strcmp(list[i].group, tok); i++)
+			;
+		if (i == *n) {
+			if (*n == POLICY_MAX_BLOCK) {
+				snprintf(err, errlen, "block: at most %d groups", POLICY_MAX_BLOCK);
+				return -1;
+			}
+			snprintf(list[i].group, sizeof(list[i].group), "%s", tok);
+			list[i].kinds = 0;
+			(*n)++;
+		}
+		list[i].kinds |= kinds;
+	}
+	return 0;
+}
+
+int policy_add_domains(struct suffix_set *set, const char *value, const char *base_dir, char *err,
+		       size_t errlen)
+{
+	uint8_t wire[256];
+	size_t vl = strlen(value);
+	int len;
+
+	if (vl > 4 && !strcmp(value + vl - 4, ".txt")) {
+		char path[1024], line[512];
+		int ln = 0;
+		FILE *f;
+		if (value[0] == '/' || !base_dir || !*base_dir)
+			snprintf(path, sizeof(path), "%s", value);
+		else
+			snprintf(path, sizeof(path), "%s/%s", base_dir, value);
+		if (!(f = fopen(path, "r"))) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		while (fgets(line, sizeof(line), f)) {
+			char *t = line, *e;
+			ln++;
+			for (char *c = t; *c; c++)
+				if (*c == '#' || *c == ';') {
+					*c = 0;
+					break;
+				}
+			while (isspace((unsigned char)*t))
+				t++;
+			e = t + strlen(t);
+			while (e > t && isspace((unsigned char)e[-1]))
+				*--e = 0;
+			if (!*t)
+				continue;
+			if ((len = domain_to_wire(t, wire)) < 0 || suffix_set_add(set, wire, (size_t)len, 1) < 0) {
+				snprintf(err, errlen, "%s:%d: '%s' is not a domain name", path, ln, t);
+				fclose(f);
+				return -1;
+			}
+		}
+		fclose(f);
+		return 0;
+	}
+	if ((len = domain_to_wire(value, wire)) < 0) {
+		snprintf(err, errlen, "'%s' is neither a domain name nor a list file (*.txt)", value);
+		return -1;
+	}
+	return suffix_set_add(set, wire, (size_t)len, 1) < 0 ? -1 : 0;
+}
+
+int policy_add_client(struct policy *p, const struct client_rule *r)
+{
+	struct client_rule *n = realloc(p->clients, (p->nclients + 1) * sizeof(*n));
+
+	if (!n)
+		return -1;
+	n[p->nclients++] = *r;
+	p->clients = n;
+	return 0;
+}
+
+static int by_prefix_desc(const void *a, const void *b)
+{
+	const struct client_rule *x = a, *y = b;
+	return (int)y->net.bits - (int)x->net.bits;
+}
+
+void policy_finish(struct policy *p)
+{
+	if (p->nclients)
+		qsort(p->clients, p->nclients, sizeof(*p->clients), by_prefix_desc);
+}
+
+const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa)
+{
+	uint8_t ip[16];
+
+	if (!p->nclients)
+		return NULL;
+	addr_to_v6(sa, ip);
+	for (unsigned i = 0; i < p->nclients; i++)
+		if (cidr_match(&p->clients[i].net, ip))
+			return &p->clients[i];
+	return NULL;
+}
+
+static void verdict_init(const struct policy *p, const struct client_rule *c, struct verdict *v)
+{
+	v->mode = (c && c->mode >= 0) ? (enum pmode)c->mode : p->default_mode;
+	v->action = PACT_PASS;
+	v->ede = 0;
+	v->text[0] = 0;
+	v->client_name = c ? c->name : "";
+}
+
+static void name_text(const uint8_t *name, size_t len, size_t off, char *buf, size_t buflen)
+{
+	size_t tl;
+
+	wire_name_str(name + off, len - off, buf, buflen);
+	tl = strlen(buf);
+	if (tl > 1 && buf[tl - 1] == '.')
+		buf[tl - 1] = 0;
+}
+
+bool policy_before(const struct policy *p, const struct client_rule *c, const uint8_t *qname,
+		   size_t len, struct verdict *v)
+{
+	size_t off = 0;
+	char dom[128];
+
+	verdict_init(p, c, v);
+	if (!suffix_set_match(p->deny, qname, len, &off) || suffix_set_match(p->allow, qname, len, NULL))
+		return false;
+	v->action = (c && c->action >= 0) ? (enum paction)c->action : p->action;
+	v->ede = EDE_BLOCKED;
+	name_text(qname, len, off, dom, sizeof(dom));
+	snprintf(v->text, sizeof(v->text), "blocked by operator rule: deny %s", dom);
+	return true;
+}
+
+bool policy_after(const struct policy *p, const struct client_rule *c, const struct label *l,
+		  const uint8_t *qname, size_t len, struct verdict *v)
+{
+	const struct block_spec *block = p->block;
+	unsigned nblock = p->nblock;
+
+	verdict_init(p, c, v);
+	if (v->mode != PMODE_BLOCK || !label_has_groups(l))
+		return false;
+	if (c && c->nblock >= 0) {
+		block = c->block;
+		nblock = (unsigned)c->nblock;
+	}
+	for (unsigned i = 0; i < l->nreasons; i++) {
+		const struct label_reason *r = &l->reasons[i];
+		for (unsigned b = 0; b < nblock; b++) {
+			if (strcmp(block[b].group, r->group) || !(block[b].kinds & (1u << r->kind)))
+				continue;
+			if (suffix_set_match(p->allow, qname, len, NULL))
+				return false; /* the operator's allow list wins */
+			v->action = (c && c->action >= 0) ? (enum paction)c->action : p->action;
+			v->ede = EDE_FILTERED;
+			snprintf(v->text, sizeof(v->text), "filtered by opt-in: %s %s:%s", r->group,
+				 kind_names[r->kind], r->detail);
+			return true;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,91 @@
+/* policy.h - who gets what: client modes (off, log, block), the jurisdiction groups a client
+ * avoids, the operator's allow and deny lists, and the action for a blocked answer. Part of the
+ * immutable configuration snapshot; decisions read it without locks. */
+#ifndef JD_POLICY_H
+#define JD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "addr.h"
+#include "groups.h"
+#include "label.h"
+#include "suffix.h"
+
+enum pmode { PMODE_OFF = 0, PMODE_LOG = 1, PMODE_BLOCK = 2 };
+enum paction {
+	PACT_PASS = 0, PACT_SINKHOLE, PACT_NXDOMAIN, PACT_NODATA, PACT_REFUSE, PACT_DROP,
+};
+
+#define POLICY_MAX_BLOCK 8
+#define EDE_BLOCKED 15           /* RFC 8914: an operator rule */
+#define EDE_FILTERED 17          /* RFC 8914: the client's own opt-in */
+
+/* A group to avoid and for which reasons (bit 1 << enum label_kind). */
+struct block_spec {
+	char group[GROUP_NAME_MAX];
+	uint8_t kinds;
+};
+
+struct client_rule {
+	struct cidr net;
+	char name[64];
+	int mode;                    /* enum pmode, -1 = the default */
+	int action;                  /* enum paction, -1 = the default */
+	int nblock;                  /* -1 = the default list */
+	struct block_spec block[POLICY_MAX_BLOCK];
+};
+
+struct policy {
+	enum pmode default_mode;
+	enum paction action;
+	struct block_spec block[POLICY_MAX_BLOCK];
+	unsigned nblock;
+	uint8_t sink_a[4], sink_aaaa[16];
+	uint32_t ttl;                /* TTL of rewritten answers */
+	struct suffix_set *allow, *deny;
+	struct client_rule *clients; /* longest prefix first */
+	unsigned nclients;
+};
+
+/* What to do with one answer for one client. */
+struct verdict {
+	enum pmode mode;             /* the client's */
+	enum paction action;         /* PACT_PASS: the answer as it is */
+	uint16_t ede;                /* EDE_BLOCKED or EDE_FILTERED */
+	char text[96];               /* EDE extra text: the group and reason, or the rule */
+	const char *client_name;     /* "" when none */
+};
+
+void policy_init(struct policy *p);
+void policy_free(struct policy *p);
+
+/* Parsers for the configuration. Return 0, or -1 with a reason in err. */
+int policy_parse_mode(const char *s, enum pmode *out);
+int policy_parse_action(const char *s, enum paction *out);
+int policy_parse_block(const char *value, struct block_spec *list, unsigned *n, char *err, size_t errlen);
+/* One domain or a *.txt list file (relative to base_dir) into set. */
+int policy_add_domains(struct suffix_set *set, const char *value, const char *base_dir, char *err,
+		       size_t errlen);
+int policy_add_client(struct policy *p, const struct client_rule *r);
+/* Sort client rules longest prefix first; call once after the last policy_add_client. */
+void policy_finish(struct policy *p);
+
+/* The client's rule (NULL: none matches) and its effective mode. */
+const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa);
+
+/* Before resolution: the operator's deny list (for every client; the allow list wins). True and
+ * v filled when the query is to be answered by v instead of being resolved. */
+bool policy_before(const struct policy *p, const struct client_rule *c, const uint8_t *qname,
+		   size_t len, struct verdict *v);
+
+/* After resolution: a client in block mode avoids the groups of its block list. v->mode is
+ * always set; returns true when v->action is not PACT_PASS. */
+bool policy_after(const struct policy *p, const struct client_rule *c, const struct label *l,
+		  const uint8_t *qname, size_t len, struct verdict *v);
+
+const char *policy_action_name(enum paction a);
+const char *policy_mode_name(enum pmode m);
+
+#endif
