@@ -45,7 +45,7 @@ static const struct key_def known_keys[] = {
 	{ "log", "client_hash_key" },
 	{ "policy", "default_mode" }, { "policy", "block" }, { "policy", "action" },
 	{ "policy", "sinkhole_a" }, { "policy", "sinkhole_aaaa" }, { "policy", "ttl" },
-	{ "policy", "allow" }, { "policy", "deny" },
+	{ "policy", "allow" }, { "policy", "deny" }, { "policy", "trusted_forwarder" },
 };
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
@@ -170,11 +170,14 @@ static int client_key(struct parse_ctx *p, const char *section, const char *name
 		memset(&p->client, 0, sizeof(p->client));
 		p->client.mode = p->client.action = p->client.nblock = -1;
 		const char *who = section + 7;
-		if (strchr(who, ':') && strlen(who) == 17 && who[2] == ':' && who[5] == ':')
-			return fail(p, "[%s]: clients by MAC address need EDNS option 65001 support, "
-				    "which is not there yet; use the IP address", section);
-		if (cidr_parse(who, &p->client.net, err, sizeof(err)) < 0)
-			return fail(p, "[%s]: %s", section, err);
+		if (strlen(who) == 17 && who[2] == ':' && who[5] == ':') {
+			if (policy_parse_mac(who, p->client.mac) < 0)
+				return fail(p, "[%s]: not a MAC address (aa:bb:cc:dd:ee:ff)", section);
+			p->client.by_mac = true;
+		} else if (cidr_parse(who, &p->client.net, err, sizeof(err)) < 0) {
+			return fail(p, "[%s]: %s (expected an IP address, a CIDR or a MAC address)",
+				    section, err);
+		}
 		p->have_client = true;
 	}
 	if (!strcmp(name, "mode")) {
@@ -242,6 +245,14 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 		pol->ttl = (uint32_t)v;
 		return 1;
 	}
+	if (!strcmp(name, "trusted_forwarder")) {
+		struct cidr cd;
+		if (cidr_parse(value, &cd, err, sizeof(err)) < 0)
+			return fail(p, "trusted_forwarder = %s", err);
+		if (policy_add_trusted(pol, &cd) < 0)
+			return fail(p, "out of memory");
+		return 1;
+	}
 	if (!strcmp(name, "allow") || !strcmp(name, "deny")) {
 		struct suffix_set **set = name[0] == 'a' ? &pol->allow : &pol->deny;
 		if (!*set && !(*set = suffix_set_new()))
@@ -250,7 +261,7 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 			return fail(p, "%s = %s", name, err);
 		return 1;
 	}
-	const char *names[8];
+	const char *names[16];
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof(known_keys) / sizeof(*known_keys); i++)
 		if (!strcmp(known_keys[i].section, "policy"))

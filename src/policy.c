@@ -32,6 +32,7 @@ void policy_free(struct policy *p)
 	suffix_set_free(p->allow);
 	suffix_set_free(p->deny);
 	free(p->clients);
+	free(p->trusted);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -175,7 +176,36 @@ int policy_add_client(struct policy *p, const struct client_rule *r)
 static int by_prefix_desc(const void *a, const void *b)
 {
 	const struct client_rule *x = a, *y = b;
+	if (x->by_mac != y->by_mac)
+		return x->by_mac ? -1 : 1;
 	return (int)y->net.bits - (int)x->net.bits;
+}
+
+int policy_add_trusted(struct policy *p, const struct cidr *c)
+{
+	struct cidr *n = realloc(p->trusted, (p->ntrusted + 1) * sizeof(*n));
+
+	if (!n)
+		return -1;
+	n[p->ntrusted++] = *c;
+	p->trusted = n;
+	return 0;
+}
+
+int policy_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4],
+				      &v[5], &tail) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++) {
+		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
+			return -1;
+		mac[i] = (uint8_t)v[i];
+	}
+	return 0;
 }
 
 void policy_finish(struct policy *p)
@@ -184,16 +214,28 @@ void policy_finish(struct policy *p)
 		qsort(p->clients, p->nclients, sizeof(*p->clients), by_prefix_desc);
 }
 
-const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa)
+const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa,
+					const uint8_t *mac, bool *mac_trusted)
 {
 	uint8_t ip[16];
+	bool trusted = false;
 
-	if (!p->nclients)
+	if (mac_trusted)
+		*mac_trusted = false;
+	if (!p->nclients && !(mac && mac_trusted))
 		return NULL;
 	addr_to_v6(sa, ip);
-	for (unsigned i = 0; i < p->nclients; i++)
-		if (cidr_match(&p->clients[i].net, ip))
-			return &p->clients[i];
+	if (mac) {
+		for (unsigned i = 0; i < p->ntrusted && !trusted; i++)
+			trusted = cidr_match(&p->trusted[i], ip);
+		if (mac_trusted)
+			*mac_trusted = trusted;
+	}
+	for (unsigned i = 0; i < p->nclients; i++) {
+		const struct client_rule *r = &p->clients[i];
+		if (r->by_mac ? (trusted && !memcmp(r->mac, mac, 6)) : cidr_match(&r->net, ip))
+			return r;
+	}
 	return NULL;
 }
 

@@ -30,6 +30,8 @@ struct block_spec {
 
 struct client_rule {
 	struct cidr net;
+	bool by_mac;                 /* matched by MAC (from a trusted forwarder), not net */
+	uint8_t mac[6];
 	char name[64];
 	int mode;                    /* enum pmode, -1 = the default */
 	int action;                  /* enum paction, -1 = the default */
@@ -45,8 +47,10 @@ struct policy {
 	uint8_t sink_a[4], sink_aaaa[16];
 	uint32_t ttl;                /* TTL of rewritten answers */
 	struct suffix_set *allow, *deny;
-	struct client_rule *clients; /* longest prefix first */
+	struct client_rule *clients; /* MAC rules first, then longest prefix first */
 	unsigned nclients;
+	struct cidr *trusted;        /* forwarders whose EDNS MAC option is believed */
+	unsigned ntrusted;
 };
 
 /* What to do with one answer for one client. */
@@ -72,8 +76,13 @@ int policy_add_client(struct policy *p, const struct client_rule *r);
 /* Sort client rules longest prefix first; call once after the last policy_add_client. */
 void policy_finish(struct policy *p);
 
-/* The client's rule (NULL: none matches) and its effective mode. */
-const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa);
+/* The client's rule, NULL when none matches. mac (may be NULL) is used only when sa is a
+ * trusted forwarder; *mac_trusted says whether it was. */
+const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa,
+					const uint8_t *mac, bool *mac_trusted);
+int policy_add_trusted(struct policy *p, const struct cidr *c);
+/* "aa:bb:cc:dd:ee:ff" -> 6 bytes. Returns 0 or -1. */
+int policy_parse_mac(const char *s, uint8_t mac[6]);
 
 /* Before resolution: the operator's deny list (for every client; the allow list wins). True and
  * v filled when the query is to be answered by v instead of being resolved. */

@@ -230,7 +230,8 @@ static void qlog_note(struct worker *w, const struct request *r, struct label *l
 	rec->rcode = (uint8_t)rcode;
 	rec->cached = upstream == NULL;
 	rec->latency_us = r->start_ns ? (uint32_t)((uv_hrtime() - r->start_ns) / 1000) : 0;
-	rec->has_mac = false;
+	rec->has_mac = r->q.has_mac;
+	memcpy(rec->mac, r->q.mac, 6);
 	rec->client = r->src;
 	snprintf(rec->upstream_name, sizeof(rec->upstream_name), "%s", upstream ? upstream : "");
 	rec->label = label_ref(l);
@@ -271,7 +272,9 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 	/* decided per client, on a hit as on a miss: one cached answer serves them all */
 	memcpy(lname, r->q.qname, r->q.qname_len);
 	wire_name_lower(lname, r->q.qname_len);
-	if (policy_after(pol, policy_client(pol, &r->src.u.sa), e->label, lname, r->q.qname_len, &v)) {
+	bool mac_ok;
+	const struct client_rule *cr = policy_client(pol, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, &mac_ok);
+	if (policy_after(pol, cr, e->label, lname, r->q.qname_len, &v)) {
 		respond_verdict(w, r, &v, e->label, upstream);
 		return;
 	}
@@ -354,6 +357,9 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 		w->st.dropped++;
 		return;
 	}
+	/* an EDNS MAC is the client's identity only from a trusted forwarder: checked below */
+	bool raw_mac = tmp.q.has_mac;
+	tmp.q.has_mac = false;
 	tmp.start_ns = qlog_on(w) ? uv_hrtime() : 0;
 	tmp.tcp = s;
 	tmp.udp = l;
@@ -383,7 +389,10 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 	 * lower-cased name */
 	struct verdict v;
 	const struct policy *pol = &w->conf->policy;
-	if (policy_before(pol, policy_client(pol, &src->u.sa), key, tmp.q.qname_len, &v)) {
+	bool mac_ok;
+	const struct client_rule *cr = policy_client(pol, &src->u.sa, raw_mac ? tmp.q.mac : NULL, &mac_ok);
+	tmp.q.has_mac = mac_ok;
+	if (policy_before(pol, cr, key, tmp.q.qname_len, &v)) {
 		respond_verdict(w, &tmp, &v, NULL, "");
 		return;
 	}

@@ -68,6 +68,33 @@ static bool name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len)
 	return true;
 }
 
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* dnsmasq --add-mac sends the 6 bytes; --add-mac=text sends "aa:bb:cc:dd:ee:ff". */
+static void parse_mac_option(const uint8_t *v, size_t len, struct dns_query *q)
+{
+	if (len == 6) {
+		memcpy(q->mac, v, 6);
+		q->has_mac = true;
+		return;
+	}
+	if (len != 17)
+		return;
+	for (int i = 0; i < 6; i++) {
+		int hi = hexval(v[i * 3]), lo = hexval(v[i * 3 + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && v[i * 3 + 2] != ':' && v[i * 3 + 2] != '-'))
+			return;
+		q->mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	q->has_mac = true;
+}
+
 int wire_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
 {
 	size_t off = DNS_HDR;
@@ -80,6 +107,7 @@ int wire_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
 	q->edns_do = false;
 	q->edns_version = 0;
 	q->edns_udp_size = 0;
+	q->has_mac = false;
 	q->qtype = q->qclass = 0;
 	if (len < DNS_HDR)
 		return -1;
@@ -126,6 +154,8 @@ int wire_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
 			for (size_t o = rdata; o < rdata + rdlen;) {
 				if (o + 4 > rdata + rdlen || o + 4 + rd16(pkt + o + 2) > rdata + rdlen)
 					return RCODE_FORMERR;
+				if (rd16(pkt + o) == EDNS_OPT_MAC)
+					parse_mac_option(pkt + o + 4, rd16(pkt + o + 2), q);
 				o += 4 + rd16(pkt + o + 2);
 			}
 			q->edns = true;

@@ -50,7 +50,11 @@ struct dns_query {
 	uint8_t edns_version;
 	bool edns_do;
 	uint16_t edns_udp_size;          /* as advertised, not yet clamped */
+	bool has_mac;                    /* EDNS option 65001 (dnsmasq --add-mac), not yet trusted */
+	uint8_t mac[6];
 };
+
+#define EDNS_OPT_MAC 65001
 
 /* Parse a query. Returns RCODE_NOERROR when it should be resolved, an rcode (FORMERR, NOTIMP,
  * REFUSED, BADVERS) to answer with, or -1 to drop it silently (too short, or QR=1). The fields
