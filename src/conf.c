@@ -190,7 +190,7 @@ static int client_key(struct parse_ctx *p, const char *section, const char *name
 	if (!strcmp(name, "action")) {
 		enum paction a;
 		if (policy_parse_action(value, &a) < 0)
-			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse or drop", value);
+			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse, drop or strip", value);
 		p->client.action = (int)a;
 		return 1;
 	}
@@ -220,7 +220,7 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 	}
 	if (!strcmp(name, "action")) {
 		if (policy_parse_action(value, &pol->action) < 0)
-			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse or drop", value);
+			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse, drop or strip", value);
 		return 1;
 	}
 	if (!strcmp(name, "block")) {

@@ -12,7 +12,7 @@
 
 static const char *const mode_names[] = { "off", "log", "block", NULL };
 static const char *const action_names[] = { "pass", "sinkhole", "nxdomain", "nodata", "refuse",
-					    "drop", NULL };
+					    "drop", "strip", NULL };
 static const char *const kind_names[] = { "hosted", "operator", "domain" };
 
 const char *policy_action_name(enum paction a) { return action_names[a]; }
@@ -241,11 +241,32 @@ const struct client_rule *policy_client(const struct policy *p, const struct soc
 
 static void verdict_init(const struct policy *p, const struct client_rule *c, struct verdict *v)
 {
+	v->block = NULL;
+	v->nblock = 0;
 	v->mode = (c && c->mode >= 0) ? (enum pmode)c->mode : p->default_mode;
 	v->action = PACT_PASS;
 	v->ede = 0;
 	v->text[0] = 0;
 	v->client_name = c ? c->name : "";
+}
+
+bool policy_addr_blocked(const struct verdict *v, const struct label *l, const struct label_addr *a)
+{
+	char asn[16];
+
+	snprintf(asn, sizeof(asn), "AS%u", a->asn);
+	for (unsigned i = 0; i < l->nreasons; i++) {
+		const struct label_reason *r = &l->reasons[i];
+		bool hit = (r->kind == LABEL_DOMAIN) ||          /* the name itself is the vendor's */
+			   (r->kind == LABEL_HOSTED && a->cc[0] && !strcmp(r->detail, a->cc)) ||
+			   (r->kind == LABEL_OPERATOR && a->asn && !strcmp(r->detail, asn));
+		if (!hit)
+			continue;
+		for (unsigned b = 0; b < v->nblock; b++)
+			if (!strcmp(v->block[b].group, r->group) && (v->block[b].kinds & (1u << r->kind)))
+				return true;
+	}
+	return false;
 }
 
 static void name_text(const uint8_t *name, size_t len, size_t off, char *buf, size_t buflen)
@@ -287,6 +308,8 @@ bool policy_after(const struct policy *p, const struct client_rule *c, const str
 		block = c->block;
 		nblock = (unsigned)c->nblock;
 	}
+	v->block = block;
+	v->nblock = nblock;
 	for (unsigned i = 0; i < l->nreasons; i++) {
 		const struct label_reason *r = &l->reasons[i];
 		for (unsigned b = 0; b < nblock; b++) {

@@ -15,7 +15,7 @@
 
 enum pmode { PMODE_OFF = 0, PMODE_LOG = 1, PMODE_BLOCK = 2 };
 enum paction {
-	PACT_PASS = 0, PACT_SINKHOLE, PACT_NXDOMAIN, PACT_NODATA, PACT_REFUSE, PACT_DROP,
+	PACT_PASS = 0, PACT_SINKHOLE, PACT_NXDOMAIN, PACT_NODATA, PACT_REFUSE, PACT_DROP, PACT_STRIP,
 };
 
 #define POLICY_MAX_BLOCK 8
@@ -55,6 +55,8 @@ struct policy {
 
 /* What to do with one answer for one client. */
 struct verdict {
+	const struct block_spec *block; /* the client's list, for strip */
+	unsigned nblock;
 	enum pmode mode;             /* the client's */
 	enum paction action;         /* PACT_PASS: the answer as it is */
 	uint16_t ede;                /* EDE_BLOCKED or EDE_FILTERED */
@@ -93,6 +95,9 @@ bool policy_before(const struct policy *p, const struct client_rule *c, const ui
  * always set; returns true when v->action is not PACT_PASS. */
 bool policy_after(const struct policy *p, const struct client_rule *c, const struct label *l,
 		  const uint8_t *qname, size_t len, struct verdict *v);
+
+/* For strip: true when address a of label l is one the verdict's block list avoids. */
+bool policy_addr_blocked(const struct verdict *v, const struct label *l, const struct label_addr *a);
 
 const char *policy_action_name(enum paction a);
 const char *policy_mode_name(enum pmode m);

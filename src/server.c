@@ -244,14 +244,30 @@ static void qlog_note(struct worker *w, const struct request *r, struct label *l
 
 /* --- answering --- */
 
-/* Answer r as the policy says instead of with the real answer (or not at all: drop). */
+/* Answer r as the policy says instead of with the real answer e (or not at all: drop). */
 static void respond_verdict(struct worker *w, struct request *r, const struct verdict *v,
-			    struct label *l, const char *upstream)
+			    const struct cache_entry *e, const char *upstream)
 {
+	struct label *l = e ? e->label : NULL;
+
 	w->st.policy_actions++;
 	if (v->action != PACT_DROP) {
 		uint8_t *out = r->tcp ? w->scratch + 2 : udp_out_slot(w, r->udp);
-		size_t n = synth_answer(&r->q, &w->conf->policy, v, (uint16_t)w->conf->max_udp_size, out);
+		uint16_t our = (uint16_t)w->conf->max_udp_size;
+		size_t n = 0;
+		if (v->action == PACT_STRIP && e) {
+			size_t cap = r->tcp ? DNS_MAX_MSG : udp_max_len(w->conf, &r->q);
+			n = synth_strip(e, &r->q, &w->conf->policy, v, uv_now(&w->loop), our, out, cap);
+			if (!n) { /* does not fit a UDP answer: TC=1, the client asks over TCP */
+				n = wire_write_error(&r->q, e->rcode, our, out);
+				wr16(out + 2, (uint16_t)(rd16(out + 2) | F_TC));
+			}
+		} else {
+			struct verdict sv = *v;
+			if (sv.action == PACT_STRIP) /* no answer to strip (a deny rule): NODATA */
+				sv.action = PACT_NODATA;
+			n = synth_answer(&r->q, &w->conf->policy, &sv, our, out);
+		}
 		if (r->tcp)
 			tcp_send(w, r->tcp, out, n);
 		else
@@ -275,7 +291,7 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 	bool mac_ok;
 	const struct client_rule *cr = policy_client(pol, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, &mac_ok);
 	if (policy_after(pol, cr, e->label, lname, r->q.qname_len, &v)) {
-		respond_verdict(w, r, &v, e->label, upstream);
+		respond_verdict(w, r, &v, e, upstream);
 		return;
 	}
 

@@ -2,6 +2,8 @@
  * compression pointer to it (offset 12), so the message stays small. */
 #include "config.h"
 #include <string.h>
+#include "cache.h"
+#include "label.h"
 #include "synth.h"
 #include "util.h"
 
@@ -85,5 +87,175 @@ size_t synth_answer(const struct dns_query *q, const struct policy *p, const str
 	wr16(out + 6, an);
 	wr16(out + 8, ns);
 	wr16(out + 10, ar);
+	return o;
+}
+
+/* Is the 16-byte address (IPv4 mapped) one the verdict blocks? Addresses beyond the label's
+ * list are judged by the reasons alone: blocked when any blocked reason exists. */
+static bool ip_blocked(const struct verdict *v, const struct label *l, const uint8_t ip[16], bool v6)
+{
+	for (unsigned i = 0; i < l->naddrs; i++)
+		if (l->addrs[i].v6 == v6 && !memcmp(l->addrs[i].ip, ip, 16))
+			return policy_addr_blocked(v, l, &l->addrs[i]);
+	return l->total_addrs > l->naddrs;
+}
+
+static bool svcb_blocked(const struct verdict *v, const struct label *l, const uint8_t *rd, size_t rdlen)
+{
+	size_t o = 2;
+
+	while (o < rdlen && rd[o]) { /* target name, never compressed */
+		if (rd[o] & 0xc0)
+			return false;
+		o += (size_t)rd[o] + 1;
+	}
+	o++;
+	while (o + 4 <= rdlen) {
+		uint16_t key = rd16(rd + o), vlen = rd16(rd + o + 2);
+		const uint8_t *val = rd + o + 4;
+		uint8_t ip[16];
+		if (o + 4 + vlen > rdlen)
+			return false;
+		for (size_t i = 0; key == 4 && i + 4 <= vlen; i += 4) {
+			memset(ip, 0, 10);
+			ip[10] = ip[11] = 0xff;
+			memcpy(ip + 12, val + i, 4);
+			if (ip_blocked(v, l, ip, false))
+				return true;
+		}
+		for (size_t i = 0; key == 6 && i + 16 <= vlen; i += 16)
+			if (ip_blocked(v, l, val + i, true))
+				return true;
+		o += 4 + vlen;
+	}
+	return false;
+}
+
+/* rdata whose names may be compressed (RFC 3597 3: only these older types), written expanded */
+static int copy_rdata(const uint8_t *pkt, size_t len, uint16_t type, size_t rd, size_t rdlen,
+		      uint8_t *out, size_t cap)
+{
+	uint8_t name[DNS_MAX_NAME];
+	size_t fixed = 0, o = 0, end = rd + rdlen;
+	int nl;
+
+	switch (type) {
+	case TYPE_CNAME: case TYPE_NS: case TYPE_DNAME: case 12 /* PTR */:
+		break;
+	case 15 /* MX */:
+		fixed = 2;
+		break;
+	case 33 /* SRV */:
+		fixed = 6;
+		break;
+	case TYPE_SOA:
+		break;
+	default:
+		if (rdlen > cap)
+			return -1;
+		memcpy(out, pkt + rd, rdlen);
+		return (int)rdlen;
+	}
+	if (fixed + 1 > rdlen || fixed > cap)
+		return -1;
+	memcpy(out, pkt + rd, fixed);
+	o = fixed;
+	size_t at = rd + fixed, next;
+	for (int names = type == TYPE_SOA ? 2 : 1; names > 0; names--) {
+		if ((nl = wire_name_unpack(pkt, end, at, name, &next)) < 0 || o + (size_t)nl > cap)
+			return -1;
+		memcpy(out + o, name, (size_t)nl);
+		o += (size_t)nl;
+		at = next;
+	}
+	if (type == TYPE_SOA) {
+		if (at + 20 != end || o + 20 > cap)
+			return -1;
+		memcpy(out + o, pkt + at, 20);
+		o += 20;
+	}
+	return (int)o;
+}
+
+size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const struct policy *p,
+		   const struct verdict *v, uint64_t now_ms, uint16_t our_udp_size, uint8_t *out,
+		   size_t cap)
+{
+	const uint8_t *pkt = e->wire;
+	size_t len = e->len, off = e->question_end, o;
+	uint16_t ancount = rd16(pkt + 6), kept = 0, addrs = 0;
+	uint32_t age = (uint32_t)((now_ms - e->stored_ms) / 1000);
+	uint8_t name[DNS_MAX_NAME];
+
+	if (cap < DNS_HDR + q->qname_len + 4 + 11 + 6 + sizeof(v->text))
+		return 0;
+	cap -= 11 + 6 + sizeof(v->text); /* room for the OPT with the EDE */
+	wr16(out, q->id);
+	wr16(out + 2, (uint16_t)(F_QR | (q->flags & (F_RD | F_CD)) | F_RA | (e->rcode & 0xf)));
+	wr16(out + 4, 1);
+	o = DNS_HDR;
+	memcpy(out + o, q->qname, q->qname_len);
+	o += q->qname_len;
+	wr16(out + o, q->qtype);
+	wr16(out + o + 2, q->qclass);
+	o += 4;
+	for (unsigned i = 0; i < ancount; i++) {
+		size_t after;
+		int nl = wire_name_unpack(pkt, len, off, name, &after);
+		if (nl < 0 || after + 10 > len)
+			return 0;
+		uint16_t type = rd16(pkt + after), rdlen = rd16(pkt + after + 8);
+		uint32_t ttl = rd32(pkt + after + 4);
+		size_t rd = after + 10;
+		off = rd + rdlen;
+		if (off > len)
+			return 0;
+		if (type == TYPE_A && rdlen == 4) {
+			uint8_t ip[16] = { 0 };
+			ip[10] = ip[11] = 0xff;
+			memcpy(ip + 12, pkt + rd, 4);
+			if (ip_blocked(v, e->label, ip, false))
+				continue;
+			addrs++;
+		} else if (type == TYPE_AAAA && rdlen == 16) {
+			if (ip_blocked(v, e->label, pkt + rd, true))
+				continue;
+			addrs++;
+		} else if ((type == TYPE_HTTPS || type == TYPE_SVCB) &&
+			   svcb_blocked(v, e->label, pkt + rd, rdlen)) {
+			continue;
+		}
+		if (o + (size_t)nl + 10 > cap)
+			return 0;
+		memcpy(out + o, name, (size_t)nl);
+		o += (size_t)nl;
+		memcpy(out + o, pkt + after, 4); /* type, class */
+		wr32(out + o + 4, ttl > age ? ttl - age : 0);
+		int w = copy_rdata(pkt, len, type, rd, rdlen, out + o + 10, cap - o - 10);
+		if (w < 0)
+			return 0;
+		wr16(out + o + 8, (uint16_t)w);
+		o += 10 + (size_t)w;
+		kept++;
+	}
+	if (!addrs && (q->qtype == TYPE_A || q->qtype == TYPE_AAAA)) {
+		struct verdict nodata = *v;
+		nodata.action = PACT_NODATA;
+		return synth_answer(q, p, &nodata, our_udp_size, out);
+	}
+	wr16(out + 6, kept);
+	wr16(out + 8, 0);
+	wr16(out + 10, 0);
+	if (q->edns) {
+		size_t tl = strnlen(v->text, sizeof(v->text)), opt = o;
+		o += wire_write_opt(out + o, our_udp_size, e->rcode, q->edns_do);
+		wr16(out + o, 15);
+		wr16(out + o + 2, (uint16_t)(2 + tl));
+		wr16(out + o + 4, v->ede);
+		memcpy(out + o + 6, v->text, tl);
+		o += 6 + tl;
+		wr16(out + opt + 9, (uint16_t)(6 + tl));
+		wr16(out + 10, 1);
+	}
 	return o;
 }

@@ -16,4 +16,15 @@
 size_t synth_answer(const struct dns_query *q, const struct policy *p, const struct verdict *v,
 		    uint16_t our_udp_size, uint8_t *out);
 
+struct cache_entry;
+
+/* strip: the answer of e to q without the A/AAAA records (and HTTPS/SVCB records whose address
+ * hints) the verdict blocks; names written uncompressed so that removing records cannot break a
+ * compression pointer; TTLs aged; authority and additional sections left out; AD clear; EDE as
+ * for the other actions. When no address record is left, the NODATA answer instead. Returns the
+ * length, or 0 when the result does not fit in cap (the caller truncates). */
+size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const struct policy *p,
+		   const struct verdict *v, uint64_t now_ms, uint16_t our_udp_size, uint8_t *out,
+		   size_t cap);
+
 #endif
