@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "policy.h"
+#include "util.h"
 #include "wire.h"
 
 static const char *const mode_names[] = { "off", "log", "block", NULL };
@@ -33,6 +34,7 @@ void policy_free(struct policy *p)
 	suffix_set_free(p->deny);
 	free(p->clients);
 	free(p->trusted);
+	free(p->index);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -173,12 +175,37 @@ int policy_add_client(struct policy *p, const struct client_rule *r)
 	return 0;
 }
 
+static bool is_exact(const struct client_rule *r)
+{
+	return r->by_mac || r->net.bits == 128;
+}
+
+/* exact rules (MACs, single hosts) first, then networks, longest prefix first */
 static int by_prefix_desc(const void *a, const void *b)
 {
 	const struct client_rule *x = a, *y = b;
-	if (x->by_mac != y->by_mac)
-		return x->by_mac ? -1 : 1;
+	if (is_exact(x) != is_exact(y))
+		return is_exact(x) ? -1 : 1;
 	return (int)y->net.bits - (int)x->net.bits;
+}
+
+/* MACs hash as 6 bytes, hosts as 16, so the two never meet */
+static uint64_t rule_hash(const uint8_t *key, size_t len)
+{
+	return hash_bytes(key, len, 0x6a64636c69656e74ULL);
+}
+
+static const struct client_rule *index_find(const struct policy *p, const uint8_t *key, size_t len,
+					    bool mac)
+{
+	if (!p->index)
+		return NULL;
+	for (size_t i = rule_hash(key, len) & p->index_mask; p->index[i]; i = (i + 1) & p->index_mask) {
+		const struct client_rule *r = &p->clients[p->index[i] - 1];
+		if (r->by_mac == mac && !memcmp(mac ? r->mac : r->net.net, key, len))
+			return r;
+	}
+	return NULL;
 }
 
 int policy_add_trusted(struct policy *p, const struct cidr *c)
@@ -210,8 +237,34 @@ int policy_parse_mac(const char *s, uint8_t mac[6])
 
 void policy_finish(struct policy *p)
 {
-	if (p->nclients)
-		qsort(p->clients, p->nclients, sizeof(*p->clients), by_prefix_desc);
+	size_t cap = 16;
+
+	if (!p->nclients)
+		return;
+	qsort(p->clients, p->nclients, sizeof(*p->clients), by_prefix_desc);
+	for (p->first_net = 0; p->first_net < p->nclients && is_exact(&p->clients[p->first_net]); p->first_net++)
+		;
+	while (cap < (size_t)p->first_net * 2)
+		cap *= 2;
+	free(p->index);
+	if (!(p->index = calloc(cap, sizeof(*p->index)))) {
+		p->first_net = 0; /* out of memory: fall back to scanning every rule */
+		return;
+	}
+	p->index_mask = cap - 1;
+	for (unsigned k = 0; k < p->first_net; k++) {
+		const struct client_rule *r = &p->clients[k];
+		size_t i = rule_hash(r->by_mac ? r->mac : r->net.net, r->by_mac ? 6 : 16) & p->index_mask;
+		while (p->index[i]) {
+			const struct client_rule *o = &p->clients[p->index[i] - 1];
+			if (o->by_mac == r->by_mac &&
+			    !memcmp(o->by_mac ? o->mac : o->net.net, r->by_mac ? r->mac : r->net.net, r->by_mac ? 6 : 16))
+				break; /* a duplicate section: the first one wins */
+			i = (i + 1) & p->index_mask;
+		}
+		if (!p->index[i])
+			p->index[i] = k + 1;
+	}
 }
 
 const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa,
@@ -231,8 +284,15 @@ const struct client_rule *policy_client(const struct policy *p, const struct soc
 		if (mac_trusted)
 			*mac_trusted = trusted;
 	}
-	for (unsigned i = 0; i < p->nclients; i++) {
-		const struct client_rule *r = &p->clients[i];
+	const struct client_rule *r;
+	if (p->index) {
+		if (trusted && (r = index_find(p, mac, 6, true)))
+			return r;
+		if ((r = index_find(p, ip, 16, false)))
+			return r;
+	}
+	for (unsigned i = p->index ? p->first_net : 0; i < p->nclients; i++) {
+		r = &p->clients[i];
 		if (r->by_mac ? (trusted && !memcmp(r->mac, mac, 6)) : cidr_match(&r->net, ip))
 			return r;
 	}

@@ -51,6 +51,10 @@ struct policy {
 	unsigned nclients;
 	struct cidr *trusted;        /* forwarders whose EDNS MAC option is believed */
 	unsigned ntrusted;
+	/* built by policy_finish: single hosts and MACs by hash, networks in a short list */
+	uint32_t *index;             /* open addressing, client index + 1, 0 = empty */
+	size_t index_mask;
+	unsigned first_net;          /* clients[first_net..] are networks, longest first */
 };
 
 /* What to do with one answer for one client. */

@@ -354,6 +354,40 @@ static void test_log_mode_and_other_groups_pass(void **state)
 	groups_unref(g);
 }
 
+static void test_thousand_clients_each_find_their_rule(void **state)
+{
+	struct policy p;
+	struct client_rule r;
+	char err[128], ip[32];
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
+	policy_init(&p);
+	memset(&r, 0, sizeof(r));
+	r.action = r.nblock = -1;
+	for (int i = 0; i < 1000; i++) {
+		snprintf(ip, sizeof(ip), "10.%d.%d.%d", i / 65536, (i / 256) % 256, i % 256);
+		assert_int_equal(cidr_parse(ip, &r.net, err, sizeof(err)), 0);
+		r.mode = i % 3;
+		snprintf(r.name, sizeof(r.name), "dev%d", i);
+		assert_int_equal(policy_add_client(&p, &r), 0);
+	}
+	assert_int_equal(cidr_parse("10.0.0.0/8", &r.net, err, sizeof(err)), 0);
+	snprintf(r.name, sizeof(r.name), "rest");
+	policy_add_client(&p, &r);
+	policy_finish(&p);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(ip, sizeof(ip), "10.%d.%d.%d", i / 65536, (i / 256) % 256, i % 256);
+		inet_pton(AF_INET, ip, &sin.sin_addr);
+		const struct client_rule *c = policy_client(&p, (struct sockaddr *)&sin, NULL, NULL);
+		assert_non_null(c);
+		snprintf(err, sizeof(err), "dev%d", i);
+		assert_string_equal(c->name, err);
+	}
+	inet_pton(AF_INET, "10.200.0.1", &sin.sin_addr);
+	assert_string_equal(policy_client(&p, (struct sockaddr *)&sin, NULL, NULL)->name, "rest");
+	policy_free(&p);
+}
+
 static void test_parse_block_and_actions(void **state)
 {
 	struct block_spec b[POLICY_MAX_BLOCK];
@@ -387,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_strip_removes_only_blocked_addresses),
 		cmocka_unit_test(test_log_mode_and_other_groups_pass),
 		cmocka_unit_test(test_parse_block_and_actions),
+		cmocka_unit_test(test_thousand_clients_each_find_their_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
