@@ -448,7 +448,15 @@ static char *read_line(char *str, int num, void *stream)
 		for (t++; *t && *t != ']' && k < sizeof(name) - 1; t++)
 			name[k++] = *t;
 		name[k] = 0;
-		if (*t == ']' && !section_known(name) && strncmp(name, "client ", 7)) {
+		if (*t == ']' && !strncmp(name, "client ", 7)) {
+			/* check the client's address here, so an empty section is caught too */
+			struct cidr cd;
+			uint8_t mac[6];
+			char cerr[160];
+			const char *who = name + 7;
+			if (policy_parse_mac(who, mac) < 0 && cidr_parse(who, &cd, cerr, sizeof(cerr)) < 0)
+				fail(p, "[%s]: %s (expected an IP address, a CIDR or a MAC address)", name, cerr);
+		} else if (*t == ']' && !section_known(name)) {
 			const char *sug = suggest(name, known_sections,
 						  sizeof(known_sections) / sizeof(*known_sections),
 						  sizeof(char *));

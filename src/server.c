@@ -273,8 +273,11 @@ static void respond_verdict(struct worker *w, struct request *r, const struct ve
 		else
 			udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
-	qlog_note(w, r, l, v->action == PACT_NXDOMAIN ? RCODE_NXDOMAIN
-			   : v->action == PACT_REFUSE ? RCODE_REFUSED : RCODE_NOERROR, upstream, v);
+	/* the rcode sent; for drop (nothing sent) the one the real answer had */
+	int rcode = v->action == PACT_NXDOMAIN ? RCODE_NXDOMAIN
+		    : v->action == PACT_REFUSE ? RCODE_REFUSED
+		    : (v->action == PACT_DROP && e) ? e->rcode : RCODE_NOERROR;
+	qlog_note(w, r, l, rcode, upstream, v);
 }
 
 void server_respond(struct worker *w, struct request *r, const struct cache_entry *e,
@@ -322,7 +325,14 @@ void server_respond_error(struct worker *w, struct request *r, int rcode)
 		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, out);
 		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
-	qlog_note(w, r, NULL, rcode, "", NULL);
+	if (qlog_on(w)) {
+		/* a client in mode off stays out of the log on errors too */
+		struct verdict v;
+		const struct policy *pol = &w->conf->policy;
+		policy_after(pol, policy_client(pol, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, NULL),
+			     NULL, r->q.qname, 0, &v);
+		qlog_note(w, r, NULL, rcode, "", &v);
+	}
 }
 
 void server_request_done(struct worker *w, struct request *r)

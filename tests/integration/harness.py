@@ -832,7 +832,7 @@ class Jurisdns:
 
     def __init__(self, upstreams=(), server=None, upstream=None, cache=None, extra_args=(),
                  config_text=None, tmp=None, use_config=True, host="127.0.0.1", geoip=None,
-                 labels=None, log=None):
+                 labels=None, log=None, policy=None, clients=None):
         self.bin = require_binary()
         self._own_tmp = tmp is None
         self.tmp = tmp or TempDir("jd-daemon-")
@@ -850,6 +850,9 @@ class Jurisdns:
         # binary's directory) does not exist in an out-of-tree build such as make distcheck
         self.labels = dict(labels) if labels is not None else {"groups": shipped_groups()}
         self.logsec = dict(log) if log is not None else None
+        # [policy] (None = left out) and [client X] sections: a list of (address or CIDR, dict)
+        self.policy = dict(policy) if policy is not None else None
+        self.clients = [(a, dict(kv)) for a, kv in (clients or [])]
         self.extra_args = list(extra_args)
         self.config_text = config_text
         self.use_config = use_config
@@ -877,7 +880,9 @@ class Jurisdns:
             return self.config_text
         return self.render([("server", self.server), ("upstream", self.upstream),
                             ("cache", self.cache or None), ("geoip", self.geoip),
-                            ("labels", self.labels), ("log", self.logsec)])
+                            ("labels", self.labels), ("log", self.logsec),
+                            ("policy", self.policy)]
+                           + [("client %s" % a, kv) for a, kv in self.clients])
 
     def write_config(self, text=None):
         with open(self.conf, "w") as f:
