@@ -46,6 +46,7 @@ static const struct key_def known_keys[] = {
 	{ "policy", "default_mode" }, { "policy", "block" }, { "policy", "action" },
 	{ "policy", "sinkhole_a" }, { "policy", "sinkhole_aaaa" }, { "policy", "ttl" },
 	{ "policy", "allow" }, { "policy", "deny" }, { "policy", "trusted_forwarder" },
+	{ "policy", "rpz" },
 };
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
@@ -243,6 +244,16 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 		if (!get_uint(p, name, value, 0, 86400, false, &v))
 			return 0;
 		pol->ttl = (uint32_t)v;
+		return 1;
+	}
+	if (!strcmp(name, "rpz")) {
+		char path[1024];
+		if (value[0] == '/' || !p->dir[0])
+			snprintf(path, sizeof(path), "%s", value);
+		else
+			snprintf(path, sizeof(path), "%s/%s", p->dir, value);
+		if (rpz_load(&pol->rpz, path, err, sizeof(err)) < 0)
+			return fail(p, "rpz = %s", err);
 		return 1;
 	}
 	if (!strcmp(name, "trusted_forwarder")) {

@@ -13,7 +13,7 @@
 
 static const char *const mode_names[] = { "off", "log", "block", NULL };
 static const char *const action_names[] = { "pass", "sinkhole", "nxdomain", "nodata", "refuse",
-					    "drop", "strip", NULL };
+					    "drop", "strip", "tcp-only", "local", NULL };
 static const char *const kind_names[] = { "hosted", "operator", "domain" };
 
 const char *policy_action_name(enum paction a) { return action_names[a]; }
@@ -35,6 +35,7 @@ void policy_free(struct policy *p)
 	free(p->clients);
 	free(p->trusted);
 	free(p->index);
+	rpz_free(&p->rpz);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -60,7 +61,7 @@ int policy_parse_action(const char *s, enum paction *out)
 {
 	int i = word_index(s, action_names);
 
-	if (i <= 0) /* "pass" is not an action one can choose */
+	if (i <= 0 || i >= PACT_TCP_ONLY) /* pass, tcp-only and local are not choices */
 		return -1;
 	*out = (enum paction)i;
 	return 0;
@@ -239,6 +240,7 @@ void policy_finish(struct policy *p)
 {
 	size_t cap = 16;
 
+	rpz_finish(&p->rpz);
 	if (!p->nclients)
 		return;
 	qsort(p->clients, p->nclients, sizeof(*p->clients), by_prefix_desc);
@@ -303,6 +305,7 @@ static void verdict_init(const struct policy *p, const struct client_rule *c, st
 {
 	v->block = NULL;
 	v->nblock = 0;
+	v->rule = NULL;
 	v->mode = (c && c->mode >= 0) ? (enum pmode)c->mode : p->default_mode;
 	v->action = PACT_PASS;
 	v->ede = 0;
@@ -339,13 +342,45 @@ static void name_text(const uint8_t *name, size_t len, size_t off, char *buf, si
 		buf[tl - 1] = 0;
 }
 
-bool policy_before(const struct policy *p, const struct client_rule *c, const uint8_t *qname,
-		   size_t len, struct verdict *v)
+static bool rpz_verdict(const struct rpz_rule *r, struct verdict *v)
+{
+	static const enum paction map[] = {
+		[RPZ_NXDOMAIN] = PACT_NXDOMAIN, [RPZ_NODATA] = PACT_NODATA, [RPZ_PASSTHRU] = PACT_PASS,
+		[RPZ_DROP] = PACT_DROP, [RPZ_TCP_ONLY] = PACT_TCP_ONLY, [RPZ_LOCAL] = PACT_LOCAL,
+	};
+	v->action = map[r->action];
+	v->ede = EDE_BLOCKED;
+	v->rule = r;
+	snprintf(v->text, sizeof(v->text), "%s", r->text);
+	return v->action != PACT_PASS;
+}
+
+/* The client-ip or QNAME trigger for this query, if any. */
+static const struct rpz_rule *rpz_query_rule(const struct policy *p, const struct sockaddr *sa,
+					     const uint8_t *qname, size_t len)
+{
+	const struct rpz_rule *r = NULL;
+	uint8_t ip[16];
+
+	if (!p->rpz.nrules)
+		return NULL;
+	if (sa && p->rpz.nclients) {
+		addr_to_v6(sa, ip);
+		r = rpz_match_client(&p->rpz, ip);
+	}
+	return r ? r : rpz_match_qname(&p->rpz, qname, len);
+}
+
+bool policy_before(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
+		   const uint8_t *qname, size_t len, struct verdict *v)
 {
 	size_t off = 0;
 	char dom[128];
+	const struct rpz_rule *r;
 
 	verdict_init(p, c, v);
+	if ((r = rpz_query_rule(p, sa, qname, len)))
+		return rpz_verdict(r, v); /* rpz-passthru: no verdict, and no deny either */
 	if (!suffix_set_match(p->deny, qname, len, &off) || suffix_set_match(p->allow, qname, len, NULL))
 		return false;
 	v->action = (c && c->action >= 0) ? (enum paction)c->action : p->action;
@@ -355,13 +390,20 @@ bool policy_before(const struct policy *p, const struct client_rule *c, const ui
 	return true;
 }
 
-bool policy_after(const struct policy *p, const struct client_rule *c, const struct label *l,
-		  const uint8_t *qname, size_t len, struct verdict *v)
+bool policy_after(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
+		  const struct label *l, const uint8_t *qname, size_t len, struct verdict *v)
 {
 	const struct block_spec *block = p->block;
 	unsigned nblock = p->nblock;
+	const struct rpz_rule *r;
 
 	verdict_init(p, c, v);
+	if (p->rpz.nrules) {
+		if ((r = rpz_query_rule(p, sa, qname, len)) && r->action == RPZ_PASSTHRU)
+			return false; /* passthru exempts the name from every rule */
+		if ((r = rpz_match_answer(&p->rpz, l)))
+			return rpz_verdict(r, v);
+	}
 	if (v->mode != PMODE_BLOCK || !label_has_groups(l))
 		return false;
 	if (c && c->nblock >= 0) {
@@ -371,16 +413,16 @@ bool policy_after(const struct policy *p, const struct client_rule *c, const str
 	v->block = block;
 	v->nblock = nblock;
 	for (unsigned i = 0; i < l->nreasons; i++) {
-		const struct label_reason *r = &l->reasons[i];
+		const struct label_reason *lr = &l->reasons[i];
 		for (unsigned b = 0; b < nblock; b++) {
-			if (strcmp(block[b].group, r->group) || !(block[b].kinds & (1u << r->kind)))
+			if (strcmp(block[b].group, lr->group) || !(block[b].kinds & (1u << lr->kind)))
 				continue;
 			if (suffix_set_match(p->allow, qname, len, NULL))
 				return false; /* the operator's allow list wins */
 			v->action = (c && c->action >= 0) ? (enum paction)c->action : p->action;
 			v->ede = EDE_FILTERED;
-			snprintf(v->text, sizeof(v->text), "filtered by opt-in: %s %s:%s", r->group,
-				 kind_names[r->kind], r->detail);
+			snprintf(v->text, sizeof(v->text), "filtered by opt-in: %s %s:%s", lr->group,
+				 kind_names[lr->kind], lr->detail);
 			return true;
 		}
 	}

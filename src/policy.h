@@ -11,11 +11,14 @@
 #include "addr.h"
 #include "groups.h"
 #include "label.h"
+#include "rpz.h"
 #include "suffix.h"
 
 enum pmode { PMODE_OFF = 0, PMODE_LOG = 1, PMODE_BLOCK = 2 };
 enum paction {
 	PACT_PASS = 0, PACT_SINKHOLE, PACT_NXDOMAIN, PACT_NODATA, PACT_REFUSE, PACT_DROP, PACT_STRIP,
+	/* from RPZ only, not a choice for [policy] action: */
+	PACT_TCP_ONLY, PACT_LOCAL,
 };
 
 #define POLICY_MAX_BLOCK 8
@@ -52,6 +55,7 @@ struct policy {
 	struct cidr *trusted;        /* forwarders whose EDNS MAC option is believed */
 	unsigned ntrusted;
 	/* built by policy_finish: single hosts and MACs by hash, networks in a short list */
+	struct rpz rpz;              /* [policy] rpz = FILE, in order of precedence */
 	uint32_t *index;             /* open addressing, client index + 1, 0 = empty */
 	size_t index_mask;
 	unsigned first_net;          /* clients[first_net..] are networks, longest first */
@@ -66,6 +70,7 @@ struct verdict {
 	uint16_t ede;                /* EDE_BLOCKED or EDE_FILTERED */
 	char text[96];               /* EDE extra text: the group and reason, or the rule */
 	const char *client_name;     /* "" when none */
+	const struct rpz_rule *rule; /* the RPZ rule behind the verdict, if any (local data) */
 };
 
 void policy_init(struct policy *p);
@@ -90,15 +95,17 @@ int policy_add_trusted(struct policy *p, const struct cidr *c);
 /* "aa:bb:cc:dd:ee:ff" -> 6 bytes. Returns 0 or -1. */
 int policy_parse_mac(const char *s, uint8_t mac[6]);
 
-/* Before resolution: the operator's deny list (for every client; the allow list wins). True and
- * v filled when the query is to be answered by v instead of being resolved. */
-bool policy_before(const struct policy *p, const struct client_rule *c, const uint8_t *qname,
-		   size_t len, struct verdict *v);
+/* Before resolution, for every client: RPZ client-ip and QNAME triggers, then the operator's
+ * deny list (the allow list and rpz-passthru win). True and v filled when the query is to be
+ * answered by v instead of being resolved. */
+bool policy_before(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
+		   const uint8_t *qname, size_t len, struct verdict *v);
 
-/* After resolution: a client in block mode avoids the groups of its block list. v->mode is
- * always set; returns true when v->action is not PACT_PASS. */
-bool policy_after(const struct policy *p, const struct client_rule *c, const struct label *l,
-		  const uint8_t *qname, size_t len, struct verdict *v);
+/* After resolution: RPZ rpz-ip triggers on the answer's addresses (every client), then a client
+ * in block mode avoids the groups of its block list. v->mode is always set; returns true when
+ * v->action is not PACT_PASS. */
+bool policy_after(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
+		  const struct label *l, const uint8_t *qname, size_t len, struct verdict *v);
 
 /* For strip: true when address a of label l is one the verdict's block list avoids. */
 bool policy_addr_blocked(const struct verdict *v, const struct label *l, const struct label_addr *a);

@@ -255,7 +255,11 @@ static void respond_verdict(struct worker *w, struct request *r, const struct ve
 		uint8_t *out = r->tcp ? w->scratch + 2 : udp_out_slot(w, r->udp);
 		uint16_t our = (uint16_t)w->conf->max_udp_size;
 		size_t n = 0;
-		if (v->action == PACT_STRIP && e) {
+		if (v->action == PACT_TCP_ONLY) {
+			/* UDP only gets here: an empty answer with TC=1 sends the client to TCP */
+			n = wire_write_error(&r->q, RCODE_NOERROR, our, out);
+			wr16(out + 2, (uint16_t)(rd16(out + 2) | F_TC));
+		} else if (v->action == PACT_STRIP && e) {
 			size_t cap = r->tcp ? DNS_MAX_MSG : udp_max_len(w->conf, &r->q);
 			n = synth_strip(e, &r->q, &w->conf->policy, v, uv_now(&w->loop), our, out, cap);
 			if (!n) { /* does not fit a UDP answer: TC=1, the client asks over TCP */
@@ -293,7 +297,8 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 	wire_name_lower(lname, r->q.qname_len);
 	bool mac_ok;
 	const struct client_rule *cr = policy_client(pol, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, &mac_ok);
-	if (policy_after(pol, cr, e->label, lname, r->q.qname_len, &v)) {
+	if (policy_after(pol, cr, &r->src.u.sa, e->label, lname, r->q.qname_len, &v) &&
+	    !(v.action == PACT_TCP_ONLY && r->tcp)) {
 		respond_verdict(w, r, &v, e, upstream);
 		return;
 	}
@@ -330,7 +335,7 @@ void server_respond_error(struct worker *w, struct request *r, int rcode)
 		struct verdict v;
 		const struct policy *pol = &w->conf->policy;
 		policy_after(pol, policy_client(pol, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, NULL),
-			     NULL, r->q.qname, 0, &v);
+			     NULL, NULL, r->q.qname, 0, &v);
 		qlog_note(w, r, NULL, rcode, "", &v);
 	}
 }
@@ -418,7 +423,8 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 	bool mac_ok;
 	const struct client_rule *cr = policy_client(pol, &src->u.sa, raw_mac ? tmp.q.mac : NULL, &mac_ok);
 	tmp.q.has_mac = mac_ok;
-	if (policy_before(pol, cr, key, tmp.q.qname_len, &v)) {
+	if (policy_before(pol, cr, &src->u.sa, key, tmp.q.qname_len, &v) &&
+	    !(v.action == PACT_TCP_ONLY && s)) { /* tcp-only: over TCP it is resolved as usual */
 		respond_verdict(w, &tmp, &v, NULL, "");
 		return;
 	}

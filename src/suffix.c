@@ -102,6 +102,26 @@ uint32_t suffix_set_match(const struct suffix_set *s, const uint8_t *name, size_
 	return m;
 }
 
+uint32_t suffix_set_get(const struct suffix_set *s, const uint8_t *name, size_t len)
+{
+	if (!s || !s->n || !len)
+		return 0;
+	const struct slot *sl = find_slot(s->slots, s->cap, name, len);
+	return sl->len ? sl->value : 0;
+}
+
+uint32_t suffix_set_longest_below(const struct suffix_set *s, const uint8_t *name, size_t len)
+{
+	if (!s || !s->n || !len || !name[0])
+		return 0;
+	for (size_t off = (size_t)name[0] + 1; off < len && name[off]; off += (size_t)name[off] + 1) {
+		const struct slot *sl = find_slot(s->slots, s->cap, name + off, len - off);
+		if (sl->len)
+			return sl->value;
+	}
+	return 0;
+}
+
 int domain_to_wire(const char *text, uint8_t *out)
 {
 	size_t o = 0, lab = 0;

@@ -22,6 +22,13 @@ size_t suffix_set_count(const struct suffix_set *s);
 uint32_t suffix_set_match(const struct suffix_set *s, const uint8_t *name, size_t len,
 			  size_t *suffix_off);
 
+/* The value stored for exactly this name, 0 when it is not in the set. */
+uint32_t suffix_set_get(const struct suffix_set *s, const uint8_t *name, size_t len);
+
+/* The value of the longest listed proper suffix of name (the name itself not counted), 0 when
+ * none: what a "*.example.com" wildcard entry stored as "example.com" matches. */
+uint32_t suffix_set_longest_below(const struct suffix_set *s, const uint8_t *name, size_t len);
+
 /* "Example.COM." -> lower-case wire format into out (256 bytes). Returns its length or -1 when
  * the text is not a host name (letters, digits, '-', '_'). */
 int domain_to_wire(const char *text, uint8_t *out);

@@ -59,13 +59,30 @@ size_t synth_answer(const struct dns_query *q, const struct policy *p, const str
 	wr16(out + o, q->qtype);
 	wr16(out + o + 2, q->qclass);
 	o += 4;
-	if (sink) {
+	if (v->action == PACT_LOCAL && v->rule) {
+		/* RPZ local data: the records of the query's type (a CNAME answers any type) */
+		for (unsigned i = 0; i < v->rule->nrrs; i++) {
+			const struct rpz_rr *rr = &v->rule->rrs[i];
+			if (rr->type != q->qtype && rr->type != TYPE_CNAME && q->qtype != TYPE_ANY)
+				continue;
+			if (o + 12 + rr->rdlen + 11 + 6 + sizeof(v->text) > SYNTH_MAX)
+				break;
+			o += put_rr_head(out + o, rr->type, rr->ttl, rr->rdlen);
+			memcpy(out + o, rr->rdata, rr->rdlen);
+			o += rr->rdlen;
+			an++;
+		}
+		if (!an) {
+			o += put_soa(out + o, p->ttl);
+			ns = 1;
+		}
+	} else if (sink) {
 		size_t alen = q->qtype == TYPE_A ? 4 : 16;
 		o += put_rr_head(out + o, q->qtype, p->ttl, (uint16_t)alen);
 		memcpy(out + o, q->qtype == TYPE_A ? p->sink_a : p->sink_aaaa, alen);
 		o += alen;
 		an = 1;
-	} else if (v->action != PACT_REFUSE) {
+	} else if (v->action != PACT_REFUSE && v->action != PACT_LOCAL) {
 		/* NXDOMAIN, NODATA, and a sinkhole for other types: an SOA for negative caching */
 		o += put_soa(out + o, p->ttl);
 		ns = 1;
