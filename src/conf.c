@@ -110,6 +110,20 @@ static int fail(struct parse_ctx *p, const char *fmt, ...)
 	return 0; /* inih: 0 = error on this line */
 }
 
+/* A file named in the configuration: relative to the configuration file's directory. */
+static int set_path(struct parse_ctx *p, const char *name, const char *value, char *out, size_t outlen)
+{
+	int n;
+
+	if (!*value || value[0] == '/' || !strcmp(value, "-") || !p->dir[0])
+		n = snprintf(out, outlen, "%s", value);
+	else
+		n = snprintf(out, outlen, "%s/%s", p->dir, value);
+	if (n < 0 || (size_t)n >= outlen)
+		return fail(p, "%s: path longer than %zu characters", name, outlen - 1);
+	return 1;
+}
+
 static int set_string(struct parse_ctx *p, const char *name, const char *value, char *out, size_t outlen)
 {
 	if (strlen(value) >= outlen)
@@ -353,10 +367,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	}
 	if (!strcmp(section, "geoip") && !strcmp(name, "db")) {
 		c->geo_db_set = true;
-		return set_string(p, name, value, c->geo_db, sizeof(c->geo_db));
+		return set_path(p, name, value, c->geo_db, sizeof(c->geo_db));
 	}
 	if (!strcmp(section, "geoip") && !strcmp(name, "asn_db"))
-		return set_string(p, name, value, c->asn_db, sizeof(c->asn_db));
+		return set_path(p, name, value, c->asn_db, sizeof(c->asn_db));
 	if (!strcmp(section, "geoip") && strstr(name, "_path")) {
 		char *dst = !strcmp(name, "country_path") ? c->geo_paths.country
 			    : !strcmp(name, "asn_path")   ? c->geo_paths.asn
@@ -369,10 +383,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	}
 	if (!strcmp(section, "labels") && !strcmp(name, "groups")) {
 		c->groups_set = true;
-		return set_string(p, name, value, c->groups, sizeof(c->groups));
+		return set_path(p, name, value, c->groups, sizeof(c->groups));
 	}
 	if (!strcmp(section, "log") && !strcmp(name, "query_log"))
-		return set_string(p, name, value, c->query_log, sizeof(c->query_log));
+		return set_path(p, name, value, c->query_log, sizeof(c->query_log));
 	if (!strcmp(section, "log") && !strcmp(name, "client_hash_key"))
 		return set_string(p, name, value, c->client_hash_key, sizeof(c->client_hash_key));
 	if (!strcmp(section, "log") && !strcmp(name, "query_log_mode")) {
