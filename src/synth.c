@@ -38,10 +38,35 @@ static size_t put_soa(uint8_t *p, uint32_t ttl)
 	return o + 20;
 }
 
+/* The OPT at out + o with the verdict's Extended DNS Error; returns the new length. */
+static size_t put_opt_ede(uint8_t *out, size_t o, const struct dns_query *q, const struct verdict *v,
+			  int rcode, uint16_t our_udp_size)
+{
+	size_t opt = o, tl = strnlen(v->text, sizeof(v->text));
+
+	o += wire_write_opt(out + o, our_udp_size, rcode, q->edns_do);
+	if (v->ede) {
+		wr16(out + o, 15); /* EDNS option: Extended DNS Error (RFC 8914) */
+		wr16(out + o + 2, (uint16_t)(2 + tl));
+		wr16(out + o + 4, v->ede);
+		memcpy(out + o + 6, v->text, tl);
+		o += 6 + tl;
+		wr16(out + opt + 9, (uint16_t)(6 + tl)); /* the OPT's RDLENGTH */
+	}
+	return o;
+}
+
+/* QR, the client's RD and CD, RA; AA and AD clear: this is not the answer as it came */
+static size_t put_head(uint8_t *out, const struct dns_query *q, int rcode)
+{
+	return wire_write_head(out, q->id, (uint16_t)(F_QR | (q->flags & (F_RD | F_CD)) | F_RA | (rcode & 0xf)),
+			       q->qname, q->qname_len, q->qtype, q->qclass);
+}
+
 size_t synth_answer(const struct dns_query *q, const struct policy *p, const struct verdict *v,
 		    uint16_t our_udp_size, uint8_t *out)
 {
-	size_t o = DNS_HDR;
+	size_t o;
 	uint16_t an = 0, ns = 0, ar = 0;
 	int rcode = RCODE_NOERROR;
 	bool sink = v->action == PACT_SINKHOLE && (q->qtype == TYPE_A || q->qtype == TYPE_AAAA);
@@ -50,15 +75,7 @@ size_t synth_answer(const struct dns_query *q, const struct policy *p, const str
 		rcode = RCODE_NXDOMAIN;
 	else if (v->action == PACT_REFUSE)
 		rcode = RCODE_REFUSED;
-	wr16(out, q->id);
-	/* QR, the client's RD and CD, RA; AA and AD clear: this is not the real answer */
-	wr16(out + 2, (uint16_t)(F_QR | (q->flags & (F_RD | F_CD)) | F_RA | rcode));
-	wr16(out + 4, 1);
-	memcpy(out + o, q->qname, q->qname_len);
-	o += q->qname_len;
-	wr16(out + o, q->qtype);
-	wr16(out + o + 2, q->qclass);
-	o += 4;
+	o = put_head(out, q, rcode);
 	if (v->action == PACT_LOCAL && v->rule) {
 		/* RPZ local data: the records of the query's type (a CNAME answers any type) */
 		for (unsigned i = 0; i < v->rule->nrrs; i++) {
@@ -88,17 +105,7 @@ size_t synth_answer(const struct dns_query *q, const struct policy *p, const str
 		ns = 1;
 	}
 	if (q->edns) {
-		size_t tl = strnlen(v->text, sizeof(v->text));
-		size_t opt = o;
-		o += wire_write_opt(out + o, our_udp_size, rcode, q->edns_do);
-		if (v->ede) {
-			wr16(out + o, 15); /* EDNS option: Extended DNS Error */
-			wr16(out + o + 2, (uint16_t)(2 + tl));
-			wr16(out + o + 4, v->ede);
-			memcpy(out + o + 6, v->text, tl);
-			o += 6 + tl;
-			wr16(out + opt + 9, (uint16_t)(6 + tl)); /* the OPT's RDLENGTH */
-		}
+		o = put_opt_ede(out, o, q, v, rcode, our_udp_size);
 		ar = 1;
 	}
 	wr16(out + 6, an);
@@ -207,15 +214,7 @@ size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const
 	if (cap < DNS_HDR + q->qname_len + 4 + 11 + 6 + sizeof(v->text))
 		return 0;
 	cap -= 11 + 6 + sizeof(v->text); /* room for the OPT with the EDE */
-	wr16(out, q->id);
-	wr16(out + 2, (uint16_t)(F_QR | (q->flags & (F_RD | F_CD)) | F_RA | (e->rcode & 0xf)));
-	wr16(out + 4, 1);
-	o = DNS_HDR;
-	memcpy(out + o, q->qname, q->qname_len);
-	o += q->qname_len;
-	wr16(out + o, q->qtype);
-	wr16(out + o + 2, q->qclass);
-	o += 4;
+	o = put_head(out, q, e->rcode);
 	for (unsigned i = 0; i < ancount; i++) {
 		size_t after;
 		int nl = wire_name_unpack(pkt, len, off, name, &after);
@@ -264,14 +263,7 @@ size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const
 	wr16(out + 8, 0);
 	wr16(out + 10, 0);
 	if (q->edns) {
-		size_t tl = strnlen(v->text, sizeof(v->text)), opt = o;
-		o += wire_write_opt(out + o, our_udp_size, e->rcode, q->edns_do);
-		wr16(out + o, 15);
-		wr16(out + o + 2, (uint16_t)(2 + tl));
-		wr16(out + o + 4, v->ede);
-		memcpy(out + o + 6, v->text, tl);
-		o += 6 + tl;
-		wr16(out + opt + 9, (uint16_t)(6 + tl));
+		o = put_opt_ede(out, o, q, v, e->rcode, our_udp_size);
 		wr16(out + 10, 1);
 	}
 	return o;

@@ -349,16 +349,9 @@ static void uquery_fail(struct worker *w, struct uquery *uq)
 {
 	uint8_t pkt[DNS_HDR + DNS_MAX_NAME + 4];
 	struct dns_answer a;
-	size_t len = DNS_HDR;
+	size_t len = wire_write_head(pkt, 0, (uint16_t)(F_QR | F_RA | (uq->flags & (F_RD | F_CD)) | RCODE_SERVFAIL),
+				     uq->key, uq->qname_len, uq->qtype, uq->qclass);
 
-	memset(pkt, 0, DNS_HDR);
-	wr16(pkt + 2, (uint16_t)(F_QR | F_RA | (uq->flags & (F_RD | F_CD)) | RCODE_SERVFAIL));
-	wr16(pkt + 4, 1);
-	memcpy(pkt + len, uq->key, uq->qname_len);
-	len += uq->qname_len;
-	wr16(pkt + len, uq->qtype);
-	wr16(pkt + len + 2, uq->qclass);
-	len += 4;
 	if (wire_parse_answer(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass, &a, w->ttl_off,
 			      1) < 0)
 		abort(); /* we just wrote it */

@@ -201,23 +201,33 @@ size_t wire_write_opt(uint8_t *out, uint16_t udp_size, int rcode, bool edns_do)
 	return 11;
 }
 
+size_t wire_write_head(uint8_t *out, uint16_t id, uint16_t flags, const uint8_t *qname,
+		       uint16_t qname_len, uint16_t qtype, uint16_t qclass)
+{
+	size_t off = DNS_HDR;
+
+	wr16(out, id);
+	wr16(out + 2, flags);
+	wr16(out + 4, 1);
+	memset(out + 6, 0, 6);
+	memcpy(out + off, qname, qname_len);
+	off += qname_len;
+	wr16(out + off, qtype);
+	wr16(out + off + 2, qclass);
+	return off + 4;
+}
+
 size_t wire_write_error(const struct dns_query *q, int rcode, uint16_t our_udp_size, uint8_t *out)
 {
 	size_t off = DNS_HDR;
 	uint16_t flags = (uint16_t)(F_QR | (q->flags & (0x7800 | F_RD | F_CD)) | F_RA | (rcode & 0xf));
 
-	wr16(out, q->id);
-	wr16(out + 2, flags);
-	wr16(out + 4, q->question_end ? 1 : 0);
-	wr16(out + 6, 0);
-	wr16(out + 8, 0);
-	wr16(out + 10, 0);
 	if (q->question_end) {
-		memcpy(out + off, q->qname, q->qname_len);
-		off += q->qname_len;
-		wr16(out + off, q->qtype);
-		wr16(out + off + 2, q->qclass);
-		off += 4;
+		off = wire_write_head(out, q->id, flags, q->qname, q->qname_len, q->qtype, q->qclass);
+	} else {
+		wr16(out, q->id);
+		wr16(out + 2, flags);
+		memset(out + 4, 0, 8);
 	}
 	/* An OPT only when the client's OPT was understood (RFC 6891 7: not on FORMERR for it). */
 	if (q->edns && (rcode != RCODE_FORMERR || q->question_end)) {
@@ -230,20 +240,10 @@ size_t wire_write_error(const struct dns_query *q, int rcode, uint16_t our_udp_s
 size_t wire_write_query(uint8_t *out, uint16_t id, const uint8_t *qname, uint16_t qname_len,
 			uint16_t qtype, uint16_t qclass, uint16_t flags, bool edns_do, uint16_t udp_size)
 {
-	size_t off = DNS_HDR;
+	size_t off = wire_write_head(out, id, flags & (F_RD | F_CD), qname, qname_len, qtype, qclass);
 
-	wr16(out, id);
-	wr16(out + 2, flags & (F_RD | F_CD));
-	wr16(out + 4, 1);
-	wr16(out + 6, 0);
-	wr16(out + 8, 0);
-	wr16(out + 10, 1);
-	memcpy(out + off, qname, qname_len);
-	off += qname_len;
-	wr16(out + off, qtype);
-	wr16(out + off + 2, qclass);
-	off += 4;
 	off += wire_write_opt(out + off, udp_size, 0, edns_do);
+	wr16(out + 10, 1);
 	return off;
 }
 

@@ -64,6 +64,11 @@ int wire_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q);
 /* Build the cache/dedup key: lower-cased name, type, class, KEY_* flags. Returns its length. */
 size_t wire_query_key(const struct dns_query *q, uint8_t *key /* >= DNS_MAX_NAME + 5 */);
 
+/* Write a header (id, flags, QDCOUNT 1, other counts 0) and one question. Returns the offset
+ * after the question. */
+size_t wire_write_head(uint8_t *out, uint16_t id, uint16_t flags, const uint8_t *qname,
+		       uint16_t qname_len, uint16_t qtype, uint16_t qclass);
+
 /* Write an answer with only the header, the question (when known) and an OPT when the client
  * sent one. Used for errors and for TC=1. Returns its length (<= 12 + 255 + 4 + 11). */
 size_t wire_write_error(const struct dns_query *q, int rcode, uint16_t our_udp_size, uint8_t *out);
