@@ -36,6 +36,7 @@ static int new_rule(struct rpz *z, enum rpz_action a, const char *text)
 	z->rules = n;
 	memset(&n[z->nrules], 0, sizeof(*n));
 	n[z->nrules].action = a;
+	n[z->nrules].zone = z->nzones;
 	snprintf(n[z->nrules].text, sizeof(n[z->nrules].text), "%s", text);
 	return (int)z->nrules++;
 }
@@ -254,6 +255,19 @@ int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 				ldns_rr_list_deep_free(rrs);
 				return -1;
 			}
+			/* more records for a trigger this file already has: local data adds up, and
+			 * otherwise the first record's action stands */
+			struct rpz_net *list = ipt ? z->ips : z->clients;
+			unsigned nlist = ipt ? z->nips : z->nclients, k;
+			for (k = 0; k < nlist; k++)
+				if (list[k].rule >= first_rule && !memcmp(&list[k].net, &net, sizeof(net)))
+					break;
+			if (k < nlist) {
+				struct rpz_rule *old = &z->rules[list[k].rule];
+				if (old->action == RPZ_LOCAL && act == RPZ_LOCAL && add_rr(old, rr) < 0)
+					goto oom;
+				continue;
+			}
 			int r = new_rule(z, act, where);
 			if (r < 0 || (act == RPZ_LOCAL && add_rr(&z->rules[r], rr) < 0) ||
 			    add_net(ipt ? &z->ips : &z->clients, ipt ? &z->nips : &z->nclients, &net, (unsigned)r) < 0)
@@ -305,15 +319,17 @@ void rpz_finish(struct rpz *z)
 
 const struct rpz_rule *rpz_match_qname(const struct rpz *z, const uint8_t *lname, size_t len)
 {
-	uint32_t r;
+	uint32_t e, w;
 
 	if (!z->nrules)
 		return NULL;
-	if ((r = suffix_set_get(z->names, lname, len)))
-		return &z->rules[r - 1];
-	if ((r = suffix_set_longest_below(z->wild, lname, len)))
-		return &z->rules[r - 1];
-	return NULL;
+	e = suffix_set_get(z->names, lname, len);
+	w = suffix_set_longest_below(z->wild, lname, len);
+	if (e && w) /* the first zone with any match wins; within one zone the exact name */
+		return z->rules[w - 1].zone < z->rules[e - 1].zone ? &z->rules[w - 1] : &z->rules[e - 1];
+	if (e)
+		return &z->rules[e - 1];
+	return w ? &z->rules[w - 1] : NULL;
 }
 
 const struct rpz_rule *rpz_match_client(const struct rpz *z, const uint8_t ip[16])

@@ -23,6 +23,7 @@ struct rpz_rr {
 
 struct rpz_rule {
 	enum rpz_action action;
+	unsigned zone;               /* which file, in order: the first zone that matches wins */
 	char text[96];               /* "rpz local.rpz: ads.example.com" for the EDE */
 	struct rpz_rr *rrs;          /* local data */
 	unsigned nrrs;

@@ -10,6 +10,9 @@
  *   - without TC, the output is itself an acceptable answer (wire_parse_answer), with the
  *     answer and authority counts of the upstream's, an OPT last iff the client sent EDNS,
  *     and every TTL within the clamp.
+ * The accepted answer is also labelled (a group owning example.com, so the domain reason fires)
+ * and rewritten by the strip action: the label keeps its bounds, and a stripped answer is itself
+ * an acceptable answer to the client's question.
  * Build: ./configure --enable-fuzzing CC=clang && make tests/fuzz/fuzz_wire */
 #include "config.h"
 #include <stdbool.h>
@@ -17,7 +20,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <unistd.h>
 #include "cache.h"
+#include "groups.h"
+#include "label.h"
+#include "policy.h"
+#include "synth.h"
 #include "util.h"
 #include "wire.h"
 
@@ -168,6 +177,50 @@ static void check_written(const struct cache_entry *e, const struct dns_answer *
 	CHECK(a.nttl <= e->nttl);
 }
 
+static struct groups *groups;
+
+/* Label the entry's answer and strip it for a client that blocks the group. */
+static void check_label_and_strip(struct cache_entry *e, const uint8_t *data, size_t size,
+				  const struct dns_answer *a, const uint8_t *key, uint64_t now)
+{
+	static uint8_t out[DNS_MAX_MSG + 1024];
+	struct label *l = label_answer(data, size, a->question_end, a->ancount, key, sizeof(QNAME),
+				       NULL, groups);
+	struct policy p;
+	struct verdict v;
+	struct block_spec spec = { .group = "PRC", .kinds = 7 };
+	struct dns_query cq;
+
+	if (!l)
+		return;
+	CHECK(l->naddrs <= LABEL_MAX_ADDRS && l->naddrs <= l->total_addrs);
+	CHECK(l->nreasons <= LABEL_MAX_REASONS);
+	cache_entry_set_label(e, l);
+	policy_init(&p);
+	memset(&v, 0, sizeof(v));
+	v.mode = PMODE_BLOCK;
+	v.action = PACT_STRIP;
+	v.ede = EDE_FILTERED;
+	v.block = &spec;
+	v.nblock = 1;
+	snprintf(v.text, sizeof(v.text), "fuzz");
+	for (int k = 0; k < 2; k++) {
+		make_client(&cq, 0x5151, QNAME_MIXED, k == 1, false, F_RD);
+		size_t caps[] = { 512, 1232, sizeof(out) };
+		for (size_t s = 0; s < 3; s++) {
+			size_t n = synth_strip(e, &cq, &p, &v, now + 1500, 1232, out, caps[s]);
+			struct dns_answer sa;
+			static uint16_t soff[TTL_CAP];
+			if (!n)
+				continue;
+			CHECK(n <= caps[s]);
+			CHECK(rd16(out) == 0x5151);
+			CHECK(wire_parse_answer(out, n, cq.qname, cq.qname_len, 1, 1, &sa, soff, TTL_CAP) == 0);
+		}
+	}
+	policy_free(&p);
+}
+
 static void check_answer_side(const uint8_t *data, size_t size)
 {
 	struct dns_answer a;
@@ -209,6 +262,8 @@ static void check_answer_side(const uint8_t *data, size_t size)
 			return;
 		CHECK(e->len <= size && e->ar_start <= e->len);
 		CHECK(e->question_end == a.question_end);
+		if (c == 0 && groups)
+			check_label_and_strip(e, data, size, &a, key, now);
 		for (int v = 0; v < 6; v++) {
 			make_client(&cq, (uint16_t)(0xbeef + v), (v & 1) ? QNAME_MIXED : QNAME, v >= 2,
 				    v >= 4, (uint16_t)((v & 1 ? F_RD : 0) | (v == 3 ? F_CD | F_AD : 0)));
@@ -236,6 +291,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!cache)
 		cache = cache_new(64 << 10, 0x5eed);
+	if (!groups) {
+		char path[] = "/tmp/jd-fuzz-groups-XXXXXX", err[256];
+		int fd = mkstemp(path);
+		if (fd >= 0) {
+			static const char text[] = "[jurisdiction PRC]\ncountries = CN\ndomains = example.com\n";
+			if (write(fd, text, sizeof(text) - 1) == (ssize_t)sizeof(text) - 1)
+				groups = groups_load(path, err, sizeof(err));
+			close(fd);
+			unlink(path);
+		}
+	}
 	check_query_side(data, size);
 	check_answer_side(data, size);
 	return 0;
