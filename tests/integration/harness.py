@@ -108,27 +108,33 @@ _port_lock = threading.Lock()
 _ports_given = set()
 
 
+_port_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port(host="127.0.0.1"):
-    """A port that is free for both UDP and TCP on host (bound with port 0, then closed)."""
+    """A port that is free for both UDP and TCP on host. Chosen below the kernel's ephemeral
+    range (32768-60999), where the client and upstream sockets of tests running in parallel
+    take their ports: a port handed out here cannot be taken by one of those before it is
+    bound."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(200):
+        port = _port_rng.randrange(10000, 32000)
+        with _port_lock:
+            if port in _ports_given:
+                continue
         t = socket.socket(fam, socket.SOCK_STREAM)
         u = socket.socket(fam, socket.SOCK_DGRAM)
         try:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
-            try:
-                u.bind((host, port))
-            except OSError:
-                continue
-            with _port_lock:
-                if port in _ports_given:
-                    continue
-                _ports_given.add(port)
-            return port
+            t.bind((host, port))
+            u.bind((host, port))
+        except OSError:
+            continue
         finally:
             t.close()
             u.close()
+        with _port_lock:
+            _ports_given.add(port)
+        return port
     raise RuntimeError("no free port found")
 
 
