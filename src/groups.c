@@ -169,12 +169,14 @@ static void resolve_path(const struct loader *l, const char *p, char *out, size_
 
 static int add_asn(struct jgroup *jg, uint32_t asn)
 {
-	uint32_t *n = realloc(jg->asns, (jg->nasns + 1) * sizeof(*n));
-
-	if (!n)
-		return -1;
-	n[jg->nasns++] = asn;
-	jg->asns = n;
+	/* capacity 16, then doubling whenever a power of two is full (geometric growth) */
+	if (jg->nasns == 0 || (jg->nasns >= 16 && (jg->nasns & (jg->nasns - 1)) == 0)) {
+		uint32_t *n = realloc(jg->asns, (jg->nasns ? jg->nasns * 2 : 16) * sizeof(*n));
+		if (!n)
+			return -1;
+		jg->asns = n;
+	}
+	jg->asns[jg->nasns++] = asn;
 	return 0;
 }
 

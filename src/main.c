@@ -466,6 +466,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_max_level = LOG_INFO + verbose;
+	/* From here on SIGHUP, SIGTERM and SIGINT wait for the control loop: loading a large
+	 * policy takes a while, and a signal then must not take the default action (kill us).
+	 * Workers inherit the mask, so only the control loop ever takes them. */
+	sigset_t ctl_signals;
+	sigemptyset(&ctl_signals);
+	sigaddset(&ctl_signals, SIGHUP);
+	sigaddset(&ctl_signals, SIGTERM);
+	sigaddset(&ctl_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &ctl_signals, NULL);
 	if (show_version) {
 		char verr[600];
 		struct conf *vc = conf_load(ctl.conf_path, &ctl.ov, RESOLV_CONF, verr, sizeof(verr));
@@ -500,14 +509,6 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	/* Workers inherit a mask without these, so only the control loop takes them, and none
-	 * arriving before its watchers start can take the default action. */
-	sigset_t ctl_signals;
-	sigemptyset(&ctl_signals);
-	sigaddset(&ctl_signals, SIGHUP);
-	sigaddset(&ctl_signals, SIGTERM);
-	sigaddset(&ctl_signals, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &ctl_signals, NULL);
 	ctl.loop = uv_default_loop();
 	uv_async_init(ctl.loop, &ctl.worker_exit, on_worker_exit);
 	ctl.worker_exit.data = &ctl;

@@ -167,12 +167,14 @@ int policy_add_domains(struct suffix_set *set, const char *value, const char *ba
 
 int policy_add_client(struct policy *p, const struct client_rule *r)
 {
-	struct client_rule *n = realloc(p->clients, (p->nclients + 1) * sizeof(*n));
-
-	if (!n)
-		return -1;
-	n[p->nclients++] = *r;
-	p->clients = n;
+	/* capacity 16, then doubling whenever a power of two is full (geometric growth) */
+	if (p->nclients == 0 || (p->nclients >= 16 && (p->nclients & (p->nclients - 1)) == 0)) {
+		struct client_rule *n = realloc(p->clients, (p->nclients ? p->nclients * 2 : 16) * sizeof(*n));
+		if (!n)
+			return -1;
+		p->clients = n;
+	}
+	p->clients[p->nclients++] = *r;
 	return 0;
 }
 

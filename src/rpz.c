@@ -27,13 +27,30 @@ void rpz_free(struct rpz *z)
 	memset(z, 0, sizeof(*z));
 }
 
+/* Grow *p (n used of *cap elements of size sz) to hold one more; geometric, so loading a large
+ * zone is linear. Returns 0, or -1 when out of memory. */
+static int grow(void **p, unsigned n, unsigned *cap, size_t sz)
+{
+	unsigned ncap;
+	void *np;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	if (!(np = realloc(*p, ncap * sz)))
+		return -1;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
 static int new_rule(struct rpz *z, enum rpz_action a, const char *text)
 {
-	struct rpz_rule *n = realloc(z->rules, (z->nrules + 1) * sizeof(*n));
+	struct rpz_rule *n;
 
-	if (!n)
+	if (grow((void **)&z->rules, z->nrules, &z->cap_rules, sizeof(*n)) < 0)
 		return -1;
-	z->rules = n;
+	n = z->rules;
 	memset(&n[z->nrules], 0, sizeof(*n));
 	n[z->nrules].action = a;
 	n[z->nrules].zone = z->nzones;
@@ -117,15 +134,13 @@ static int ip_trigger(char lab[][64], int n, struct cidr *out, char *err, size_t
 	return cidr_parse(text, out, err, errlen);
 }
 
-static int add_net(struct rpz_net **list, unsigned *n, const struct cidr *c, unsigned rule)
+static int add_net(struct rpz_net **list, unsigned *n, unsigned *cap, const struct cidr *c,
+		   unsigned rule)
 {
-	struct rpz_net *l = realloc(*list, (*n + 1) * sizeof(*l));
-
-	if (!l)
+	if (grow((void **)list, *n, cap, sizeof(**list)) < 0)
 		return -1;
-	l[*n].net = *c;
-	l[(*n)++].rule = rule;
-	*list = l;
+	(*list)[*n].net = *c;
+	(*list)[(*n)++].rule = rule;
 	return 0;
 }
 
@@ -270,7 +285,8 @@ int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 			}
 			int r = new_rule(z, act, where);
 			if (r < 0 || (act == RPZ_LOCAL && add_rr(&z->rules[r], rr) < 0) ||
-			    add_net(ipt ? &z->ips : &z->clients, ipt ? &z->nips : &z->nclients, &net, (unsigned)r) < 0)
+			    add_net(ipt ? &z->ips : &z->clients, ipt ? &z->nips : &z->nclients,
+				    ipt ? &z->cap_ips : &z->cap_clients, &net, (unsigned)r) < 0)
 				goto oom;
 			continue;
 		}

@@ -36,11 +36,11 @@ struct rpz_net {
 
 struct rpz {
 	struct rpz_rule *rules;
-	unsigned nrules;
+	unsigned nrules, cap_rules;
 	struct suffix_set *names;    /* exact QNAME triggers: value = rule + 1 */
 	struct suffix_set *wild;     /* "*.x" stored as x: value = rule + 1 */
 	struct rpz_net *ips, *clients; /* longest prefix first after rpz_finish */
-	unsigned nips, nclients;
+	unsigned nips, nclients, cap_ips, cap_clients;
 	unsigned nzones;
 };
 
