@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include "conf.h"
+#include "rconn.h"
 #include "util.h"
 
 struct parse_ctx {
@@ -47,12 +48,14 @@ static const struct key_def known_keys[] = {
 	{ "policy", "sinkhole_a" }, { "policy", "sinkhole_aaaa" }, { "policy", "ttl" },
 	{ "policy", "allow" }, { "policy", "deny" }, { "policy", "trusted_forwarder" },
 	{ "policy", "rpz" },
+	{ "redis", "address" }, { "redis", "user" }, { "redis", "password" }, { "redis", "prefix" },
+	{ "redis", "timeout" }, { "redis", "refresh" }, { "redis", "snapshot" },
 };
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
 
 static const char *const known_sections[] = { "server", "upstream", "cache", "geoip", "labels", "log",
-					     "policy" };
+					     "policy", "redis" };
 
 static unsigned edit_distance(const char *a, const char *b)
 {
@@ -182,42 +185,15 @@ static int client_key(struct parse_ctx *p, const char *section, const char *name
 	if (strcmp(section, p->client_section)) {
 		flush_client(p);
 		snprintf(p->client_section, sizeof(p->client_section), "%s", section);
-		memset(&p->client, 0, sizeof(p->client));
-		p->client.mode = p->client.action = p->client.nblock = -1;
-		const char *who = section + 7;
-		if (strlen(who) == 17 && who[2] == ':' && who[5] == ':') {
-			if (policy_parse_mac(who, p->client.mac) < 0)
-				return fail(p, "[%s]: not a MAC address (aa:bb:cc:dd:ee:ff)", section);
-			p->client.by_mac = true;
-		} else if (cidr_parse(who, &p->client.net, err, sizeof(err)) < 0) {
-			return fail(p, "[%s]: %s (expected an IP address, a CIDR or a MAC address)",
-				    section, err);
-		}
+		if (policy_client_init(&p->client, section + 7, err, sizeof(err)) < 0)
+			return fail(p, "[%s]: %s", section, err);
 		p->have_client = true;
 	}
-	if (!strcmp(name, "mode")) {
-		enum pmode m;
-		if (policy_parse_mode(value, &m) < 0)
-			return fail(p, "mode = '%s': expected off, log or block", value);
-		p->client.mode = (int)m;
+	int rc = policy_client_set(&p->client, name, value, err, sizeof(err));
+	if (rc == -1)
+		return fail(p, "%s", err);
+	if (rc == 0)
 		return 1;
-	}
-	if (!strcmp(name, "action")) {
-		enum paction a;
-		if (policy_parse_action(value, &a) < 0)
-			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse, drop or strip", value);
-		p->client.action = (int)a;
-		return 1;
-	}
-	if (!strcmp(name, "name"))
-		return set_string(p, name, value, p->client.name, sizeof(p->client.name));
-	if (!strcmp(name, "block")) {
-		unsigned n = p->client.nblock < 0 ? 0 : (unsigned)p->client.nblock;
-		if (policy_parse_block(value, p->client.block, &n, err, sizeof(err)) < 0)
-			return fail(p, "%s", err);
-		p->client.nblock = (int)n;
-		return 1;
-	}
 	const char *s = suggest(name, client_keys, sizeof(client_keys) / sizeof(*client_keys), sizeof(char *));
 	return s ? fail(p, "unknown key '%s' in [%s] (did you mean '%s'?)", name, section, s)
 		 : fail(p, "unknown key '%s' in [%s] (mode, name, block or action)", name, section);
@@ -228,17 +204,12 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 	struct policy *pol = &p->c->policy;
 	char err[300];
 
-	if (!strcmp(name, "default_mode")) {
-		if (policy_parse_mode(value, &pol->default_mode) < 0)
-			return fail(p, "default_mode = '%s': expected off, log or block", value);
+	if (!strcmp(name, "default_mode") || !strcmp(name, "action")) {
+		if (policy_default_set(pol, name, value, err, sizeof(err)) < 0)
+			return fail(p, "%s", err);
 		return 1;
 	}
-	if (!strcmp(name, "action")) {
-		if (policy_parse_action(value, &pol->action) < 0)
-			return fail(p, "action = '%s': expected sinkhole, nxdomain, nodata, refuse, drop or strip", value);
-		return 1;
-	}
-	if (!strcmp(name, "block")) {
+	if (!strcmp(name, "block")) { /* adds to the list: block may be given on several lines */
 		if (policy_parse_block(value, pol->block, &pol->nblock, err, sizeof(err)) < 0)
 			return fail(p, "%s", err);
 		return 1;
@@ -407,6 +378,25 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	}
 	if (!strcmp(section, "policy"))
 		return policy_key(p, name, value);
+	if (!strcmp(section, "redis") && !strcmp(name, "address")) {
+		if (*value && redis_address_check(value, err, sizeof(err)) < 0)
+			return fail(p, "address = %s", err);
+		return set_string(p, name, value, c->redis.address, sizeof(c->redis.address));
+	}
+	if (!strcmp(section, "redis") && !strcmp(name, "user"))
+		return set_string(p, name, value, c->redis.user, sizeof(c->redis.user));
+	if (!strcmp(section, "redis") && !strcmp(name, "password"))
+		return set_string(p, name, value, c->redis.password, sizeof(c->redis.password));
+	if (!strcmp(section, "redis") && !strcmp(name, "snapshot"))
+		return set_path(p, name, value, c->redis.snapshot, sizeof(c->redis.snapshot));
+	if (!strcmp(section, "redis") && !strcmp(name, "prefix")) {
+		for (const char *ch = value; *ch; ch++)
+			if (*ch <= ' ' || *ch > '~' || *ch == '{' || *ch == '}')
+				return fail(p, "prefix = '%s': printable characters only, no spaces or braces", value);
+		return set_string(p, name, value, c->redis.prefix, sizeof(c->redis.prefix) - 16);
+	}
+	UINT_KEY("redis", "timeout", redis.timeout, 50, 60000)
+	UINT_KEY("redis", "refresh", redis.refresh, 0, 86400)
 	UINT_KEY("geoip", "max_age", geo_max_age, 0, 3650)
 	UINT_KEY("geoip", "check_interval", geo_check, 0, 86400)
 	UINT_KEY("server", "workers", workers, 0, 256)
@@ -549,6 +539,10 @@ static void conf_defaults(struct conf *c)
 	c->qlog_mode = QLOG_LABELLED;
 	c->client_id = CLIENT_ID_IP;
 	policy_init(&c->policy);
+	snprintf(c->redis.prefix, sizeof(c->redis.prefix), "jurisdns:");
+	snprintf(c->redis.snapshot, sizeof(c->redis.snapshot), "%s", JD_POLICY_SNAPSHOT);
+	c->redis.timeout = 2000;
+	c->redis.refresh = 60;
 }
 
 struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,

@@ -10,6 +10,7 @@
 #include "geo.h"
 #include "policy.h"
 #include "qlog.h"
+#include "rconn.h"
 
 #define CONF_MAX_LISTEN 32
 #define CONF_MAX_UPSTREAM 16
@@ -49,6 +50,7 @@ struct conf {
 	bool groups_set;
 
 	struct policy policy;        /* [policy] and [client X] */
+	struct redis_conf redis;     /* [redis] */
 
 	char query_log[512];         /* "" = off, "-" = standard output */
 	enum qlog_mode qlog_mode;
@@ -59,6 +61,9 @@ struct conf {
 /* Built-in locations, overridable at build time. */
 #ifndef JD_GEO_DB
 #define JD_GEO_DB "/var/lib/jurisdns/geo.mmdb"
+#endif
+#ifndef JD_POLICY_SNAPSHOT
+#define JD_POLICY_SNAPSHOT "/var/lib/jurisdns/policy.snapshot"
 #endif
 
 /* Command-line overrides, applied after the file. */

@@ -18,6 +18,7 @@
 #include "groups.h"
 #include "qlog.h"
 #include "log.h"
+#include "redispol.h"
 #include "worker.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
@@ -42,6 +43,9 @@ struct control {
 	char qlog_key[128];
 	uv_async_t qlog_wake;
 	uv_timer_t qlog_timer, geo_timer;
+
+	struct redispol *rpol;       /* NULL without [redis] address */
+	struct dynpol *dyn;          /* the policy from Redis in force, NULL when none */
 };
 
 #define QLOG_RING (8u << 20)
@@ -286,6 +290,74 @@ static bool same_listeners(const struct conf *a, const struct conf *b)
 	return true;
 }
 
+/* A new policy from Redis: every worker takes it between two queries. */
+static void dyn_apply(struct dynpol *d, void *data)
+{
+	struct control *ctl = data;
+
+	dynpol_unref(ctl->dyn);
+	ctl->dyn = dynpol_ref(d);
+	for (unsigned i = 0; i < ctl->nworkers; i++)
+		worker_set_dynpol(ctl->workers[i], d, ctl->started);
+}
+
+static void reload(struct control *ctl);
+
+static void dyn_reload(void *data)
+{
+	struct control *ctl = data;
+
+	if (!ctl->stopping)
+		reload(ctl);
+}
+
+/* The snapshot saved from Redis the last time, for a start while Redis is down. */
+static void load_snapshot(struct control *ctl, const struct conf *c)
+{
+	char err[600];
+	struct dynpol *d;
+
+	if (!c->redis.address[0] || !c->redis.snapshot[0])
+		return;
+	if (access(c->redis.snapshot, F_OK) != 0) {
+		log_info("redis policy: no snapshot at %s yet; the policy from Redis applies once it is read",
+			 c->redis.snapshot);
+		return;
+	}
+	if (!(d = dynpol_load(c->redis.snapshot, err, sizeof(err)))) {
+		log_warn("redis policy: snapshot not used: %s", err);
+		return;
+	}
+	log_info("redis policy: version %llu (%u clients) from the snapshot %s, until Redis answers",
+		 (unsigned long long)d->version, d->p.nclients, c->redis.snapshot);
+	dyn_apply(d, ctl);
+	dynpol_unref(d);
+}
+
+/* Follow Redis as c says: start, restart on a changed [redis], re-read, or stop. */
+static void setup_redis(struct control *ctl, const struct conf *c)
+{
+	static const struct redispol_hooks hooks_tmpl = { dyn_apply, dyn_reload, NULL };
+	struct redispol_hooks hooks = hooks_tmpl;
+
+	if (ctl->rpol && !redispol_conf_changed(ctl->rpol, &c->redis)) {
+		redispol_refresh(ctl->rpol);
+		return;
+	}
+	redispol_stop(ctl->rpol);
+	ctl->rpol = NULL;
+	if (!c->redis.address[0]) {
+		if (ctl->dyn) {
+			log_info("redis policy: [redis] address is gone; the policy comes from the file alone");
+			dyn_apply(NULL, ctl);
+		}
+		return;
+	}
+	hooks.data = ctl;
+	if (!(ctl->rpol = redispol_start(ctl->loop, &c->redis, &hooks, ctl->dyn)))
+		log_err("redis policy: out of memory; the policy comes from the file alone");
+}
+
 static void reload(struct control *ctl)
 {
 	char err[512];
@@ -303,6 +375,7 @@ static void reload(struct control *ctl)
 	ctl->conf = c;
 	load_labels(ctl, c, false);
 	setup_qlog(ctl, c, false);
+	setup_redis(ctl, c);
 	uv_timer_stop(&ctl->geo_timer);
 	if (c->geo_check)
 		uv_timer_start(&ctl->geo_timer, on_geo_check, c->geo_check * 1000ULL, c->geo_check * 1000ULL);
@@ -346,6 +419,8 @@ static void on_worker_exit(uv_async_t *h)
 	uv_close((uv_handle_t *)&ctl->qlog_wake, NULL);
 	uv_close((uv_handle_t *)&ctl->qlog_timer, NULL);
 	uv_close((uv_handle_t *)&ctl->geo_timer, NULL);
+	redispol_stop(ctl->rpol);
+	ctl->rpol = NULL;
 	qlog_drain_all(ctl);
 }
 
@@ -371,6 +446,7 @@ static int startup_failed(struct control *ctl)
 			conf_unref(w->conf);
 			geo_unref(atomic_exchange(&w->next_geo, NULL));
 			groups_unref(atomic_exchange(&w->next_groups, NULL));
+			dynpol_unref(atomic_exchange(&w->next_dyn, NULL));
 		}
 		if (w->qlog.buf) {
 			qlog_ring_discard(&w->qlog);
@@ -384,6 +460,7 @@ static int startup_failed(struct control *ctl)
 	qlog_writer_free(ctl->qlog);
 	geo_unref(ctl->geo);
 	groups_unref(ctl->groups);
+	dynpol_unref(ctl->dyn);
 	conf_unref(ctl->conf);
 	if (ctl->loop) {
 		uv_walk(ctl->loop, close_handle, NULL);
@@ -518,6 +595,7 @@ int main(int argc, char **argv)
 	ctl.qlog_wake.data = ctl.qlog_timer.data = ctl.geo_timer.data = &ctl;
 	if (load_labels(&ctl, ctl.conf, true) < 0 || setup_qlog(&ctl, ctl.conf, true) < 0)
 		return startup_failed(&ctl);
+	load_snapshot(&ctl, ctl.conf);
 	ctl.nworkers = ctl.conf->workers ? ctl.conf->workers : cpu_count();
 	ctl.workers = calloc(ctl.nworkers, sizeof(*ctl.workers));
 	if (!ctl.workers)
@@ -539,6 +617,7 @@ int main(int argc, char **argv)
 			return startup_failed(&ctl);
 		}
 		worker_set_labels_initial(w, ctl.geo, ctl.groups);
+		worker_set_dynpol(w, ctl.dyn, false);
 		if (open_worker_sockets(w, ctl.conf, err, sizeof(err)) < 0) {
 			log_err("%s", err);
 			return startup_failed(&ctl);
@@ -557,6 +636,7 @@ int main(int argc, char **argv)
 		}
 	}
 	ctl.started = true;
+	setup_redis(&ctl, ctl.conf);
 	uv_timer_start(&ctl.qlog_timer, on_qlog_tick, QLOG_DRAIN_MS, QLOG_DRAIN_MS);
 	if (ctl.conf->geo_check)
 		uv_timer_start(&ctl.geo_timer, on_geo_check, ctl.conf->geo_check * 1000ULL,
@@ -586,6 +666,7 @@ int main(int argc, char **argv)
 	qlog_writer_free(ctl.qlog);
 	geo_unref(ctl.geo);
 	groups_unref(ctl.groups);
+	dynpol_unref(ctl.dyn);
 	for (unsigned i = 0; i < ctl.nworkers; i++) {
 		qlog_ring_free(&ctl.workers[i]->qlog);
 		free(ctl.workers[i]->udp_fds);

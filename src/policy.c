@@ -271,15 +271,40 @@ void policy_finish(struct policy *p)
 	}
 }
 
-const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa,
-					const uint8_t *mac, bool *mac_trusted)
+/* The rule of p for ip (and mac, when trusted), NULL when none. */
+static const struct client_rule *client_lookup(const struct policy *p, const uint8_t ip[16],
+					       const uint8_t *mac)
+{
+	const struct client_rule *r;
+
+	if (p->index) {
+		if (mac && (r = index_find(p, mac, 6, true)))
+			return r;
+		if ((r = index_find(p, ip, 16, false)))
+			return r;
+	}
+	for (unsigned i = p->index ? p->first_net : 0; i < p->nclients; i++) {
+		r = &p->clients[i];
+		if (r->by_mac ? (mac && !memcmp(r->mac, mac, 6)) : cidr_match(&r->net, ip))
+			return r;
+	}
+	return NULL;
+}
+
+static unsigned specificity(const struct client_rule *r)
+{
+	return r->by_mac ? 256 : r->net.bits;
+}
+
+const struct client_rule *policy_client(const struct policy *p, const struct policy *o,
+					const struct sockaddr *sa, const uint8_t *mac, bool *mac_trusted)
 {
 	uint8_t ip[16];
 	bool trusted = false;
 
 	if (mac_trusted)
 		*mac_trusted = false;
-	if (!p->nclients && !(mac && mac_trusted))
+	if (!p->nclients && !(o && o->nclients) && !(mac && mac_trusted))
 		return NULL;
 	addr_to_v6(sa, ip);
 	if (mac) {
@@ -288,27 +313,140 @@ const struct client_rule *policy_client(const struct policy *p, const struct soc
 		if (mac_trusted)
 			*mac_trusted = trusted;
 	}
-	const struct client_rule *r;
-	if (p->index) {
-		if (trusted && (r = index_find(p, mac, 6, true)))
-			return r;
-		if ((r = index_find(p, ip, 16, false)))
-			return r;
-	}
-	for (unsigned i = p->index ? p->first_net : 0; i < p->nclients; i++) {
-		r = &p->clients[i];
-		if (r->by_mac ? (trusted && !memcmp(r->mac, mac, 6)) : cidr_match(&r->net, ip))
-			return r;
-	}
-	return NULL;
+	const struct client_rule *rf = p->nclients ? client_lookup(p, ip, trusted ? mac : NULL) : NULL;
+	const struct client_rule *ro = o && o->nclients ? client_lookup(o, ip, trusted ? mac : NULL) : NULL;
+	if (!rf || (ro && specificity(ro) >= specificity(rf)))
+		return ro;
+	return rf;
 }
 
-static void verdict_init(const struct policy *p, const struct client_rule *c, struct verdict *v)
+int policy_client_init(struct client_rule *r, const char *id, char *err, size_t errlen)
+{
+	char why[160];
+
+	memset(r, 0, sizeof(*r));
+	r->mode = r->action = r->nblock = -1;
+	if (strlen(id) == 17 && id[2] == ':' && id[5] == ':') {
+		if (policy_parse_mac(id, r->mac) < 0) {
+			snprintf(err, errlen, "'%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", id);
+			return -1;
+		}
+		r->by_mac = true;
+		return 0;
+	}
+	if (cidr_parse(id, &r->net, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s (expected an IP address, a CIDR or a MAC address)", why);
+		return -1;
+	}
+	return 0;
+}
+
+void policy_client_id(const struct client_rule *r, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	bool v4 = !memcmp(r->net.net, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) && r->net.bits >= 96;
+
+	if (r->by_mac) {
+		snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", r->mac[0], r->mac[1], r->mac[2],
+			 r->mac[3], r->mac[4], r->mac[5]);
+		return;
+	}
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? r->net.net + 12 : r->net.net, ip, sizeof(ip));
+	if (r->net.bits == 128)
+		snprintf(buf, len, "%s", ip);
+	else
+		snprintf(buf, len, "%s/%u", ip, v4 ? r->net.bits - 96u : r->net.bits);
+}
+
+static const char action_choices[] = "expected sinkhole, nxdomain, nodata, refuse, drop or strip";
+
+int policy_client_set(struct client_rule *r, const char *field, const char *value, char *err,
+		      size_t errlen)
+{
+	if (!strcmp(field, "mode")) {
+		enum pmode m;
+		if (policy_parse_mode(value, &m) < 0) {
+			snprintf(err, errlen, "mode = '%s': expected off, log or block", value);
+			return -1;
+		}
+		r->mode = (int)m;
+		return 0;
+	}
+	if (!strcmp(field, "action")) {
+		enum paction a;
+		if (policy_parse_action(value, &a) < 0) {
+			snprintf(err, errlen, "action = '%s': %s", value, action_choices);
+			return -1;
+		}
+		r->action = (int)a;
+		return 0;
+	}
+	if (!strcmp(field, "name")) {
+		if (strlen(value) >= sizeof(r->name)) {
+			snprintf(err, errlen, "name: longer than %zu bytes", sizeof(r->name) - 1);
+			return -1;
+		}
+		for (const char *c = value; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+				snprintf(err, errlen, "name: contains a control character");
+				return -1;
+			}
+		snprintf(r->name, sizeof(r->name), "%s", value);
+		return 0;
+	}
+	if (!strcmp(field, "block")) {
+		unsigned n = r->nblock < 0 ? 0 : (unsigned)r->nblock; /* adds, as in a config section */
+		struct block_spec b[POLICY_MAX_BLOCK];
+		memcpy(b, r->block, sizeof(b));
+		if (policy_parse_block(value, b, &n, err, errlen) < 0)
+			return -1; /* r is unchanged */
+		memcpy(r->block, b, sizeof(b));
+		r->nblock = (int)n;
+		return 0;
+	}
+	return -2;
+}
+
+int policy_default_set(struct policy *p, const char *field, const char *value, char *err,
+		       size_t errlen)
+{
+	if (!strcmp(field, "mode") || !strcmp(field, "default_mode")) {
+		if (policy_parse_mode(value, &p->default_mode) < 0) {
+			snprintf(err, errlen, "%s = '%s': expected off, log or block", field, value);
+			return -1;
+		}
+		p->has_mode = true;
+		return 0;
+	}
+	if (!strcmp(field, "action")) {
+		if (policy_parse_action(value, &p->action) < 0) {
+			snprintf(err, errlen, "action = '%s': %s", value, action_choices);
+			return -1;
+		}
+		p->has_action = true;
+		return 0;
+	}
+	if (!strcmp(field, "block")) {
+		unsigned n = 0;
+		struct block_spec b[POLICY_MAX_BLOCK];
+		if (policy_parse_block(value, b, &n, err, errlen) < 0)
+			return -1;
+		memcpy(p->block, b, sizeof(b));
+		p->nblock = n;
+		p->has_block = true;
+		return 0;
+	}
+	return -2;
+}
+
+static void verdict_init(const struct policy *p, const struct policy *o, const struct client_rule *c,
+			 struct verdict *v)
 {
 	v->block = NULL;
 	v->nblock = 0;
 	v->rule = NULL;
-	v->mode = (c && c->mode >= 0) ? (enum pmode)c->mode : p->default_mode;
+	v->mode = (c && c->mode >= 0) ? (enum pmode)c->mode
+				      : (o && o->has_mode) ? o->default_mode : p->default_mode;
 	v->action = PACT_PASS;
 	v->ede = 0;
 	v->text[0] = 0;
@@ -373,33 +511,51 @@ static const struct rpz_rule *rpz_query_rule(const struct policy *p, const struc
 	return r ? r : rpz_match_qname(&p->rpz, qname, len);
 }
 
-bool policy_before(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
-		   const uint8_t *qname, size_t len, struct verdict *v)
+static enum paction action_for(const struct policy *p, const struct policy *o,
+			       const struct client_rule *c)
+{
+	if (c && c->action >= 0)
+		return (enum paction)c->action;
+	return (o && o->has_action) ? o->action : p->action;
+}
+
+static bool allowed(const struct policy *p, const struct policy *o, const uint8_t *qname, size_t len)
+{
+	return suffix_set_match(p->allow, qname, len, NULL) ||
+	       (o && suffix_set_match(o->allow, qname, len, NULL));
+}
+
+bool policy_before(const struct policy *p, const struct policy *o, const struct client_rule *c,
+		   const struct sockaddr *sa, const uint8_t *qname, size_t len, struct verdict *v)
 {
 	size_t off = 0;
 	char dom[128];
 	const struct rpz_rule *r;
 
-	verdict_init(p, c, v);
+	verdict_init(p, o, c, v);
 	if ((r = rpz_query_rule(p, sa, qname, len)))
 		return rpz_verdict(r, v); /* rpz-passthru: no verdict, and no deny either */
-	if (!suffix_set_match(p->deny, qname, len, &off) || suffix_set_match(p->allow, qname, len, NULL))
+	if (!suffix_set_match(p->deny, qname, len, &off) &&
+	    !(o && suffix_set_match(o->deny, qname, len, &off)))
 		return false;
-	v->action = (c && c->action >= 0) ? (enum paction)c->action : p->action;
+	if (allowed(p, o, qname, len))
+		return false;
+	v->action = action_for(p, o, c);
 	v->ede = EDE_BLOCKED;
 	name_text(qname, len, off, dom, sizeof(dom));
 	snprintf(v->text, sizeof(v->text), "blocked by operator rule: deny %s", dom);
 	return true;
 }
 
-bool policy_after(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
-		  const struct label *l, const uint8_t *qname, size_t len, struct verdict *v)
+bool policy_after(const struct policy *p, const struct policy *o, const struct client_rule *c,
+		  const struct sockaddr *sa, const struct label *l, const uint8_t *qname, size_t len,
+		  struct verdict *v)
 {
 	const struct block_spec *block = p->block;
 	unsigned nblock = p->nblock;
 	const struct rpz_rule *r;
 
-	verdict_init(p, c, v);
+	verdict_init(p, o, c, v);
 	if (p->rpz.nrules) {
 		if ((r = rpz_query_rule(p, sa, qname, len)) && r->action == RPZ_PASSTHRU)
 			return false; /* passthru exempts the name from every rule */
@@ -411,6 +567,9 @@ bool policy_after(const struct policy *p, const struct client_rule *c, const str
 	if (c && c->nblock >= 0) {
 		block = c->block;
 		nblock = (unsigned)c->nblock;
+	} else if (o && o->has_block) {
+		block = o->block;
+		nblock = o->nblock;
 	}
 	v->block = block;
 	v->nblock = nblock;
@@ -419,9 +578,9 @@ bool policy_after(const struct policy *p, const struct client_rule *c, const str
 		for (unsigned b = 0; b < nblock; b++) {
 			if (strcmp(block[b].group, lr->group) || !(block[b].kinds & (1u << lr->kind)))
 				continue;
-			if (suffix_set_match(p->allow, qname, len, NULL))
+			if (allowed(p, o, qname, len))
 				return false; /* the operator's allow list wins */
-			v->action = (c && c->action >= 0) ? (enum paction)c->action : p->action;
+			v->action = action_for(p, o, c);
 			v->ede = EDE_FILTERED;
 			snprintf(v->text, sizeof(v->text), "filtered by opt-in: %s %s:%s", lr->group,
 				 kind_names[lr->kind], lr->detail);

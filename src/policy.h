@@ -59,6 +59,8 @@ struct policy {
 	uint32_t *index;             /* open addressing, client index + 1, 0 = empty */
 	size_t index_mask;
 	unsigned first_net;          /* clients[first_net..] are networks, longest first */
+	/* In an overlay (the policy from Redis), which defaults it sets; the rest come from the file. */
+	bool has_mode, has_action, has_block;
 };
 
 /* What to do with one answer for one client. */
@@ -84,13 +86,28 @@ int policy_parse_block(const char *value, struct block_spec *list, unsigned *n, 
 int policy_add_domains(struct suffix_set *set, const char *value, const char *base_dir, char *err,
 		       size_t errlen);
 int policy_add_client(struct policy *p, const struct client_rule *r);
+/* A client rule for id (an IP address, a CIDR or a MAC), every field "the default".
+ * Returns 0, or -1 with a reason in err. */
+int policy_client_init(struct client_rule *r, const char *id, char *err, size_t errlen);
+/* Set field (mode, name, block or action) of a client rule. Returns 0, -1 with a reason in err
+ * for a bad value, or -2 for an unknown field. */
+int policy_client_set(struct client_rule *r, const char *field, const char *value, char *err,
+		      size_t errlen);
+/* Set one default of p (mode, block or action; "mode" is default_mode) and mark it as set.
+ * Returns 0, -1 with a reason in err, or -2 for an unknown field. */
+int policy_default_set(struct policy *p, const char *field, const char *value, char *err,
+		       size_t errlen);
+/* The client's id as text: "aa:bb:cc:dd:ee:ff", "192.0.2.1" or "192.0.2.0/24". */
+void policy_client_id(const struct client_rule *r, char *buf, size_t len);
 /* Sort client rules longest prefix first; call once after the last policy_add_client. */
 void policy_finish(struct policy *p);
 
 /* The client's rule, NULL when none matches. mac (may be NULL) is used only when sa is a
- * trusted forwarder; *mac_trusted says whether it was. */
-const struct client_rule *policy_client(const struct policy *p, const struct sockaddr *sa,
-					const uint8_t *mac, bool *mac_trusted);
+ * trusted forwarder of p; *mac_trusted says whether it was. The overlay o (may be NULL) is
+ * searched too, and the most specific rule of the two wins: a MAC, then a host, then the longest
+ * prefix; on a tie, the overlay's. */
+const struct client_rule *policy_client(const struct policy *p, const struct policy *o,
+					const struct sockaddr *sa, const uint8_t *mac, bool *mac_trusted);
 int policy_add_trusted(struct policy *p, const struct cidr *c);
 /* "aa:bb:cc:dd:ee:ff" -> 6 bytes. Returns 0 or -1. */
 int policy_parse_mac(const char *s, uint8_t mac[6]);
@@ -98,14 +115,15 @@ int policy_parse_mac(const char *s, uint8_t mac[6]);
 /* Before resolution, for every client: RPZ client-ip and QNAME triggers, then the operator's
  * deny list (the allow list and rpz-passthru win). True and v filled when the query is to be
  * answered by v instead of being resolved. */
-bool policy_before(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
-		   const uint8_t *qname, size_t len, struct verdict *v);
+bool policy_before(const struct policy *p, const struct policy *o, const struct client_rule *c,
+		   const struct sockaddr *sa, const uint8_t *qname, size_t len, struct verdict *v);
 
 /* After resolution: RPZ rpz-ip triggers on the answer's addresses (every client), then a client
  * in block mode avoids the groups of its block list. v->mode is always set; returns true when
  * v->action is not PACT_PASS. */
-bool policy_after(const struct policy *p, const struct client_rule *c, const struct sockaddr *sa,
-		  const struct label *l, const uint8_t *qname, size_t len, struct verdict *v);
+bool policy_after(const struct policy *p, const struct policy *o, const struct client_rule *c,
+		  const struct sockaddr *sa, const struct label *l, const uint8_t *qname, size_t len,
+		  struct verdict *v);
 
 /* For strip: true when address a of label l is one the verdict's block list avoids. */
 bool policy_addr_blocked(const struct verdict *v, const struct label *l, const struct label_addr *a);

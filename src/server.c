@@ -288,7 +288,7 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 		    const char *upstream)
 {
 	uint64_t now = uv_now(&w->loop);
-	const struct policy *pol = &w->conf->policy;
+	const struct policy *pol = &w->conf->policy, *ovl = w->dyn ? &w->dyn->p : NULL;
 	struct verdict v;
 	uint8_t lname[DNS_MAX_NAME];
 
@@ -296,8 +296,8 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 	memcpy(lname, r->q.qname, r->q.qname_len);
 	wire_name_lower(lname, r->q.qname_len);
 	bool mac_ok;
-	const struct client_rule *cr = policy_client(pol, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, &mac_ok);
-	if (policy_after(pol, cr, &r->src.u.sa, e->label, lname, r->q.qname_len, &v) &&
+	const struct client_rule *cr = policy_client(pol, ovl, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, &mac_ok);
+	if (policy_after(pol, ovl, cr, &r->src.u.sa, e->label, lname, r->q.qname_len, &v) &&
 	    !(v.action == PACT_TCP_ONLY && r->tcp)) {
 		respond_verdict(w, r, &v, e, upstream);
 		return;
@@ -333,8 +333,8 @@ void server_respond_error(struct worker *w, struct request *r, int rcode)
 	if (qlog_on(w)) {
 		/* a client in mode off stays out of the log on errors too */
 		struct verdict v;
-		const struct policy *pol = &w->conf->policy;
-		policy_after(pol, policy_client(pol, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, NULL),
+		const struct policy *pol = &w->conf->policy, *ovl = w->dyn ? &w->dyn->p : NULL;
+		policy_after(pol, ovl, policy_client(pol, ovl, &r->src.u.sa, r->q.has_mac ? r->q.mac : NULL, NULL),
 			     NULL, NULL, r->q.qname, 0, &v);
 		qlog_note(w, r, NULL, rcode, "", &v);
 	}
@@ -419,11 +419,11 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 	/* QNAME rules act before resolution and save the upstream query; key starts with the
 	 * lower-cased name */
 	struct verdict v;
-	const struct policy *pol = &w->conf->policy;
+	const struct policy *pol = &w->conf->policy, *ovl = w->dyn ? &w->dyn->p : NULL;
 	bool mac_ok;
-	const struct client_rule *cr = policy_client(pol, &src->u.sa, raw_mac ? tmp.q.mac : NULL, &mac_ok);
+	const struct client_rule *cr = policy_client(pol, ovl, &src->u.sa, raw_mac ? tmp.q.mac : NULL, &mac_ok);
 	tmp.q.has_mac = mac_ok;
-	if (policy_before(pol, cr, &src->u.sa, key, tmp.q.qname_len, &v) &&
+	if (policy_before(pol, ovl, cr, &src->u.sa, key, tmp.q.qname_len, &v) &&
 	    !(v.action == PACT_TCP_ONLY && s)) { /* tcp-only: over TCP it is resolved as usual */
 		respond_verdict(w, &tmp, &v, NULL, "");
 		return;

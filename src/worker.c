@@ -107,6 +107,22 @@ void worker_set_labels_initial(struct worker *w, struct geo *geo, struct groups 
 	atomic_store(&w->labels_pending, true);
 }
 
+void worker_set_dynpol(struct worker *w, struct dynpol *d, bool wake)
+{
+	dynpol_unref(atomic_exchange(&w->next_dyn, dynpol_ref(d)));
+	atomic_store(&w->dyn_pending, true);
+	if (wake)
+		uv_async_send(&w->async);
+}
+
+static void apply_dynpol(struct worker *w)
+{
+	if (!atomic_exchange(&w->dyn_pending, false))
+		return;
+	dynpol_unref(w->dyn);
+	w->dyn = atomic_exchange(&w->next_dyn, NULL);
+}
+
 static void apply_labels(struct worker *w)
 {
 	if (!atomic_exchange(&w->labels_pending, false))
@@ -128,6 +144,7 @@ static void on_async(uv_async_t *h)
 	if (c)
 		apply_conf(w, c);
 	apply_labels(w);
+	apply_dynpol(w);
 	if (atomic_load(&w->stop) && !w->draining) {
 		w->draining = true;
 		server_drain(w);
@@ -153,6 +170,7 @@ static int worker_init(struct worker *w)
 	if (!w->cache || !w->pend || !w->dedup)
 		return UV_ENOMEM;
 	apply_labels(w);
+	apply_dynpol(w);
 	if (!w->groups && !(w->groups = groups_empty()))
 		return UV_ENOMEM;
 	w->deadlines.dnext = w->deadlines.dprev = &w->deadlines;
@@ -206,6 +224,9 @@ static void worker_main(void *arg)
 	geo_unref(atomic_exchange(&w->next_geo, NULL));
 	groups_unref(w->groups);
 	groups_unref(atomic_exchange(&w->next_groups, NULL));
+	dynpol_unref(w->dyn);
+	dynpol_unref(atomic_exchange(&w->next_dyn, NULL));
+	w->dyn = NULL;
 	w->geo = NULL;
 	w->groups = NULL;
 	atomic_store(&w->exited, true);

@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "cache.h"
 #include "conf.h"
+#include "dynpol.h"
 #include "geo.h"
 #include "groups.h"
 #include "qlog.h"
@@ -169,6 +170,9 @@ struct worker {
 	_Atomic(struct geo *) next_geo;
 	_Atomic(struct groups *) next_groups;
 	atomic_bool labels_pending;
+	_Atomic(struct dynpol *) next_dyn;
+	atomic_bool dyn_pending;
+	struct dynpol *dyn;          /* the policy from Redis, NULL when none */
 	struct geo *geo;             /* NULL: no GeoIP database */
 	struct groups *groups;       /* never NULL once started */
 	struct qlog_ring qlog;
@@ -228,6 +232,9 @@ void worker_reconfigure(struct worker *w, struct conf *c);
 void worker_set_labels(struct worker *w, struct geo *geo, struct groups *groups);
 /* The same before the worker starts (no wake-up). */
 void worker_set_labels_initial(struct worker *w, struct geo *geo, struct groups *groups);
+/* Hand the worker a new Redis policy overlay (a reference is taken; NULL = none). wake: false
+ * before the worker starts. */
+void worker_set_dynpol(struct worker *w, struct dynpol *d, bool wake);
 
 /* server.c: client side */
 int server_open(struct worker *w);

@@ -189,13 +189,13 @@ static void test_deny_before_and_allow_wins(void **state)
 	assert_int_equal(policy_add_domains(p.allow, "ok.example.org", NULL, err, sizeof(err)), 0);
 	assert_int_equal(policy_add_domains(p.deny, "not a domain!", NULL, err, sizeof(err)), -1);
 	len = domain_to_wire("a.b.example.org", name);
-	assert_true(policy_before(&p, NULL, NULL, name, (size_t)len, &v));
+	assert_true(policy_before(&p, NULL, NULL, NULL, name, (size_t)len, &v));
 	assert_int_equal(v.ede, EDE_BLOCKED);
 	assert_string_equal(v.text, "blocked by operator rule: deny example.org");
 	len = domain_to_wire("x.ok.example.org", name);
-	assert_false(policy_before(&p, NULL, NULL, name, (size_t)len, &v));
+	assert_false(policy_before(&p, NULL, NULL, NULL, name, (size_t)len, &v));
 	len = domain_to_wire("example.com", name);
-	assert_false(policy_before(&p, NULL, NULL, name, (size_t)len, &v));
+	assert_false(policy_before(&p, NULL, NULL, NULL, name, (size_t)len, &v));
 	policy_free(&p);
 }
 
@@ -230,17 +230,17 @@ static void test_client_rules_longest_prefix_and_mac(void **state)
 	policy_finish(&p);
 
 	inet_pton(AF_INET, "192.168.1.23", &sin.sin_addr);
-	assert_string_equal(policy_client(&p, (struct sockaddr *)&sin, NULL, NULL)->name, "camera");
+	assert_string_equal(policy_client(&p, NULL, (struct sockaddr *)&sin, NULL, NULL)->name, "camera");
 	inet_pton(AF_INET, "192.168.1.24", &sin.sin_addr);
-	assert_string_equal(policy_client(&p, (struct sockaddr *)&sin, NULL, NULL)->name, "lan");
+	assert_string_equal(policy_client(&p, NULL, (struct sockaddr *)&sin, NULL, NULL)->name, "lan");
 	/* the MAC counts only from the trusted forwarder */
-	assert_string_equal(policy_client(&p, (struct sockaddr *)&sin, mac, &trusted)->name, "lan");
+	assert_string_equal(policy_client(&p, NULL, (struct sockaddr *)&sin, mac, &trusted)->name, "lan");
 	assert_false(trusted);
 	inet_pton(AF_INET, "192.168.1.1", &sin.sin_addr);
-	assert_string_equal(policy_client(&p, (struct sockaddr *)&sin, mac, &trusted)->name, "phone");
+	assert_string_equal(policy_client(&p, NULL, (struct sockaddr *)&sin, mac, &trusted)->name, "phone");
 	assert_true(trusted);
 	inet_pton(AF_INET, "10.0.0.1", &sin.sin_addr);
-	assert_null(policy_client(&p, (struct sockaddr *)&sin, NULL, NULL));
+	assert_null(policy_client(&p, NULL, (struct sockaddr *)&sin, NULL, NULL));
 	uint8_t m[6];
 	assert_int_equal(policy_parse_mac("AA:bb:cc:dd:ee:ff", m), 0);
 	assert_int_equal(policy_parse_mac("aa:bb:cc:dd:ee", m), -1);
@@ -290,7 +290,7 @@ static void test_strip_removes_only_blocked_addresses(void **state)
 	int nl = domain_to_wire("mix.example", name);
 
 	policy_block_prc(&p, PACT_STRIP, "PRC:operator");
-	assert_true(policy_after(&p, NULL, NULL, e->label, name, (size_t)nl, &v));
+	assert_true(policy_after(&p, NULL, NULL, NULL, e->label, name, (size_t)nl, &v));
 	size_t n = synth_strip(e, &q, &p, &v, 10500, 1232, out, sizeof(out));
 	assert_true(n > 0);
 	struct dns_answer a;
@@ -313,7 +313,7 @@ static void test_strip_removes_only_blocked_addresses(void **state)
 	cache_entry_free(e);
 	e = labelled_entry(g, geo, &q);
 	policy_block_prc(&p, PACT_STRIP, "PRC:hosted");
-	assert_true(policy_after(&p, NULL, NULL, e->label, name, (size_t)nl, &v));
+	assert_true(policy_after(&p, NULL, NULL, NULL, e->label, name, (size_t)nl, &v));
 	n = synth_strip(e, &q, &p, &v, 0, 1232, out, sizeof(out));
 	assert_int_equal(wire_parse_answer(out, n, q.qname, q.qname_len, TYPE_A, 1, &a, ttl_off, 16), 0);
 	assert_int_equal(a.ancount, 2);               /* hosted:CN blocks only the CN address */
@@ -338,16 +338,16 @@ static void test_log_mode_and_other_groups_pass(void **state)
 	int nl = domain_to_wire("mix.example", name);
 
 	policy_block_prc(&p, PACT_SINKHOLE, "RU");
-	assert_false(policy_after(&p, NULL, NULL, e->label, name, (size_t)nl, &v)); /* another group */
+	assert_false(policy_after(&p, NULL, NULL, NULL, e->label, name, (size_t)nl, &v)); /* another group */
 	policy_free(&p);
 	policy_block_prc(&p, PACT_SINKHOLE, "PRC");
 	p.default_mode = PMODE_LOG;
-	assert_false(policy_after(&p, NULL, NULL, e->label, name, (size_t)nl, &v)); /* not opted in */
+	assert_false(policy_after(&p, NULL, NULL, NULL, e->label, name, (size_t)nl, &v)); /* not opted in */
 	assert_int_equal(v.mode, PMODE_LOG);
 	p.default_mode = PMODE_BLOCK;
 	p.allow = suffix_set_new();
 	assert_int_equal(policy_add_domains(p.allow, "example", NULL, err, sizeof(err)), 0);
-	assert_false(policy_after(&p, NULL, NULL, e->label, name, (size_t)nl, &v)); /* allow wins */
+	assert_false(policy_after(&p, NULL, NULL, NULL, e->label, name, (size_t)nl, &v)); /* allow wins */
 	policy_free(&p);
 	cache_entry_free(e);
 	geo_unref(geo);
@@ -378,13 +378,13 @@ static void test_thousand_clients_each_find_their_rule(void **state)
 	for (int i = 0; i < 1000; i++) {
 		snprintf(ip, sizeof(ip), "10.%d.%d.%d", i / 65536, (i / 256) % 256, i % 256);
 		inet_pton(AF_INET, ip, &sin.sin_addr);
-		const struct client_rule *c = policy_client(&p, (struct sockaddr *)&sin, NULL, NULL);
+		const struct client_rule *c = policy_client(&p, NULL, (struct sockaddr *)&sin, NULL, NULL);
 		assert_non_null(c);
 		snprintf(err, sizeof(err), "dev%d", i);
 		assert_string_equal(c->name, err);
 	}
 	inet_pton(AF_INET, "10.200.0.1", &sin.sin_addr);
-	assert_string_equal(policy_client(&p, (struct sockaddr *)&sin, NULL, NULL)->name, "rest");
+	assert_string_equal(policy_client(&p, NULL, (struct sockaddr *)&sin, NULL, NULL)->name, "rest");
 	policy_free(&p);
 }
 

@@ -1,0 +1,245 @@
+/* redispol.c - following the policy in Redis. */
+#include "config.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "redispol.h"
+
+/* Everything in one round trip and one consistent view (a script runs atomically). Sets and
+ * hashes come out sorted, so an unchanged policy reads as the same text. A key of the wrong
+ * type becomes an "error" record, which the parser logs and skips. */
+const char redispol_script[] =
+	"local b = ARGV[1]\n"
+	"local out = {'jurisdns-policy 1'}\n"
+	"local function esc(s)\n"
+	"  return (string.gsub(s, '[%c\\\\]', function(c)\n"
+	"    if c == '\\\\' then return '\\\\\\\\' elseif c == '\\t' then return '\\\\t'\n"
+	"    elseif c == '\\n' then return '\\\\n' elseif c == '\\r' then return '\\\\r' end\n"
+	"    return string.format('\\\\x%02x', string.byte(c)) end))\n"
+	"end\n"
+	"local function call(cmd, key)\n"
+	"  local r = redis.pcall(cmd, key)\n"
+	"  if type(r) == 'table' and r.err then\n"
+	"    out[#out + 1] = 'error\\t' .. esc(key) .. '\\t' .. esc(r.err)\n"
+	"    return nil\n"
+	"  end\n"
+	"  return r\n"
+	"end\n"
+	"local function hash(key, rec)\n"
+	"  local r = call('HGETALL', key)\n"
+	"  if not r then return end\n"
+	"  local f = {}\n"
+	"  for i = 1, #r, 2 do f[#f + 1] = {r[i], r[i + 1]} end\n"
+	"  table.sort(f, function(x, y) return x[1] < y[1] end)\n"
+	"  for _, kv in ipairs(f) do out[#out + 1] = rec .. '\\t' .. esc(kv[1]) .. '\\t' .. esc(kv[2]) end\n"
+	"end\n"
+	"local v = call('GET', KEYS[1])\n"
+	"if not v then return {0, table.concat(out, '\\n') .. '\\n'} end\n"
+	"out[#out + 1] = 'version\\t' .. esc(v)\n"
+	"hash(b .. 'default', 'default')\n"
+	"for _, what in ipairs({'allow', 'deny'}) do\n"
+	"  local m = call('SMEMBERS', b .. what)\n"
+	"  if m then\n"
+	"    table.sort(m)\n"
+	"    for _, d in ipairs(m) do out[#out + 1] = what .. '\\t' .. esc(d) end\n"
+	"  end\n"
+	"end\n"
+	"local ids = call('SMEMBERS', b .. 'clients')\n"
+	"if ids then\n"
+	"  table.sort(ids)\n"
+	"  for _, id in ipairs(ids) do\n"
+	"    out[#out + 1] = 'client\\t' .. esc(id)\n"
+	"    hash(b .. 'client:' .. id, 'client\\t' .. esc(id))\n"
+	"  end\n"
+	"end\n"
+	"return {1, table.concat(out, '\\n') .. '\\n'}\n";
+
+struct redispol {
+	uv_loop_t *loop;
+	struct redis_conf cfg;
+	struct redispol_hooks hooks;
+	struct rconn *cmd, *sub;
+	uv_timer_t refresh;
+	struct dynpol *current;
+	char base[128];              /* <prefix>{policy}: */
+	char version_key[160];
+	char channel[128];           /* <prefix>policy:changed */
+	bool reading, again, warned_empty, stopping;
+	unsigned handles;
+};
+
+static void read_policy(struct redispol *rp);
+
+static void got_policy(struct rconn *rc, redisReply *r, void *priv)
+{
+	struct redispol *rp = priv;
+	char err[300];
+
+	(void)rc;
+	rp->reading = false;
+	if (!r || rp->stopping)
+		return; /* the connection went away; reconnecting reads again */
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_warn("redis policy: reading the policy failed: %s; keeping version %llu", r->str,
+			 rp->current ? (unsigned long long)rp->current->version : 0ULL);
+	} else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		   r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING) {
+		log_warn("redis policy: unexpected reply to the policy script; keeping the last policy");
+	} else if (r->element[0]->integer == 0) {
+		if (!rp->warned_empty && rp->current)
+			log_warn("redis policy: Redis has no policy (no %s key); keeping version %llu",
+				 rp->version_key, (unsigned long long)rp->current->version);
+		else if (!rp->warned_empty)
+			log_info("redis policy: Redis has no policy yet (no %s key); the file's policy applies",
+				 rp->version_key);
+		rp->warned_empty = true;
+	} else {
+		const char *text = r->element[1]->str;
+		size_t len = r->element[1]->len;
+		rp->warned_empty = false;
+		if (!rp->current || rp->current->len != len || memcmp(rp->current->text, text, len)) {
+			struct dynpol *d = dynpol_parse(text, len, "redis", err, sizeof(err));
+			if (!d) {
+				log_err("redis policy: %s; keeping the last policy", err);
+			} else {
+				log_info("redis policy: version %llu: %u clients, %zu allowed and %zu denied "
+					 "domains%s", (unsigned long long)d->version, d->p.nclients,
+					 suffix_set_count(d->p.allow), suffix_set_count(d->p.deny),
+					 d->skipped ? " (bad records skipped, see above)" : "");
+				dynpol_unref(rp->current);
+				rp->current = d;
+				rp->hooks.apply(d, rp->hooks.data);
+				if (rp->cfg.snapshot[0]) {
+					int e = dynpol_save(d, rp->cfg.snapshot);
+					if (e < 0)
+						log_warn("redis policy: cannot save the snapshot %s: %s",
+							 rp->cfg.snapshot, strerror(-e));
+				}
+			}
+		}
+	}
+	if (rp->again) {
+		rp->again = false;
+		read_policy(rp);
+	}
+}
+
+static void read_policy(struct redispol *rp)
+{
+	const char *argv[] = { "EVAL", redispol_script, "1", rp->version_key, rp->base };
+
+	if (rp->stopping || !rconn_ready(rp->cmd))
+		return;
+	if (rp->reading) {
+		rp->again = true; /* a change came while reading: read once more after */
+		return;
+	}
+	if (rconn_command(rp->cmd, got_policy, rp, false, 5, argv, NULL) == 0)
+		rp->reading = true;
+}
+
+static void on_message(struct rconn *rc, redisReply *r, void *priv)
+{
+	struct redispol *rp = priv;
+
+	if (!r || rp->stopping)
+		return;
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_warn("redis policy: SUBSCRIBE %s: %s", rp->channel, r->str);
+		rconn_reset(rc, r->str);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (!strcmp(r->element[0]->str, "subscribe")) {
+		read_policy(rp); /* messages may have been missed while we were away */
+		return;
+	}
+	if (strcmp(r->element[0]->str, "message"))
+		return;
+	if (r->element[2]->type == REDIS_REPLY_STRING && !strcmp(r->element[2]->str, "reload")) {
+		log_info("redis policy: reload requested on %s", rp->channel);
+		if (rp->hooks.reload)
+			rp->hooks.reload(rp->hooks.data);
+	}
+	read_policy(rp);
+}
+
+static void on_cmd_state(struct rconn *rc, bool ready, void *data)
+{
+	(void)rc;
+	if (ready)
+		read_policy(data);
+}
+
+static void on_sub_state(struct rconn *rc, bool ready, void *data)
+{
+	struct redispol *rp = data;
+	const char *argv[] = { "SUBSCRIBE", rp->channel };
+
+	if (ready && rconn_command(rc, on_message, rp, true, 2, argv, NULL) < 0)
+		rconn_reset(rc, "cannot send SUBSCRIBE");
+}
+
+static void on_refresh(uv_timer_t *t)
+{
+	read_policy(t->data);
+}
+
+struct redispol *redispol_start(uv_loop_t *loop, const struct redis_conf *cfg,
+				const struct redispol_hooks *hooks, struct dynpol *current)
+{
+	struct redispol *rp = calloc(1, sizeof(*rp));
+
+	if (!rp)
+		return NULL;
+	rp->loop = loop;
+	rp->cfg = *cfg;
+	rp->hooks = *hooks;
+	rp->current = dynpol_ref(current);
+	snprintf(rp->base, sizeof(rp->base), "%s{policy}:", cfg->prefix);
+	snprintf(rp->version_key, sizeof(rp->version_key), "%sversion", rp->base);
+	snprintf(rp->channel, sizeof(rp->channel), "%spolicy:changed", cfg->prefix);
+	uv_timer_init(loop, &rp->refresh);
+	rp->refresh.data = rp;
+	rp->handles = 1;
+	if (cfg->refresh)
+		uv_timer_start(&rp->refresh, on_refresh, cfg->refresh * 1000ULL, cfg->refresh * 1000ULL);
+	rp->cmd = rconn_new(loop, "policy", cfg, on_cmd_state, rp);
+	rp->sub = rconn_new(loop, "subscriber", cfg, on_sub_state, rp);
+	if (!rp->cmd || !rp->sub) {
+		redispol_stop(rp);
+		return NULL;
+	}
+	return rp;
+}
+
+void redispol_refresh(struct redispol *rp)
+{
+	if (rp)
+		read_policy(rp);
+}
+
+bool redispol_conf_changed(const struct redispol *rp, const struct redis_conf *cfg)
+{
+	return memcmp(&rp->cfg, cfg, sizeof(*cfg)) != 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct redispol *rp = h->data;
+
+	dynpol_unref(rp->current);
+	free(rp);
+}
+
+void redispol_stop(struct redispol *rp)
+{
+	if (!rp || rp->stopping)
+		return;
+	rp->stopping = true;
+	rconn_close(rp->cmd);
+	rconn_close(rp->sub);
+	uv_close((uv_handle_t *)&rp->refresh, on_closed);
+}
