@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include "conf.h"
 #include "rconn.h"
 #include "util.h"
@@ -611,6 +612,28 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 		}
 	}
 	return c;
+}
+
+void conf_groups_path(const struct conf *c, char *buf, size_t len)
+{
+	char exe[400];
+	ssize_t n;
+
+	if (c->groups_set) {
+		snprintf(buf, len, "%s", c->groups);
+		return;
+	}
+	/* the shipped file: installed, or beside the binary in a source tree */
+	snprintf(buf, len, "%s/jurisdictions.conf", JD_PKGDATADIR);
+	if (access(buf, R_OK) == 0 || (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		return;
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(buf, len, "%s/../zones/jurisdictions.conf", exe);
+	if (access(buf, R_OK) != 0)
+		buf[0] = 0;
 }
 
 struct conf *conf_ref(struct conf *c)

@@ -83,6 +83,10 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 /* Read "nameserver" lines of a resolv.conf into c->upstream (port 53). Returns the count. */
 int conf_read_resolv(struct conf *c, const char *resolv_conf);
 
+/* The jurisdiction groups file: [labels] groups, else the shipped one (installed, or in the
+ * source tree beside the binary); "" when there is none. */
+void conf_groups_path(const struct conf *c, char *buf, size_t len);
+
 struct conf *conf_ref(struct conf *c);
 void conf_unref(struct conf *c);
 

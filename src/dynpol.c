@@ -15,32 +15,6 @@
 #define MAX_FIELDS 4
 #define SNAPSHOT_MAX (64u << 20) /* a snapshot file larger than this is not ours */
 
-void sb_put(struct strbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *ns = realloc(b->s, cap);
-		if (!ns) {
-			b->oom = 1;
-			return;
-		}
-		b->s = ns;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = 0;
-}
-
-void sb_str(struct strbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
 void sb_field(struct strbuf *b, const char *s, size_t n)
 {
 	size_t run = 0;
@@ -66,12 +40,6 @@ void sb_field(struct strbuf *b, const char *s, size_t n)
 		}
 	}
 	sb_put(b, s + run, n - run);
-}
-
-void sb_free(struct strbuf *b)
-{
-	free(b->s);
-	memset(b, 0, sizeof(*b));
 }
 
 static int hexval(char c)

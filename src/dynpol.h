@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "policy.h"
+#include "util.h"
 
 struct dynpol {
 	atomic_int refs;
@@ -47,16 +48,7 @@ int dynpol_save(const struct dynpol *d, const char *path);
 struct dynpol *dynpol_ref(struct dynpol *d);
 void dynpol_unref(struct dynpol *d);
 
-/* A growing text buffer for building snapshots. */
-struct strbuf {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-void sb_put(struct strbuf *b, const char *s, size_t n);
-void sb_str(struct strbuf *b, const char *s);
-/* One field, escaped. */
+/* One field of a snapshot record, escaped, onto b. */
 void sb_field(struct strbuf *b, const char *s, size_t n);
-void sb_free(struct strbuf *b);
 
 #endif

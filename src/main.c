@@ -51,24 +51,6 @@ struct control {
 #define QLOG_RING (8u << 20)
 #define QLOG_DRAIN_MS 100
 
-/* The shipped groups file: installed, or beside the binary in a source tree. */
-static void default_groups_path(char *buf, size_t len)
-{
-	char exe[400];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-	snprintf(buf, len, "%s/jurisdictions.conf", JD_PKGDATADIR);
-	if (access(buf, R_OK) == 0 || n <= 0)
-		return;
-	exe[n] = 0;
-	char *slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	snprintf(buf, len, "%s/../zones/jurisdictions.conf", exe);
-	if (access(buf, R_OK) != 0)
-		buf[0] = 0;
-}
-
 static void geo_report(const struct conf *c, struct geo *g)
 {
 	char desc[512];
@@ -103,10 +85,7 @@ static int load_labels(struct control *ctl, const struct conf *c, bool startup)
 				 "contrib/geoip/build-mmdb", err);
 		}
 	}
-	if (c->groups_set)
-		snprintf(gpath, sizeof(gpath), "%s", c->groups);
-	else
-		default_groups_path(gpath, sizeof(gpath));
+	conf_groups_path(c, gpath, sizeof(gpath));
 	gr = gpath[0] ? groups_load(gpath, err, sizeof(err)) : groups_empty();
 	if (!gr) {
 		log_err("labels: %s%s", err, startup ? "" : " (keeping the groups in use)");

@@ -40,7 +40,7 @@ struct cmd {
 static void start_connect(struct rconn *rc);
 
 /* "unix:/p" or "/p" -> path; "1.2.3.4:6379", "[::1]:6379", "1.2.3.4" -> ip and port. */
-static int parse_address(const char *a, char *path, size_t pathlen, char *ip, size_t iplen,
+int redis_address_parse(const char *a, char *path, size_t pathlen, char *ip, size_t iplen,
 			 int *port, char *err, size_t errlen)
 {
 	const char *p = a, *colon;
@@ -93,7 +93,7 @@ int redis_address_check(const char *address, char *err, size_t errlen)
 	char path[256], ip[64];
 	int port;
 
-	return parse_address(address, path, sizeof(path), ip, sizeof(ip), &port, err, errlen);
+	return redis_address_parse(address, path, sizeof(path), ip, sizeof(ip), &port, err, errlen);
 }
 
 bool rconn_ready(const struct rconn *rc)
@@ -291,7 +291,7 @@ static void start_connect(struct rconn *rc)
 
 	if (rc->closing || rc->ac)
 		return;
-	if (parse_address(rc->cfg.address, path, sizeof(path), ip, sizeof(ip), &port, err, sizeof(err)) < 0) {
+	if (redis_address_parse(rc->cfg.address, path, sizeof(path), ip, sizeof(ip), &port, err, sizeof(err)) < 0) {
 		log_err("redis %s: %s", rc->name, err); /* conf checked it; not reached */
 		return;
 	}

@@ -23,6 +23,9 @@ struct redis_conf {
 
 /* Check a Redis address: 0, or -1 with a reason in err. */
 int redis_address_check(const char *address, char *err, size_t errlen);
+/* Split it: a unix socket path into path (ip = ""), or ip and port (path = ""). */
+int redis_address_parse(const char *address, char *path, size_t pathlen, char *ip, size_t iplen,
+			int *port, char *err, size_t errlen);
 
 struct rconn;
 

@@ -39,4 +39,17 @@ uint64_t hash_bytes(const void *data, size_t len, uint64_t seed);
  * allow_suffix). Returns 0, or -1 when the text is not such a number. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, int allow_suffix, uint64_t *out);
 
+/* A growing text buffer. After running out of memory it ignores writes and keeps oom set. */
+struct strbuf {
+	char *s;                     /* NUL-terminated, NULL while empty */
+	size_t len, cap;
+	int oom;
+};
+void sb_put(struct strbuf *b, const char *s, size_t n);
+void sb_str(struct strbuf *b, const char *s);
+void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as a JSON string: quotes, backslashes and control characters escaped. */
+void sb_json(struct strbuf *b, const char *s);
+void sb_free(struct strbuf *b);
+
 #endif

@@ -1,0 +1,700 @@
+/* ctl.c - jurisdns-ctl: read and change the policy that jurisdns instances share through Redis.
+ * Every change is one MULTI/EXEC that also bumps the version, followed by a PUBLISH, so every
+ * running instance applies it within a second. Synchronous hiredis; one line on stderr and a
+ * non-zero exit on any error. The schema is in docs/redis-schema.md. */
+#include "config.h"
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <hiredis/hiredis.h>
+#include "conf.h"
+#include "groups.h"
+#include "policy.h"
+#include "rconn.h"
+#include "suffix.h"
+#include "util.h"
+#include "wire.h"
+
+#define DEFAULT_CONF "/etc/jurisdns/jurisdns.conf"
+#define DEFAULT_REDIS "127.0.0.1:6379"
+
+struct ctl {
+	redisContext *rc;
+	struct redis_conf rcfg;
+	struct conf *conf;           /* the configuration file's, or the defaults */
+	char base[160];              /* <prefix>{policy}: */
+	char channel[160];
+	bool json;
+};
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("jurisdns-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stdout);
+	_exit(1); /* replies and buffers are still allocated: no leak report on the way out */
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: jurisdns-ctl [-c CONFIG] [-r ADDRESS] [-p PREFIX] [-u USER] [--json] COMMAND\n"
+	      "\n"
+	      "  client list                       clients with a policy in Redis\n"
+	      "  client show ID                    one client (ID: IP address, CIDR or MAC)\n"
+	      "  client set ID [--mode off|log|block] [--name NAME] [--block GROUPS] [--action ACTION]\n"
+	      "                                    (a value of 'default' removes the setting)\n"
+	      "  client del ID                     remove a client's policy\n"
+	      "  policy show                       the defaults, the version and the counts\n"
+	      "  policy set [--mode M] [--block GROUPS] [--action ACTION]\n"
+	      "  allow|deny add DOMAIN...          add to the operator's allow or deny list\n"
+	      "  allow|deny del DOMAIN...\n"
+	      "  allow|deny list\n"
+	      "  groups                            the jurisdiction groups known to the configuration\n"
+	      "  reload                            every instance reloads its configuration and policy\n"
+	      "\n"
+	      "  -c CONFIG    read [redis] and [labels] from CONFIG (default " DEFAULT_CONF " if it exists)\n"
+	      "  -r ADDRESS   Redis: unix:/path, IP:port or [IPv6]:port (default [redis] address, else "
+	      DEFAULT_REDIS ")\n"
+	      "  -p PREFIX    key prefix (default [redis] prefix, else jurisdns:)\n"
+	      "  -u USER      Redis ACL user; the password comes from JURISDNS_REDIS_PASSWORD or [redis]\n"
+	      "  --json       machine-readable output for reads\n"
+	      "\nExit status: 0 done, 1 error (one line on stderr), 2 usage.\n", f);
+}
+
+static void usage_error(const char *fmt, const char *arg) __attribute__((noreturn));
+static void usage_error(const char *fmt, const char *arg)
+{
+	fputs("jurisdns-ctl: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see jurisdns-ctl --help)\n", stderr);
+	fflush(stdout);
+	_exit(2);
+}
+
+/* ---- Redis ---- */
+
+static void connect_redis(struct ctl *c)
+{
+	char path[256], ip[64], err[300];
+	int port = 0;
+	struct timeval tv = { .tv_sec = c->rcfg.timeout / 1000, .tv_usec = (c->rcfg.timeout % 1000) * 1000 };
+
+	if (redis_address_parse(c->rcfg.address, path, sizeof(path), ip, sizeof(ip), &port, err, sizeof(err)) < 0)
+		die("Redis address %s", err);
+	c->rc = path[0] ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(ip, port, tv);
+	if (!c->rc)
+		die("out of memory");
+	if (c->rc->err)
+		die("cannot connect to Redis at %s: %s", c->rcfg.address, c->rc->errstr);
+	redisSetTimeout(c->rc, tv);
+	if (c->rcfg.password[0]) {
+		redisReply *r = c->rcfg.user[0]
+			? redisCommand(c->rc, "AUTH %s %s", c->rcfg.user, c->rcfg.password)
+			: redisCommand(c->rc, "AUTH %s", c->rcfg.password);
+		if (!r)
+			die("Redis at %s: %s", c->rcfg.address, c->rc->errstr);
+		if (r->type == REDIS_REPLY_ERROR)
+			die("Redis at %s refused AUTH: %s", c->rcfg.address, r->str);
+		freeReplyObject(r);
+	}
+}
+
+/* A command that must work; its reply (an error reply is fatal). */
+static redisReply *cmd(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	va_start(ap, fmt);
+	r = redisvCommand(c->rc, fmt, ap);
+	va_end(ap);
+	if (!r)
+		die("Redis at %s: %s", c->rcfg.address, c->rc->errstr[0] ? c->rc->errstr : "no reply");
+	if (r->type == REDIS_REPLY_ERROR)
+		die("Redis: %s", r->str);
+	return r;
+}
+
+static void append(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (redisvAppendCommand(c->rc, fmt, ap) != REDIS_OK)
+		die("out of memory");
+	va_end(ap);
+}
+
+/* Queue MULTI ... (the caller appends the changes) */
+static void begin(struct ctl *c)
+{
+	append(c, "MULTI");
+}
+
+/* ... INCR version, EXEC, PUBLISH; returns the new version. n: commands appended after MULTI. */
+static long long commit(struct ctl *c, int n)
+{
+	redisReply *r;
+	long long version;
+
+	append(c, "INCR %s%s", c->base, "version");
+	append(c, "EXEC");
+	for (int i = 0; i < n + 2; i++) { /* MULTI's OK and one QUEUED per command */
+		if (redisGetReply(c->rc, (void **)&r) != REDIS_OK)
+			die("Redis at %s: %s", c->rcfg.address, c->rc->errstr);
+		if (r->type == REDIS_REPLY_ERROR)
+			die("Redis: %s", r->str);
+		freeReplyObject(r);
+	}
+	if (redisGetReply(c->rc, (void **)&r) != REDIS_OK)
+		die("Redis at %s: %s", c->rcfg.address, c->rc->errstr);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+		die("Redis: the change was not applied (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "EXEC failed");
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_ERROR)
+			die("Redis: %s", r->element[i]->str);
+	version = r->element[r->elements - 1]->integer;
+	freeReplyObject(r);
+	freeReplyObject(cmd(c, "PUBLISH %s %lld", c->channel, version));
+	return version;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* SMEMBERS, sorted; the reply owns the strings. */
+static redisReply *members(struct ctl *c, const char *what, char ***out)
+{
+	redisReply *r = cmd(c, "SMEMBERS %s%s", c->base, what);
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		die("Redis: %s%s is not a set", c->base, what);
+	*out = calloc(r->elements + 1, sizeof(char *));
+	if (!*out)
+		die("out of memory");
+	for (size_t i = 0; i < r->elements; i++)
+		(*out)[i] = r->element[i]->str;
+	qsort(*out, r->elements, sizeof(char *), cmp_str);
+	return r;
+}
+
+/* ---- validation ---- */
+
+/* The canonical client id: lower-case MAC, compressed IPv6, CIDR with its length. */
+static void client_id(const char *id, char *out, size_t len)
+{
+	struct client_rule r;
+	char err[200];
+
+	if (policy_client_init(&r, id, err, sizeof(err)) < 0)
+		die("client %s", err);
+	policy_client_id(&r, out, len);
+}
+
+static struct groups *load_groups(struct ctl *c)
+{
+	static struct groups *g;
+	char path[512], err[600];
+
+	if (g)
+		return g;
+	conf_groups_path(c->conf, path, sizeof(path));
+	if (!path[0])
+		return NULL;
+	if (!(g = groups_load(path, err, sizeof(err))))
+		die("%s", err);
+	return g;
+}
+
+/* A block list: valid syntax, and every group known (when the groups file is at hand). */
+static void check_block(struct ctl *c, const char *value)
+{
+	struct block_spec b[POLICY_MAX_BLOCK];
+	unsigned n = 0;
+	char err[300];
+	struct groups *g;
+
+	if (policy_parse_block(value, b, &n, err, sizeof(err)) < 0)
+		die("%s", err);
+	if (!(g = load_groups(c)))
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		bool known = false;
+		char names[200] = "";
+		for (unsigned k = 0; k < groups_count(g); k++) {
+			const char *name = groups_get(g, k)->name;
+			known |= !strcmp(name, b[i].group);
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", k ? ", " : "", name);
+		}
+		if (!known)
+			die("block = '%s': unknown group '%s' (known: %s)", value, b[i].group, names);
+	}
+}
+
+static void check_field(struct ctl *c, const char *field, const char *value)
+{
+	struct client_rule r;
+	char err[300];
+
+	if (!strcmp(value, "default"))
+		return;
+	policy_client_init(&r, "0.0.0.0/0", err, sizeof(err));
+	if (policy_client_set(&r, field, value, err, sizeof(err)) < 0)
+		die("%s", err);
+	if (!strcmp(field, "block"))
+		check_block(c, value);
+}
+
+/* "Example.COM." -> "example.com" */
+static void domain_norm(const char *in, char *out, size_t len)
+{
+	uint8_t wire[256];
+	char text[1100];
+
+	if (domain_to_wire(in, wire) < 0 || wire[0] == 0)
+		die("'%s' is not a domain name", in);
+	wire_name_str(wire, sizeof(wire), text, sizeof(text));
+	size_t tl = strlen(text);
+	if (tl > 1 && text[tl - 1] == '.')
+		text[tl - 1] = 0;
+	snprintf(out, len, "%s", text);
+}
+
+/* ---- output ---- */
+
+static void out(struct strbuf *b)
+{
+	if (b->oom)
+		die("out of memory");
+	if (b->len && fwrite(b->s, 1, b->len, stdout) != b->len)
+		die("writing the output: %s", strerror(errno));
+	sb_free(b);
+}
+
+/* HGETALL reply as JSON members ("k":"v",...) or "k: v" lines. */
+static void fields(struct strbuf *b, const redisReply *h, bool json, bool *first)
+{
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		if (json) {
+			sb_str(b, *first ? "" : ",");
+			sb_json(b, h->element[i]->str);
+			sb_str(b, ":");
+			sb_json(b, h->element[i + 1]->str);
+		} else {
+			sb_printf(b, "%s: %s\n", h->element[i]->str, h->element[i + 1]->str);
+		}
+		*first = false;
+	}
+}
+
+static const char *hget(const redisReply *h, const char *field)
+{
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (!strcmp(h->element[i]->str, field))
+			return h->element[i + 1]->str;
+	return NULL;
+}
+
+/* ---- commands ---- */
+
+struct opts {
+	const char *mode, *name, *block, *action;
+};
+
+static void parse_opts(int argc, char **argv, int start, struct opts *o, bool with_name)
+{
+	for (int i = start; i < argc; i++) {
+		const char **dst = NULL, *a = argv[i], *eq = strchr(a, '=');
+		size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+		if (kl == 6 && !strncmp(a, "--mode", 6))
+			dst = &o->mode;
+		else if (kl == 7 && !strncmp(a, "--block", 7))
+			dst = &o->block;
+		else if (kl == 8 && !strncmp(a, "--action", 8))
+			dst = &o->action;
+		else if (with_name && kl == 6 && !strncmp(a, "--name", 6))
+			dst = &o->name;
+		if (!dst)
+			usage_error("unexpected argument '%s'", a);
+		if (eq)
+			*dst = eq + 1;
+		else if (++i < argc)
+			*dst = argv[i];
+		else
+			usage_error("%s needs a value", a);
+	}
+	if (!o->mode && !o->name && !o->block && !o->action)
+		usage_error("%s: nothing to set (--mode, --block, --action or --name)", argv[start - 1]);
+}
+
+/* HSET or HDEL each given field of key; returns the number of commands appended. */
+static int set_fields(struct ctl *c, const char *key, const struct opts *o)
+{
+	const char *names[] = { "mode", "name", "block", "action" };
+	const char *vals[] = { o->mode, o->name, o->block, o->action };
+	int n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		if (!vals[i])
+			continue;
+		bool clear = i == 1 ? !vals[i][0] : !strcmp(vals[i], "default");
+		if (clear)
+			append(c, "HDEL %s %s", key, names[i]);
+		else
+			append(c, "HSET %s %s %s", key, names[i], vals[i]);
+		n++;
+	}
+	return n;
+}
+
+static void print_client(struct ctl *c, struct strbuf *b, const char *id, bool first_in_list)
+{
+	redisReply *h = cmd(c, "HGETALL %sclient:%s", c->base, id);
+	bool first = false;
+
+	if (h->type != REDIS_REPLY_ARRAY)
+		die("Redis: %sclient:%s is not a hash", c->base, id);
+	if (c->json) {
+		sb_str(b, first_in_list ? "{\"id\":" : ",{\"id\":");
+		sb_json(b, id);
+		fields(b, h, true, &first);
+		sb_str(b, "}");
+	} else {
+		const char *mode = hget(h, "mode"), *block = hget(h, "block"), *action = hget(h, "action"),
+			   *name = hget(h, "name");
+		sb_printf(b, "%-20s %-6s %-14s %-9s %s\n", id, mode ? mode : "-", block ? block : "-",
+			  action ? action : "-", name ? name : "");
+	}
+	freeReplyObject(h);
+}
+
+static int cmd_client(struct ctl *c, int argc, char **argv)
+{
+	struct strbuf b = { 0 };
+	char id[128], key[400];
+
+	if (argc < 2)
+		usage_error("client: expected list, show, set or del%s", "");
+	if (!strcmp(argv[1], "list")) {
+		char **ids;
+		redisReply *m;
+		if (argc != 2)
+			usage_error("client list: unexpected argument '%s'", argv[2]);
+		m = members(c, "clients", &ids);
+		sb_str(&b, c->json ? "[" : "");
+		if (!c->json && ids[0])
+			sb_printf(&b, "%-20s %-6s %-14s %-9s %s\n", "ID", "MODE", "BLOCK", "ACTION", "NAME");
+		for (size_t i = 0; ids[i]; i++)
+			print_client(c, &b, ids[i], i == 0);
+		sb_str(&b, c->json ? "]\n" : "");
+		free(ids);
+		freeReplyObject(m);
+		out(&b);
+		return 0;
+	}
+	if (argc < 3)
+		usage_error("client %s: expected a client ID", argv[1]);
+	client_id(argv[2], id, sizeof(id));
+	snprintf(key, sizeof(key), "%sclient:%s", c->base, id);
+	if (!strcmp(argv[1], "show")) {
+		if (argc != 3)
+			usage_error("client show: unexpected argument '%s'", argv[3]);
+		redisReply *r = cmd(c, "SISMEMBER %sclients %s", c->base, id);
+		if (r->integer != 1)
+			die("client '%s' not found", id);
+		freeReplyObject(r);
+		if (c->json) {
+			print_client(c, &b, id, true);
+			sb_str(&b, "\n");
+		} else {
+			redisReply *h = cmd(c, "HGETALL %s", key);
+			bool first = true;
+			sb_printf(&b, "id: %s\n", id);
+			fields(&b, h, false, &first);
+			freeReplyObject(h);
+		}
+		out(&b);
+		return 0;
+	}
+	if (!strcmp(argv[1], "set")) {
+		struct opts o = { 0 };
+		parse_opts(argc, argv, 3, &o, true);
+		if (o.mode)
+			check_field(c, "mode", o.mode);
+		if (o.name && o.name[0])
+			check_field(c, "name", o.name);
+		if (o.block)
+			check_field(c, "block", o.block);
+		if (o.action)
+			check_field(c, "action", o.action);
+		begin(c);
+		append(c, "SADD %sclients %s", c->base, id);
+		long long v = commit(c, 1 + set_fields(c, key, &o));
+		printf("client %s updated (policy version %lld)\n", id, v);
+		return 0;
+	}
+	if (!strcmp(argv[1], "del")) {
+		if (argc != 3)
+			usage_error("client del: unexpected argument '%s'", argv[3]);
+		redisReply *r = cmd(c, "SISMEMBER %sclients %s", c->base, id);
+		if (r->integer != 1)
+			die("client '%s' not found", id);
+		freeReplyObject(r);
+		begin(c);
+		append(c, "SREM %sclients %s", c->base, id);
+		append(c, "DEL %s", key);
+		long long v = commit(c, 2);
+		printf("client %s removed (policy version %lld)\n", id, v);
+		return 0;
+	}
+	usage_error("client: unknown subcommand '%s' (list, show, set or del)", argv[1]);
+}
+
+static long long card(struct ctl *c, const char *what)
+{
+	redisReply *r = cmd(c, "SCARD %s%s", c->base, what);
+	long long n = r->integer;
+
+	freeReplyObject(r);
+	return n;
+}
+
+static int cmd_policy(struct ctl *c, int argc, char **argv)
+{
+	struct strbuf b = { 0 };
+	char key[200];
+
+	snprintf(key, sizeof(key), "%sdefault", c->base);
+	if (argc >= 2 && !strcmp(argv[1], "show")) {
+		if (argc != 2)
+			usage_error("policy show: unexpected argument '%s'", argv[2]);
+		redisReply *v = cmd(c, "GET %sversion", c->base);
+		redisReply *h = cmd(c, "HGETALL %s", key);
+		bool first = false;
+		long long nc = card(c, "clients"), na = card(c, "allow"), nd = card(c, "deny");
+		if (c->json) {
+			sb_printf(&b, "{\"version\":%s", v->type == REDIS_REPLY_STRING ? v->str : "null");
+			fields(&b, h, true, &first);
+			sb_printf(&b, ",\"clients\":%lld,\"allow\":%lld,\"deny\":%lld}\n", nc, na, nd);
+		} else {
+			sb_printf(&b, "version: %s\n", v->type == REDIS_REPLY_STRING ? v->str : "none (no policy in Redis)");
+			fields(&b, h, false, &first);
+			sb_printf(&b, "clients: %lld\nallow: %lld domains\ndeny: %lld domains\n", nc, na, nd);
+		}
+		freeReplyObject(v);
+		freeReplyObject(h);
+		out(&b);
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "set")) {
+		struct opts o = { 0 };
+		parse_opts(argc, argv, 2, &o, false);
+		if (o.mode)
+			check_field(c, "mode", o.mode);
+		if (o.block)
+			check_field(c, "block", o.block);
+		if (o.action)
+			check_field(c, "action", o.action);
+		begin(c);
+		long long v = commit(c, set_fields(c, key, &o));
+		printf("policy defaults updated (policy version %lld)\n", v);
+		return 0;
+	}
+	usage_error("policy: expected show or set%s", "");
+}
+
+static int cmd_list(struct ctl *c, int argc, char **argv)
+{
+	const char *what = argv[0];
+	struct strbuf b = { 0 };
+
+	if (argc >= 2 && !strcmp(argv[1], "list")) {
+		char **doms;
+		redisReply *m;
+		if (argc != 2)
+			usage_error("list: unexpected argument '%s'", argv[2]);
+		m = members(c, what, &doms);
+		sb_str(&b, c->json ? "[" : "");
+		for (size_t i = 0; doms[i]; i++) {
+			if (c->json) {
+				sb_str(&b, i ? "," : "");
+				sb_json(&b, doms[i]);
+			} else {
+				sb_printf(&b, "%s\n", doms[i]);
+			}
+		}
+		sb_str(&b, c->json ? "]\n" : "");
+		free(doms);
+		freeReplyObject(m);
+		out(&b);
+		return 0;
+	}
+	if (argc < 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "del")))
+		usage_error("%s: expected add DOMAIN..., del DOMAIN... or list", what);
+	bool add = !strcmp(argv[1], "add");
+	char (*doms)[1100] = calloc((size_t)argc, sizeof(*doms));
+	if (!doms)
+		die("out of memory");
+	for (int i = 2; i < argc; i++)
+		domain_norm(argv[i], doms[i], sizeof(doms[i]));
+	if (!add) {
+		for (int i = 2; i < argc; i++) {
+			redisReply *r = cmd(c, "SISMEMBER %s%s %s", c->base, what, doms[i]);
+			if (r->integer != 1)
+				die("'%s' is not on the %s list", doms[i], what);
+			freeReplyObject(r);
+		}
+	}
+	begin(c);
+	for (int i = 2; i < argc; i++)
+		append(c, "%s %s%s %s", add ? "SADD" : "SREM", c->base, what, doms[i]);
+	long long v = commit(c, argc - 2);
+	printf("%s list: %d %s %s (policy version %lld)\n", what, argc - 2,
+	       argc - 2 == 1 ? "domain" : "domains", add ? "added" : "removed", v);
+	free(doms);
+	return 0;
+}
+
+static int cmd_groups(struct ctl *c, int argc, char **argv)
+{
+	struct groups *g;
+	struct strbuf b = { 0 };
+
+	if (argc != 1)
+		usage_error("groups: unexpected argument '%s'", argv[1]);
+	if (!(g = load_groups(c)))
+		die("no jurisdiction groups file (set [labels] groups, or install zones/jurisdictions.conf)");
+	sb_str(&b, c->json ? "[" : "");
+	for (unsigned i = 0; i < groups_count(g); i++) {
+		const struct jgroup *j = groups_get(g, i);
+		const char (*cc)[3] = j->nexcept ? j->except : j->countries;
+		unsigned ncc = j->nexcept ? j->nexcept : j->ncountries;
+		if (c->json) {
+			sb_str(&b, i ? ",{\"name\":" : "{\"name\":");
+			sb_json(&b, j->name);
+			sb_str(&b, j->nexcept ? ",\"countries_except\":[" : ",\"countries\":[");
+			for (unsigned k = 0; k < ncc; k++) {
+				sb_str(&b, k ? "," : "");
+				sb_json(&b, cc[k]);
+			}
+			sb_printf(&b, "],\"asns\":%zu,\"domains\":%zu}", j->nasns, j->ndomains);
+		} else {
+			sb_printf(&b, "%s: %s", j->name, j->nexcept ? "countries except" : "countries");
+			for (unsigned k = 0; k < ncc; k++)
+				sb_printf(&b, " %s", cc[k]);
+			sb_printf(&b, "; %zu operator ASNs; %zu vendor domains\n", j->nasns, j->ndomains);
+		}
+	}
+	sb_str(&b, c->json ? "]\n" : "");
+	out(&b);
+	return 0;
+}
+
+static int cmd_reload(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 1)
+		usage_error("reload: unexpected argument '%s'", argv[1]);
+	redisReply *r = cmd(c, "PUBLISH %s reload", c->channel);
+	printf("reload requested; %lld instance%s listening\n", r->integer, r->integer == 1 ? "" : "s");
+	freeReplyObject(r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+	};
+	struct ctl c = { 0 };
+	const char *conf_path = NULL, *address = NULL, *prefix = NULL, *user = NULL;
+	char err[600];
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "+c:r:p:u:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': conf_path = optarg; break;
+		case 'r': address = optarg; break;
+		case 'p': prefix = optarg; break;
+		case 'u': user = optarg; break;
+		case 'j': c.json = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("jurisdns-ctl %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	/* --json may also follow the command */
+	int n = 0;
+	for (int i = optind; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			c.json = true;
+		else
+			argv[optind + n++] = argv[i];
+	}
+	argc = optind + n;
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!conf_path && access(DEFAULT_CONF, F_OK) == 0)
+		conf_path = DEFAULT_CONF;
+	/* an upstream keeps conf_load from needing resolv.conf, which ctl has no use for */
+	struct conf_overrides ov = { .nupstream = 1, .workers = -1 };
+	if (addr_parse("127.0.0.1", 53, &ov.upstream[0], err, sizeof(err)) < 0 ||
+	    !(c.conf = conf_load(conf_path, &ov, "/dev/null", err, sizeof(err))))
+		die("%s", err);
+	c.rcfg = c.conf->redis;
+	if (address) {
+		if (redis_address_check(address, err, sizeof(err)) < 0)
+			die("-r %s", err);
+		snprintf(c.rcfg.address, sizeof(c.rcfg.address), "%s", address);
+	} else if (!c.rcfg.address[0]) {
+		if (conf_path)
+			die("%s has no [redis] address; give one with -r", conf_path);
+		snprintf(c.rcfg.address, sizeof(c.rcfg.address), "%s", DEFAULT_REDIS);
+	}
+	if (prefix) {
+		if (strlen(prefix) >= sizeof(c.rcfg.prefix) - 16 || strpbrk(prefix, " {}\t"))
+			die("-p '%s': up to 47 printable characters, no spaces or braces", prefix);
+		snprintf(c.rcfg.prefix, sizeof(c.rcfg.prefix), "%s", prefix);
+	}
+	if (user)
+		snprintf(c.rcfg.user, sizeof(c.rcfg.user), "%s", user);
+	if (getenv("JURISDNS_REDIS_PASSWORD"))
+		snprintf(c.rcfg.password, sizeof(c.rcfg.password), "%s", getenv("JURISDNS_REDIS_PASSWORD"));
+	snprintf(c.base, sizeof(c.base), "%s{policy}:", c.rcfg.prefix);
+	snprintf(c.channel, sizeof(c.channel), "%spolicy:changed", c.rcfg.prefix);
+
+	char **av = argv + optind;
+	int ac = argc - optind;
+	static const char *const cmds[] = { "client", "policy", "allow", "deny", "groups", "reload" };
+	bool known = false;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++)
+		known |= !strcmp(av[0], cmds[i]);
+	if (!known)
+		usage_error("unknown command '%s'", av[0]);
+	if (!strcmp(av[0], "groups"))
+		return cmd_groups(&c, ac, av);
+	connect_redis(&c);
+	int rc = !strcmp(av[0], "client") ? cmd_client(&c, ac, av)
+		 : !strcmp(av[0], "policy") ? cmd_policy(&c, ac, av)
+		 : !strcmp(av[0], "reload") ? cmd_reload(&c, ac, av)
+					    : cmd_list(&c, ac, av);
+	redisFree(c.rc);
+	conf_unref(c.conf);
+	return rc;
+}
