@@ -103,13 +103,12 @@ bool rconn_ready(const struct rconn *rc)
 
 static void set_ready(struct rconn *rc)
 {
-	if (rc->failures > 1)
-		log_info("redis %s: connected to %s after %u failed attempts", rc->name, rc->cfg.address,
-			 rc->failures);
+	/* A server that accepts but never answers (stopped, overloaded) connects fine: the
+	 * backoff is reset by the first reply, not here. */
+	if (rc->failures)
+		log_debug("redis %s: connected to %s", rc->name, rc->cfg.address);
 	else
 		log_info("redis %s: connected to %s", rc->name, rc->cfg.address);
-	rc->failures = 0;
-	rc->backoff_ms = BACKOFF_MIN_MS;
 	rc->ready = true;
 	if (rc->on_state)
 		rc->on_state(rc, true, rc->data);
@@ -134,7 +133,7 @@ static void schedule_retry(struct rconn *rc)
 /* A failure: say so the first time, quietly after that (the backoff keeps trying). */
 static void failed(struct rconn *rc, const char *what, const char *why)
 {
-	if (rc->failures++ == 0 || rc->ready)
+	if (rc->failures++ == 0)
 		log_warn("redis %s: %s %s: %s; retrying with backoff", rc->name, what, rc->cfg.address, why);
 	else
 		log_debug("redis %s: %s %s: %s", rc->name, what, rc->cfg.address, why);
@@ -196,6 +195,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		rc->pending--;
 		arm_timeout(rc);
 	}
+	if (reply && ac == rc->ac && rc->failures) {
+		log_info("redis %s: %s answers again, after %u failed attempt%s", rc->name,
+			 rc->cfg.address, rc->failures, rc->failures == 1 ? "" : "s");
+		rc->failures = 0;
+		rc->backoff_ms = BACKOFF_MIN_MS;
+	}
 	c->cb(rc, reply, c->priv);
 	if (!reply || !c->subscribe)
 		free(c);
@@ -248,6 +253,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	}
 	rc->pending = 0;
 	uv_timer_stop(&rc->timer);
+	if (ac->c.connection_type == REDIS_CONN_TCP)
+		redisEnableKeepAlive((redisContext *)&ac->c); /* a silent peer shows within a minute */
 	if (rc->cfg.password[0]) {
 		const char *argv[3] = { "AUTH", rc->cfg.user, rc->cfg.password };
 		int argc = 3;
