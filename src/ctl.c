@@ -687,10 +687,14 @@ int main(int argc, char **argv)
 		known |= !strcmp(av[0], cmds[i]);
 	if (!known)
 		usage_error("unknown command '%s'", av[0]);
-	if (!strcmp(av[0], "groups"))
-		return cmd_groups(&c, ac, av);
+	int rc;
+	if (!strcmp(av[0], "groups")) {
+		rc = cmd_groups(&c, ac, av);
+		conf_unref(c.conf);
+		return rc;
+	}
 	connect_redis(&c);
-	int rc = !strcmp(av[0], "client") ? cmd_client(&c, ac, av)
+	rc = !strcmp(av[0], "client") ? cmd_client(&c, ac, av)
 		 : !strcmp(av[0], "policy") ? cmd_policy(&c, ac, av)
 		 : !strcmp(av[0], "reload") ? cmd_reload(&c, ac, av)
 					    : cmd_list(&c, ac, av);

@@ -195,7 +195,9 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		rc->pending--;
 		arm_timeout(rc);
 	}
-	if (reply && ac == rc->ac && rc->failures) {
+	/* a real answer on a ready connection (not the AUTH refusal) ends a failure streak */
+	if (reply && ((redisReply *)reply)->type != REDIS_REPLY_ERROR && rc->ready && ac == rc->ac &&
+	    rc->failures) {
 		log_info("redis %s: %s answers again, after %u failed attempt%s", rc->name,
 			 rc->cfg.address, rc->failures, rc->failures == 1 ? "" : "s");
 		rc->failures = 0;
