@@ -51,12 +51,14 @@ static const struct key_def known_keys[] = {
 	{ "policy", "rpz" },
 	{ "redis", "address" }, { "redis", "user" }, { "redis", "password" }, { "redis", "prefix" },
 	{ "redis", "timeout" }, { "redis", "refresh" }, { "redis", "snapshot" },
+	{ "stats", "enabled" }, { "stats", "instance" }, { "stats", "interval" },
+	{ "stats", "retention_days" }, { "stats", "top_domains" }, { "stats", "events" },
 };
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
 
 static const char *const known_sections[] = { "server", "upstream", "cache", "geoip", "labels", "log",
-					     "policy", "redis" };
+					     "policy", "redis", "stats" };
 
 static unsigned edit_distance(const char *a, const char *b)
 {
@@ -396,6 +398,30 @@ static int on_key(void *user, const char *section, const char *name, const char 
 				return fail(p, "prefix = '%s': printable characters only, no spaces or braces", value);
 		return set_string(p, name, value, c->redis.prefix, sizeof(c->redis.prefix) - 16);
 	}
+	if (!strcmp(section, "stats") && !strcmp(name, "enabled")) {
+		static const char *const yn[] = { "no", "yes", NULL };
+		int v;
+		if (!set_enum(p, name, value, yn, &v))
+			return 0;
+		c->stats.enabled = v == 1;
+		return 1;
+	}
+	if (!strcmp(section, "stats") && !strcmp(name, "instance")) {
+		for (const char *ch = value; *ch; ch++)
+			if (*ch <= ' ' || *ch > '~' || *ch == '{' || *ch == '}' || *ch == ':')
+				return fail(p, "instance = '%s': printable characters only, no spaces, braces or colons", value);
+		return set_string(p, name, value, c->stats.instance, sizeof(c->stats.instance));
+	}
+	if (!strcmp(section, "stats") && !strcmp(name, "retention_days")) {
+		uint64_t v;
+		if (!get_uint(p, name, value, 1, 3650, false, &v))
+			return 0;
+		c->stats.retention = (unsigned)v * 24;
+		return 1;
+	}
+	UINT_KEY("stats", "interval", stats.interval, 100, 60000)
+	UINT_KEY("stats", "top_domains", stats.top_domains, 1, 10000)
+	UINT_KEY("stats", "events", stats.events, 10, 10000000)
 	UINT_KEY("redis", "timeout", redis.timeout, 50, 60000)
 	UINT_KEY("redis", "refresh", redis.refresh, 0, 86400)
 	UINT_KEY("geoip", "max_age", geo_max_age, 0, 3650)
@@ -544,6 +570,11 @@ static void conf_defaults(struct conf *c)
 	snprintf(c->redis.snapshot, sizeof(c->redis.snapshot), "%s", JD_POLICY_SNAPSHOT);
 	c->redis.timeout = 2000;
 	c->redis.refresh = 60;
+	c->stats.enabled = true;
+	c->stats.interval = 1000;
+	c->stats.retention = 30 * 24;
+	c->stats.top_domains = 100;
+	c->stats.events = 10000;
 }
 
 struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,

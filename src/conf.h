@@ -11,6 +11,7 @@
 #include "policy.h"
 #include "qlog.h"
 #include "rconn.h"
+#include "stats.h"
 
 #define CONF_MAX_LISTEN 32
 #define CONF_MAX_UPSTREAM 16
@@ -51,6 +52,7 @@ struct conf {
 
 	struct policy policy;        /* [policy] and [client X] */
 	struct redis_conf redis;     /* [redis] */
+	struct stats_conf stats;     /* [stats]; counted only with a [redis] address */
 
 	char query_log[512];         /* "" = off, "-" = standard output */
 	enum qlog_mode qlog_mode;

@@ -45,6 +45,8 @@ struct control {
 	uv_timer_t qlog_timer, geo_timer;
 
 	struct redispol *rpol;       /* NULL without [redis] address */
+	struct stats_sync *stats;    /* NULL when stats are off */
+	uv_timer_t stats_timer;
 	struct dynpol *dyn;          /* the policy from Redis in force, NULL when none */
 };
 
@@ -337,6 +339,50 @@ static void setup_redis(struct control *ctl, const struct conf *c)
 		log_err("redis policy: out of memory; the policy comes from the file alone");
 }
 
+/* The workers' tables of the last interval: merge them, give them back, flush. */
+static void collect_stats(struct control *ctl)
+{
+	for (unsigned i = 0; i < ctl->nworkers; i++) {
+		struct worker *w = ctl->workers[i];
+		for (struct stats_table *t = stats_take_all(&w->stats_done), *next; t; t = next) {
+			next = t->next;
+			if (ctl->stats)
+				stats_sync_merge(ctl->stats, t);
+			stats_table_reset(t);
+			if (atomic_load(&w->exited))
+				free(t);
+			else
+				stats_push(&w->stats_free, t);
+		}
+	}
+	if (ctl->stats)
+		stats_sync_flush(ctl->stats);
+}
+
+static void on_stats_tick(uv_timer_t *t)
+{
+	collect_stats(t->data);
+}
+
+static void setup_stats(struct control *ctl, const struct conf *c)
+{
+	bool want = c->stats.enabled && c->redis.address[0];
+
+	uv_timer_stop(&ctl->stats_timer);
+	if (ctl->stats && (!want || memcmp(&ctl->conf->redis, &c->redis, sizeof(c->redis)) ||
+			   memcmp(&ctl->conf->stats, &c->stats, sizeof(c->stats)))) {
+		collect_stats(ctl);
+		stats_sync_stop(ctl->stats); /* flushes what it has first */
+		ctl->stats = NULL;
+	}
+	if (want && !ctl->stats && !(ctl->stats = stats_sync_start(ctl->loop, &c->redis, &c->stats)))
+		log_err("stats: out of memory; not counting");
+	if (ctl->stats && ctl->geo)
+		stats_sync_set_geo_age(ctl->stats, (long)((time(NULL) - geo_build_time(ctl->geo)) / 86400));
+	if (want)
+		uv_timer_start(&ctl->stats_timer, on_stats_tick, c->stats.interval, c->stats.interval);
+}
+
 static void reload(struct control *ctl)
 {
 	char err[512];
@@ -348,6 +394,7 @@ static void reload(struct control *ctl)
 	}
 	if (!same_listeners(ctl->conf, c))
 		log_warn("reload: listen addresses and workers change only on restart");
+	setup_stats(ctl, c); /* compares with the running configuration */
 	for (unsigned i = 0; i < ctl->nworkers; i++)
 		worker_reconfigure(ctl->workers[i], c);
 	conf_unref(ctl->conf);
@@ -400,6 +447,11 @@ static void on_worker_exit(uv_async_t *h)
 	uv_close((uv_handle_t *)&ctl->geo_timer, NULL);
 	redispol_stop(ctl->rpol);
 	ctl->rpol = NULL;
+	/* every worker has pushed its last table: merge, then the last flush */
+	uv_close((uv_handle_t *)&ctl->stats_timer, NULL);
+	collect_stats(ctl);
+	stats_sync_stop(ctl->stats);
+	ctl->stats = NULL;
 	qlog_drain_all(ctl);
 }
 
@@ -571,7 +623,8 @@ int main(int argc, char **argv)
 	uv_async_init(ctl.loop, &ctl.qlog_wake, on_qlog_wake);
 	uv_timer_init(ctl.loop, &ctl.qlog_timer);
 	uv_timer_init(ctl.loop, &ctl.geo_timer);
-	ctl.qlog_wake.data = ctl.qlog_timer.data = ctl.geo_timer.data = &ctl;
+	uv_timer_init(ctl.loop, &ctl.stats_timer);
+	ctl.qlog_wake.data = ctl.qlog_timer.data = ctl.geo_timer.data = ctl.stats_timer.data = &ctl;
 	if (load_labels(&ctl, ctl.conf, true) < 0 || setup_qlog(&ctl, ctl.conf, true) < 0)
 		return startup_failed(&ctl);
 	load_snapshot(&ctl, ctl.conf);
@@ -616,6 +669,7 @@ int main(int argc, char **argv)
 	}
 	ctl.started = true;
 	setup_redis(&ctl, ctl.conf);
+	setup_stats(&ctl, ctl.conf);
 	uv_timer_start(&ctl.qlog_timer, on_qlog_tick, QLOG_DRAIN_MS, QLOG_DRAIN_MS);
 	if (ctl.conf->geo_check)
 		uv_timer_start(&ctl.geo_timer, on_geo_check, ctl.conf->geo_check * 1000ULL,
@@ -650,6 +704,10 @@ int main(int argc, char **argv)
 		qlog_ring_free(&ctl.workers[i]->qlog);
 		free(ctl.workers[i]->udp_fds);
 		free(ctl.workers[i]->tcp_fds);
+		for (struct stats_table *t = stats_take_all(&ctl.workers[i]->stats_free), *next; t; t = next) {
+			next = t->next;
+			free(t);
+		}
 		free(ctl.workers[i]);
 	}
 	free(ctl.workers);

@@ -210,13 +210,18 @@ static bool qlog_on(const struct worker *w)
 	return w->conf->query_log[0] && w->conf->qlog_mode != QLOG_NONE;
 }
 
-/* Append a record for r to the worker's ring; the writer on the control thread formats it. */
+/* Count the answer to r, and append a record for it to the worker's ring (the writer on the
+ * control thread formats it). */
 static void qlog_note(struct worker *w, const struct request *r, struct label *l, int rcode,
 		      const char *upstream, const struct verdict *v)
 {
 	struct qlog_rec *rec;
 	struct timespec ts;
 
+	if (w->stats)
+		stats_count(w->stats, v ? v->mode : w->conf->policy.default_mode, &r->src.u.sa,
+			    r->q.has_mac ? r->q.mac : NULL, l, r->q.qname, r->q.qname_len, upstream == NULL,
+			    v ? v->action : PACT_PASS);
 	/* a client in mode off is counted in totals only, never logged by name */
 	if (!qlog_on(w) || (v && v->mode == PMODE_OFF) ||
 	    (w->conf->qlog_mode == QLOG_LABELLED && !label_has_groups(l) &&

@@ -65,6 +65,7 @@ static void worker_finish(struct worker *w)
 	uv_close((uv_handle_t *)&w->async, close_cb_noop);
 	uv_close((uv_handle_t *)&w->timer, close_cb_noop);
 	uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
+	uv_close((uv_handle_t *)&w->stats_timer, close_cb_noop);
 	uv_close((uv_handle_t *)&w->flush, close_cb_noop);
 }
 
@@ -83,6 +84,44 @@ static void on_drain_timeout(uv_timer_t *t)
 	worker_finish(w);
 }
 
+static bool stats_wanted(const struct conf *c)
+{
+	return c->stats.enabled && c->redis.address[0];
+}
+
+/* Hand the table of the last interval to the control thread and count into a fresh one. */
+static void stats_publish(struct worker *w)
+{
+	if (!w->stats || !w->stats->used)
+		return;
+	stats_push(&w->stats_done, w->stats);
+	if (!w->spare)
+		w->spare = stats_take_all(&w->stats_free);
+	if ((w->stats = w->spare))
+		w->spare = w->stats->next;
+	else if (!(w->stats = stats_table_new()))
+		log_err("worker %u: out of memory for statistics; not counting", w->idx);
+}
+
+static void on_stats_timer(uv_timer_t *t)
+{
+	stats_publish(t->data);
+}
+
+static void stats_setup(struct worker *w)
+{
+	if (!stats_wanted(w->conf)) {
+		stats_publish(w);
+		free(w->stats); /* empty or published */
+		w->stats = NULL;
+		uv_timer_stop(&w->stats_timer);
+		return;
+	}
+	if (!w->stats && !(w->stats = stats_table_new()))
+		log_err("worker %u: out of memory for statistics; not counting", w->idx);
+	uv_timer_start(&w->stats_timer, on_stats_timer, w->conf->stats.interval, w->conf->stats.interval);
+}
+
 static void apply_conf(struct worker *w, struct conf *c)
 {
 	conf_unref(w->conf);
@@ -90,6 +129,7 @@ static void apply_conf(struct worker *w, struct conf *c)
 	cache_set_limit(w->cache, c->cache_size / w->nworkers);
 	if (upstreams_apply(w) < 0)
 		log_err("worker %u: out of memory applying the new upstreams", w->idx);
+	stats_setup(w);
 }
 
 void worker_set_labels(struct worker *w, struct geo *geo, struct groups *groups)
@@ -179,7 +219,9 @@ static int worker_init(struct worker *w)
 	uv_timer_init(&w->loop, &w->timer);
 	uv_timer_init(&w->loop, &w->drain_timer);
 	uv_check_init(&w->loop, &w->flush);
-	w->async.data = w->timer.data = w->drain_timer.data = w->flush.data = w;
+	uv_timer_init(&w->loop, &w->stats_timer);
+	w->async.data = w->timer.data = w->drain_timer.data = w->flush.data = w->stats_timer.data = w;
+	stats_setup(w);
 	uv_check_start(&w->flush, on_check);
 	if ((rc = server_open(w)) < 0)
 		return rc;
@@ -212,6 +254,17 @@ static void worker_main(void *arg)
 		next = r->next;
 		free(r);
 	}
+	/* the last counts go to the control thread, which flushes them after every worker ended */
+	if (w->stats && w->stats->used)
+		stats_push(&w->stats_done, w->stats);
+	else
+		free(w->stats);
+	w->stats = NULL;
+	for (struct stats_table *t = w->spare, *next; t; t = next) {
+		next = t->next;
+		free(t);
+	}
+	w->spare = NULL;
 	cache_free(w->cache);
 	free(w->pend);
 	free(w->dedup);

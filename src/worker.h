@@ -16,6 +16,7 @@
 #include "geo.h"
 #include "groups.h"
 #include "qlog.h"
+#include "stats.h"
 #include "util.h"
 #include "wire.h"
 
@@ -176,6 +177,10 @@ struct worker {
 	struct geo *geo;             /* NULL: no GeoIP database */
 	struct groups *groups;       /* never NULL once started */
 	struct qlog_ring qlog;
+	struct stats_table *stats;   /* counting now; NULL when stats are off */
+	struct stats_table *spare;   /* emptied tables given back by the control thread */
+	_Atomic(struct stats_table *) stats_done, stats_free;
+	uv_timer_t stats_timer;
 	uv_async_t *qlog_wake;       /* the control loop's: the ring is filling up */
 	struct prng rng;
 	struct cache *cache;
