@@ -1,0 +1,602 @@
+#!/usr/bin/python3
+"""Per-client statistics in Redis ([stats] section, src/stats.c), end to end against a real
+redis-server.
+
+Keys (docs/redis-schema.md), with P = "jurisdns:" and S = P + "{stats}:":
+  S total, S total:YYYYMMDDHH (HASH: queries, cache_hits, blocked, rewritten, a:<action>,
+  g:<GROUP>, g:<GROUP>:hosted|operator|domain); S clients (SET); S client:<ID> (HASH, the same
+  fields plus first_seen/last_seen) and S client:<ID>:<HOUR>; S top:<ID>:<GROUP> (ZSET);
+  S seen:<ID>:<GROUP> (SET); S events (STREAM); S applied (HASH instance -> seq);
+  S instance:<NAME> (HASH heartbeat, with a TTL).
+
+Each class starts its own redis-server on a unix socket in a temporary directory and stops it by
+PID; every test starts its own daemon(s), forwarding to one knotd that serves
+tests/zones/policy.zone and tests/zones/tuyaeu.zone, with the test GeoIP database and the tests'
+own groups file (as in test_redis.py):
+  cn.policy.test, *.cn.policy.test   PRC hosted:CN
+  ali-de.policy.test                 PRC operator:AS45102
+  a1.tuyaeu.com                      PRC domain (tuyaeu.com)
+  de.policy.test                     no label
+
+Every daemon has one worker, so the cache (and thus cache_hits) is predictable.
+
+Needs /usr/bin/redis-server (or $REDIS_SERVER) and python3-redis."""
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dns.exception
+import dns.rcode
+
+import harness as h
+
+try:
+    import redis
+except ImportError:  # reported by setUpModule
+    redis = None
+
+REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+
+KNOT = None
+ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
+         ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
+
+GROUPS = ("[jurisdiction PRC]\n"
+          "countries = CN HK MO\n"
+          "asns = 45102\n"
+          "domains = tuyaeu.com\n")
+
+P = "jurisdns:"
+S = P + "{stats}:"
+
+CN = "cn.policy.test"
+ALI = "ali-de.policy.test"
+TUYA = "a1.tuyaeu.com"
+DE = "de.policy.test"
+
+C1, C2, C3 = "127.0.0.1", "127.0.0.2", "127.0.0.3"   # log, off, block PRC
+
+VERSION = None
+
+
+def package_version():
+    for d in (os.environ.get("abs_top_builddir"), h.REPO):
+        if not d:
+            continue
+        try:
+            with open(os.path.join(d, "config.h")) as f:
+                m = re.search(r'#define PACKAGE_VERSION "([^"]*)"', f.read())
+                if m:
+                    return m.group(1)
+        except OSError:
+            pass
+    return None
+
+
+def setUpModule():
+    global KNOT, VERSION
+    if redis is None:
+        raise RuntimeError("python3-redis is missing (apt-get install python3-redis)")
+    if not (os.path.isfile(REDIS_SERVER) and os.access(REDIS_SERVER, os.X_OK)):
+        raise RuntimeError("redis-server not found at %s" % REDIS_SERVER)
+    h.require_binary()
+    h.require_test_mmdb()
+    VERSION = package_version()
+    KNOT = h.Knot(extra_zones=ZONES)
+    KNOT.start()
+
+
+def tearDownModule():
+    if KNOT is not None:
+        KNOT.stop()
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def utc_hour(t=None):
+    return time.strftime("%Y%m%d%H", time.gmtime(t if t is not None else time.time()))
+
+
+class RedisServer:
+    """redis-server on a unix socket in its own directory, run in the foreground and stopped by
+    its PID. Extra args are appended (they override the defaults: no persistence)."""
+
+    def __init__(self, tmp, args=()):
+        self.dir = tmp.file("redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.log = os.path.join(self.dir, "redis.log")
+        self.args = list(args)
+        self.proc = None
+        self._logf = None
+
+    @property
+    def address(self):
+        return "unix:" + self.sock
+
+    def client(self, socket_timeout=3.0):
+        return redis.Redis(unix_socket_path=self.sock, decode_responses=True,
+                           socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+
+    def start(self, timeout=10.0):
+        self._logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", self.dir] + self.args,
+            stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited with %s:\n%s"
+                                   % (self.proc.returncode, self.read_log()))
+            c = self.client(socket_timeout=0.3)
+            try:
+                if c.ping():
+                    return self
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                    redis.exceptions.BusyLoadingError, OSError):
+                pass
+            finally:
+                c.close()
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise RuntimeError("redis-server did not answer PING within %.0fs:\n%s"
+                                   % (timeout, self.read_log()))
+            time.sleep(0.02)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _closed(self):
+        self.proc = None
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+
+    def kill(self):
+        """SIGKILL by PID."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self._closed()
+
+    def stop(self):
+        if self.proc is not None:
+            h.stop_process(self.proc, timeout=5)
+            self._closed()
+
+
+def udp_bound(host, port):
+    """True when a UDP socket is bound to host:port (read from /proc/net/udp)."""
+    want = "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(host))[0], port)
+    try:
+        with open("/proc/net/udp") as f:
+            return any(line.split()[1] == want for line in f.readlines()[1:])
+    except OSError:
+        return False
+
+
+class StatsJurisdns(h.Jurisdns):
+    """The daemon with [redis] and [stats] sections.
+
+    wait_ready() is replaced: the harness's probe (an opcode STATUS message, answered NOTIMP)
+    is counted as a query (in the totals and for 127.0.0.1), and it may be sent more than once,
+    which would make the exact counts below uncertain. Instead, readiness = the UDP socket is
+    bound (queries sent from then on wait in its buffer until the worker reads them)."""
+
+    def wait_ready(self, timeout=10.0, port=None, host=None):
+        port = port or self.port
+        host = host or self.host
+        deadline = time.monotonic() + timeout
+        while not udp_bound(host, port):
+            if self.proc.poll() is not None:
+                raise AssertionError("jurisdns exited with %s; log:\n%s"
+                                     % (self.proc.returncode, self.read_log()))
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise AssertionError("jurisdns did not bind %s:%d within %.0fs; log:\n%s"
+                                     % (host, port, timeout, self.read_log()))
+            time.sleep(0.02)
+
+    def __init__(self, *a, redis_conf=None, stats_conf=None, **kw):
+        super().__init__(*a, **kw)
+        self.redis = dict(redis_conf or {})
+        self.stats = dict(stats_conf or {})
+
+    def config(self):
+        return super().config() + self.render([("redis", self.redis), ("stats", self.stats)])
+
+
+class StatsCase(h.JDTestCase):
+    """One redis-server per class (restarted if a test left it dead), flushed before every
+    test; daemons per test."""
+
+    redis_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rtmp = h.TempDir("jd-stats-redis-")
+        cls.redis = RedisServer(cls.rtmp, cls.redis_args)
+        try:
+            cls.redis.start()
+        except BaseException:
+            cls.redis.kill()
+            cls.rtmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.redis.stop()
+        finally:
+            cls.rtmp.cleanup()
+
+    def setUp(self):
+        if not self.redis.alive():
+            self.redis.start()
+        self.r = self.redis.client()
+        self.addCleanup(self.r.close)
+        self.r.flushall()
+
+    def make_jd(self, instance="t1", stats=None, redis_conf=None, clients=None, start=True):
+        tmp = h.TempDir()
+        self.addCleanup(tmp.cleanup)
+        gpath = write(tmp.file("groups.conf"), GROUPS)
+        rc = {"address": self.redis.address, "snapshot": "", "refresh": 0, "timeout": 1000}
+        rc.update(redis_conf or {})
+        sc = {"instance": instance, "interval": 200, "retention_days": 2}
+        sc.update(stats or {})
+        if clients is None:
+            clients = [(C2, {"mode": "off"}), (C3, {"mode": "block", "block": "PRC"})]
+        jd = StatsJurisdns(upstreams=[KNOT.addr], tmp=tmp,
+                           geoip={"db": h.test_mmdb(), "check_interval": 0},
+                           labels={"groups": gpath},
+                           policy={"default_mode": "log", "block": "PRC"},
+                           clients=clients, redis_conf=rc, stats_conf=sc)
+        jd.instance = instance
+        self.addCleanup(jd.kill)      # after stop() below: a no-op when stop() worked
+        if start:
+            jd.start()
+            self.addCleanup(jd.stop)
+            self.wait_heartbeat(jd)
+        return jd
+
+    def wait_heartbeat(self, jd, timeout=5.0):
+        """The first flush reached Redis (the heartbeat is written by every flush)."""
+        h.wait_for(lambda: self.r.exists(S + "instance:" + jd.instance), timeout, interval=0.02,
+                   what="the heartbeat of %s; log:\n%s" % (jd.instance, jd.read_log()))
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def ask(self, jd, name, source=C1, timeout=2.0):
+        q = h.make_query(name, "A")
+        return h.udp(q, jd.port, source=source, timeout=timeout)
+
+    def answers(self, r):
+        return sorted(rd.to_text() for rrset in r.answer for rd in rrset)
+
+    # --- Redis side ---------------------------------------------------------------------------
+
+    def total(self):
+        return int(self.r.hget(S + "total", "queries") or 0)
+
+    def wait_total(self, n, timeout=5.0, jd=None):
+        h.wait_for(lambda: self.total() >= n, timeout, interval=0.02,
+                   what="total queries >= %d (have %d)%s"
+                   % (n, self.total(), "; log:\n" + jd.read_log() if jd else ""))
+        self.assertEqual(self.total(), n, "more queries counted than were sent")
+
+    def hash_counts(self, key):
+        """The hash without first_seen/last_seen, values as ints."""
+        d = self.r.hgetall(key)
+        return {k: int(v) for k, v in d.items() if k not in ("first_seen", "last_seen")}
+
+
+class TestCounters(StatsCase):
+
+    def script(self, jd):
+        """The scripted sequence: 13 queries from 3 clients (see the expected counts below)."""
+        # C1, mode log: miss, hit, miss, hit, miss, miss
+        for name in (CN, CN, DE, DE, ALI, TUYA):
+            r = self.ask(jd, name, C1)
+            self.assertEqual(r.rcode(), dns.rcode.NOERROR)
+            self.assertNotEqual(self.answers(r), ["0.0.0.0"], name)
+        # C2, mode off: hit, hit, miss
+        for name in (CN, DE, "x.cn.policy.test"):
+            r = self.ask(jd, name, C2)
+            self.assertNotEqual(self.answers(r), ["0.0.0.0"], name)
+        # C3, mode block PRC: hit (sinkhole), hit (pass), miss (sinkhole), hit (sinkhole)
+        for name, sink in ((CN, True), (DE, False), ("y.cn.policy.test", True),
+                           ("y.cn.policy.test", True)):
+            r = self.ask(jd, name, C3)
+            self.assertEqual(self.answers(r) == ["0.0.0.0"], sink, "%s: %s" % (name, r))
+
+    EXP_C1 = {"queries": 6, "cache_hits": 2, "g:PRC": 4, "g:PRC:hosted": 2,
+              "g:PRC:operator": 1, "g:PRC:domain": 1}
+    EXP_C3 = {"queries": 4, "cache_hits": 3, "blocked": 3, "a:sinkhole": 3, "g:PRC": 3,
+              "g:PRC:hosted": 3}
+    EXP_TOTAL = {"queries": 13, "cache_hits": 7, "blocked": 3, "a:sinkhole": 3, "g:PRC": 9,
+                 "g:PRC:hosted": 7, "g:PRC:operator": 1, "g:PRC:domain": 1}
+
+    def test_exact_counters_after_sigterm(self):
+        """A long interval: nothing but the start-up heartbeat is flushed before SIGTERM; the
+        last flush at exit writes the exact counts; a client in mode off has no client keys."""
+        jd = self.make_jd(stats={"interval": 60000}, start=False)
+        jd.start()
+        self.addCleanup(jd.stop)
+        t0 = int(time.time())
+        self.script(jd)
+        jd.stop()
+        t1 = int(time.time())
+        self.assertEqual(self.hash_counts(S + "total"), self.EXP_TOTAL, jd.read_log())
+        self.assertEqual(self.r.smembers(S + "clients"), {C1, C3})
+        self.assertEqual(self.hash_counts(S + "client:" + C1), self.EXP_C1)
+        self.assertEqual(self.hash_counts(S + "client:" + C3), self.EXP_C3)
+        for c in (C1, C3):
+            d = self.r.hgetall(S + "client:" + c)
+            self.assertTrue(t0 - 1 <= int(d["first_seen"]) <= int(d["last_seen"]) <= t1 + 1, d)
+        self.assertEqual([k for k in self.r.keys(S + "*") if C2 in k], [],
+                         "a client in mode off must have no keys of its own")
+        self.assertNotIn("could not be written", jd.read_log())
+
+    def test_exact_counters_periodic_flush(self):
+        """The same counts reach Redis through the periodic flushes (interval 200 ms), and
+        stay exact after two more intervals."""
+        jd = self.make_jd()
+        self.script(jd)
+        self.wait_total(13, jd=jd)
+        time.sleep(0.5)
+        self.assertEqual(self.hash_counts(S + "total"), self.EXP_TOTAL)
+        self.assertEqual(self.hash_counts(S + "client:" + C1), self.EXP_C1)
+        self.assertEqual(self.hash_counts(S + "client:" + C3), self.EXP_C3)
+        self.assertFalse(self.r.exists(S + "client:" + C2))
+        self.assertEqual(self.r.smembers(S + "clients"), {C1, C3})
+
+    def test_hourly_bucket(self):
+        """The current UTC hour's buckets hold the same counts, with a TTL of retention_days."""
+        jd = self.make_jd(stats={"interval": 60000, "retention_days": 2}, start=False)
+        jd.start()
+        self.addCleanup(jd.stop)
+        h0 = utc_hour()
+        self.script(jd)
+        jd.stop()
+        h1 = utc_hour()
+        ret = 2 * 86400
+        if h0 != h1:
+            self.skipTest("the UTC hour changed during the test")
+        for key, exp in ((S + "total:" + h1, self.EXP_TOTAL),
+                         (S + "client:%s:%s" % (C1, h1), self.EXP_C1),
+                         (S + "client:%s:%s" % (C3, h1), self.EXP_C3)):
+            self.assertEqual(self.hash_counts(key), exp, key)
+            ttl = self.r.ttl(key)
+            self.assertTrue(ret - 60 < ttl <= ret, "%s: TTL %d, want (%d, %d]"
+                            % (key, ttl, ret - 60, ret))
+        self.assertEqual(sorted(self.r.keys(S + "total:*")), [S + "total:" + h1])
+        self.assertEqual(self.r.keys(S + "client:%s:*" % C2), [])
+
+
+class TestTopAndEvents(StatsCase):
+
+    def test_top_domains_cap(self):
+        """top_domains = 3; five labelled names (wildcards below cn.policy.test) with distinct
+        counts in one flush: the ZSET keeps the three most queried, the seen SET all five."""
+        jd = self.make_jd(stats={"interval": 60000, "top_domains": 3}, start=False)
+        jd.start()
+        self.addCleanup(jd.stop)
+        names = ["t%d.cn.policy.test" % i for i in range(1, 6)]
+        for i, name in enumerate(names):
+            for _ in range(i + 1):
+                self.ask(jd, name, C1)
+        jd.stop()
+        top = S + "top:%s:PRC" % C1
+        self.assertLessEqual(self.r.zcard(top), 3)
+        self.assertEqual(dict(self.r.zrange(top, 0, -1, withscores=True)),
+                         {names[2]: 3.0, names[3]: 4.0, names[4]: 5.0})
+        self.assertEqual(self.r.smembers(S + "seen:%s:PRC" % C1), set(names))
+        self.assertTrue(0 < self.r.ttl(top) <= 2 * 86400)
+        self.assertEqual(int(self.r.hget(S + "total", "queries")), 15)
+
+    def test_first_contact_events_once(self):
+        """One group event per (client, group), one domain event per (client, group, domain),
+        even when the names come again in later flushes; none for a client in mode off."""
+        jd = self.make_jd()
+        t0 = int(time.time())
+        sent = 0
+        for rnd in range(3):
+            for name in (CN, ALI, TUYA, DE):
+                self.ask(jd, name, C1)
+                self.ask(jd, name, C2)
+                sent += 2
+            self.ask(jd, CN, C3)
+            sent += 1
+            self.wait_total(sent, jd=jd)
+        time.sleep(0.5)   # two more intervals
+        t1 = int(time.time())
+        self.assertEqual(self.total(), sent)
+        ev = self.r.xrange(S + "events")
+        self.assertEqual(self.r.xlen(S + "events"), 6, ev)
+        groups = sorted((f["client"], f["group"]) for _, f in ev if f["type"] == "group")
+        doms = sorted((f["client"], f["group"], f["domain"], f["reason"])
+                      for _, f in ev if f["type"] == "domain")
+        self.assertEqual(groups, [(C1, "PRC"), (C3, "PRC")])
+        self.assertEqual(doms, [(C1, "PRC", TUYA, "domain"), (C1, "PRC", ALI, "operator"),
+                                (C1, "PRC", CN, "hosted"), (C3, "PRC", CN, "hosted")])
+        for _, f in ev:
+            self.assertEqual(f["instance"], "t1")
+            self.assertTrue(t0 - 1 <= int(f["ts"]) <= t1 + 1, f)
+            want = {"type", "client", "group", "ts", "instance"}
+            if f["type"] == "domain":
+                want |= {"domain", "reason"}
+            self.assertEqual(set(f), want, f)
+
+    def test_heartbeat(self):
+        jd = self.make_jd(instance="hb-1")
+        key = S + "instance:hb-1"
+        hb = self.r.hgetall(key)
+        self.assertEqual(set(hb), {"version", "geo_age_days", "last_flush"}, hb)
+        if VERSION:
+            self.assertEqual(hb["version"], VERSION)
+        self.assertTrue(hb["version"])
+        self.assertTrue(abs(int(hb["last_flush"]) - time.time()) < 60, hb)
+        self.assertGreaterEqual(int(hb["geo_age_days"]), 0, hb)
+        ttl = self.r.ttl(key)
+        self.assertTrue(0 < ttl <= 30, "heartbeat TTL %d" % ttl)
+        # refreshed by every flush, also without queries
+        first = int(hb["last_flush"])
+        h.wait_for(lambda: int(self.r.hget(key, "last_flush")) > first, 3.0, interval=0.05,
+                   what="a later heartbeat")
+        self.assertIn("hb-1", self.r.hgetall(S + "applied"))
+
+    def test_two_instances_add_up(self):
+        a = self.make_jd(instance="inst-a")
+        b = self.make_jd(instance="inst-b")
+        for _ in range(3):
+            for name in (CN, DE):
+                self.ask(a, name, C1)
+        for _ in range(4):
+            for name in (CN, ALI):
+                self.ask(b, name, C1)
+            self.ask(b, CN, C3)
+        a.stop()
+        b.stop()
+        # a: 6 queries (CN x3, DE x3; 4 hits); b: 12 queries (CN x4 + ALI x4 from C1,
+        # CN x4 sinkholed from C3; 10 hits)
+        self.assertEqual(self.hash_counts(S + "total"),
+                         {"queries": 18, "cache_hits": 14, "blocked": 4, "a:sinkhole": 4,
+                          "g:PRC": 15, "g:PRC:hosted": 11, "g:PRC:operator": 4})
+        self.assertEqual(self.hash_counts(S + "client:" + C1),
+                         {"queries": 14, "cache_hits": 10, "g:PRC": 11, "g:PRC:hosted": 7,
+                          "g:PRC:operator": 4})
+        self.assertEqual(set(self.r.hgetall(S + "applied")), {"inst-a", "inst-b"})
+        # one group event for C1 although two instances saw it first: the counter is shared
+        ev = self.r.xrange(S + "events")
+        self.assertEqual(sorted((f["type"], f["client"], f.get("domain", ""))
+                                for _, f in ev),
+                         [("domain", C1, ALI), ("domain", C1, CN), ("domain", C3, CN),
+                          ("group", C1, ""), ("group", C3, "")])
+
+
+class TestOutage(StatsCase):
+    """Redis with an append-only file: what was flushed before a SIGKILL survives the restart."""
+
+    redis_args = ("--appendonly", "yes", "--appendfsync", "always")
+
+    def test_outage_exact_once(self):
+        jd = self.make_jd(redis_conf={"timeout": 500})
+        n, m = 200, 100
+        names = (CN, DE, ALI, "o1.cn.policy.test")
+        for i in range(n):
+            self.ask(jd, names[i % len(names)], C1)
+        self.wait_total(n, jd=jd)
+        self.redis.kill()
+        answered = 0
+        for i in range(m):
+            r = self.ask(jd, names[i % len(names)], C1 if i % 2 else C3)
+            answered += r.rcode() == dns.rcode.NOERROR
+        self.assertEqual(answered, m, "every query must be answered while Redis is down")
+        time.sleep(3.0)
+        self.redis.start()
+        self.r = self.redis.client()
+        self.addCleanup(self.r.close)
+        self.assertEqual(self.total(), n, "the AOF did not keep what was flushed before the kill")
+        h.wait_for(lambda: self.total() >= n + m, 10.0, interval=0.05,
+                   what="total queries == %d after the restart (have %d); log:\n%s"
+                   % (n + m, self.total(), jd.read_log()))
+        self.assertEqual(self.total(), n + m)
+        time.sleep(1.0)
+        self.assertEqual(self.total(), n + m, "counted twice")
+        c1 = int(self.r.hget(S + "client:" + C1, "queries"))
+        c3 = int(self.r.hget(S + "client:" + C3, "queries"))
+        self.assertEqual((c1, c3), (n + m // 2, m // 2))
+
+
+class TestLostReply(StatsCase):
+    """A flush whose reply is lost (Redis asleep longer than [redis] timeout) is not counted
+    twice, nor lost."""
+
+    redis_args = ("--enable-debug-command", "yes")
+
+    def test_lost_reply_not_counted_twice(self):
+        jd = self.make_jd(redis_conf={"timeout": 200})
+        stop = threading.Event()
+        sleeps = []
+
+        def sleeper():
+            c = self.redis.client(socket_timeout=5.0)
+            try:
+                for _ in range(3):
+                    if stop.wait(0.35):
+                        return
+                    c.execute_command("DEBUG", "SLEEP", "0.6")
+                    sleeps.append(time.monotonic())
+            finally:
+                c.close()
+
+        th = threading.Thread(target=sleeper, daemon=True)
+        answered = 0
+        # queries all along the three sleeps and 0.5 s after them; bounded in count and time
+        deadline = time.monotonic() + 8.0
+        after = None
+        th.start()
+        try:
+            for i in range(2000):
+                now = time.monotonic()
+                if now > deadline:
+                    break
+                if not th.is_alive():
+                    after = after or now + 0.5
+                    if now > after:
+                        break
+                try:
+                    self.ask(jd, (CN, DE, ALI)[i % 3], C1 if i % 2 else C3, timeout=1.0)
+                except dns.exception.Timeout:
+                    continue
+                answered += 1
+                time.sleep(0.005)
+        finally:
+            stop.set()
+            th.join(10)
+        self.assertFalse(th.is_alive())
+        self.assertEqual(len(sleeps), 3, "DEBUG SLEEP did not run 3 times")
+        self.assertGreater(answered, 50)
+        h.wait_for(lambda: self.total() >= answered, 10.0, interval=0.05,
+                   what="total queries == %d (have %d); log:\n%s"
+                   % (answered, self.total(), jd.read_log()))
+        time.sleep(1.0)
+        self.assertEqual(self.total(), answered, "log:\n" + jd.read_log())
+        jd.stop()
+        self.assertEqual(self.total(), answered)
+        log = jd.read_log()
+        applied_already = "had been applied already" in log
+        sys.stderr.write("\n[test_stats] lost reply: %d queries; 'had been applied already' in "
+                         "the log: %s\n" % (answered, applied_already))
+
+
+if __name__ == "__main__":
+    h.main()
