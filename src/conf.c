@@ -53,6 +53,7 @@ static const struct key_def known_keys[] = {
 	{ "redis", "timeout" }, { "redis", "refresh" }, { "redis", "snapshot" },
 	{ "stats", "enabled" }, { "stats", "instance" }, { "stats", "interval" },
 	{ "stats", "retention_days" }, { "stats", "top_domains" }, { "stats", "events" },
+	{ "stats", "metrics_listen" },
 };
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
@@ -411,6 +412,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			if (*ch <= ' ' || *ch > '~' || *ch == '{' || *ch == '}' || *ch == ':')
 				return fail(p, "instance = '%s': printable characters only, no spaces, braces or colons", value);
 		return set_string(p, name, value, c->stats.instance, sizeof(c->stats.instance));
+	}
+	if (!strcmp(section, "stats") && !strcmp(name, "metrics_listen")) {
+		struct addr a;
+		if (*value && addr_parse(value, 0, &a, err, sizeof(err)) < 0)
+			return fail(p, "metrics_listen = %s", err);
+		return set_string(p, name, value, c->stats.metrics_listen, sizeof(c->stats.metrics_listen));
 	}
 	if (!strcmp(section, "stats") && !strcmp(name, "retention_days")) {
 		uint64_t v;

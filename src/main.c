@@ -18,6 +18,7 @@
 #include "groups.h"
 #include "qlog.h"
 #include "log.h"
+#include "metrics.h"
 #include "redispol.h"
 #include "worker.h"
 
@@ -47,6 +48,8 @@ struct control {
 	struct redispol *rpol;       /* NULL without [redis] address */
 	struct stats_sync *stats;    /* NULL when stats are off */
 	uv_timer_t stats_timer;
+	struct metrics *metrics;     /* NULL without metrics_listen */
+	char metrics_listen[64];
 	struct dynpol *dyn;          /* the policy from Redis in force, NULL when none */
 };
 
@@ -364,9 +367,38 @@ static void on_stats_tick(uv_timer_t *t)
 	collect_stats(t->data);
 }
 
+static void render_metrics(struct strbuf *b, void *data)
+{
+	struct control *ctl = data;
+
+	collect_stats(ctl); /* the workers' tables so far: the figures are at most an interval old */
+	if (ctl->stats)
+		stats_sync_metrics(ctl->stats, b);
+}
+
+static void setup_metrics(struct control *ctl, const struct conf *c)
+{
+	char err[300];
+	struct addr a;
+
+	if (!strcmp(ctl->metrics_listen, c->stats.metrics_listen) && (ctl->metrics || !c->stats.metrics_listen[0]))
+		return;
+	metrics_stop(ctl->metrics);
+	ctl->metrics = NULL;
+	snprintf(ctl->metrics_listen, sizeof(ctl->metrics_listen), "%s", c->stats.metrics_listen);
+	if (!c->stats.metrics_listen[0])
+		return;
+	if (addr_parse(c->stats.metrics_listen, 0, &a, err, sizeof(err)) < 0 ||
+	    !(ctl->metrics = metrics_start(ctl->loop, &a, render_metrics, ctl, err, sizeof(err))))
+		log_err("metrics: %s; no metrics endpoint", err);
+	else
+		log_info("metrics: Prometheus text at http://%s/metrics", c->stats.metrics_listen);
+}
+
 static void setup_stats(struct control *ctl, const struct conf *c)
 {
-	bool want = c->stats.enabled && c->redis.address[0];
+	bool redis = c->stats.enabled && c->redis.address[0];
+	bool want = redis || c->stats.metrics_listen[0];
 
 	uv_timer_stop(&ctl->stats_timer);
 	if (ctl->stats && (!want || memcmp(&ctl->conf->redis, &c->redis, sizeof(c->redis)) ||
@@ -375,12 +407,13 @@ static void setup_stats(struct control *ctl, const struct conf *c)
 		stats_sync_stop(ctl->stats); /* flushes what it has first */
 		ctl->stats = NULL;
 	}
-	if (want && !ctl->stats && !(ctl->stats = stats_sync_start(ctl->loop, &c->redis, &c->stats)))
+	if (want && !ctl->stats && !(ctl->stats = stats_sync_start(ctl->loop, redis ? &c->redis : NULL, &c->stats)))
 		log_err("stats: out of memory; not counting");
 	if (ctl->stats && ctl->geo)
 		stats_sync_set_geo_age(ctl->stats, (long)((time(NULL) - geo_build_time(ctl->geo)) / 86400));
 	if (want)
 		uv_timer_start(&ctl->stats_timer, on_stats_tick, c->stats.interval, c->stats.interval);
+	setup_metrics(ctl, c);
 }
 
 static void reload(struct control *ctl)
@@ -449,6 +482,8 @@ static void on_worker_exit(uv_async_t *h)
 	ctl->rpol = NULL;
 	/* every worker has pushed its last table: merge, then the last flush */
 	uv_close((uv_handle_t *)&ctl->stats_timer, NULL);
+	metrics_stop(ctl->metrics);
+	ctl->metrics = NULL;
 	collect_stats(ctl);
 	stats_sync_stop(ctl->stats);
 	ctl->stats = NULL;

@@ -231,6 +231,7 @@ struct stats_sync {
 	uint64_t seq;
 	long geo_age;
 	bool stopping;
+	struct acc_counts cum;       /* since start, for the metrics endpoint */
 	char base[160], applied_key[200];
 };
 
@@ -333,6 +334,11 @@ void stats_sync_merge(struct stats_sync *s, struct stats_table *t)
 
 	if (!t->used)
 		return;
+	merge_counts(&s->cum, &t->total, t);
+	if (!s->rc) { /* metrics only: no Redis to flush to */
+		stats_table_reset(t);
+		return;
+	}
 	a->used = true;
 	merge_counts(&a->total, &t->total, t);
 	for (unsigned i = 0; i < STATS_CLIENTS; i++) {
@@ -625,6 +631,8 @@ static void send_batch(struct stats_sync *s)
 
 void stats_sync_flush(struct stats_sync *s)
 {
+	if (!s->rc)
+		return;
 	if (!s->argc && !build_batch(s))
 		return;
 	send_batch(s);
@@ -646,18 +654,19 @@ struct stats_sync *stats_sync_start(uv_loop_t *loop, const struct redis_conf *rc
 	if (!s)
 		return NULL;
 	s->loop = loop;
-	s->rcfg = *rcfg;
+	if (rcfg)
+		s->rcfg = *rcfg;
 	s->scfg = *scfg;
 	if (!s->scfg.instance[0] && gethostname(s->scfg.instance, sizeof(s->scfg.instance) - 1) < 0)
 		snprintf(s->scfg.instance, sizeof(s->scfg.instance), "jurisdns");
 	if (prng_seed(&rng) < 0)
 		rng.s[0] = (uint64_t)time(NULL);
 	snprintf(s->boot, sizeof(s->boot), "%016llx", (unsigned long long)prng_next(&rng));
-	snprintf(s->base, sizeof(s->base), "%s{stats}:", rcfg->prefix);
+	snprintf(s->base, sizeof(s->base), "%s{stats}:", s->rcfg.prefix);
 	s->geo_age = -1;
 	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
-	if (!(s->rc = rconn_new(loop, "stats", rcfg, on_state, s))) {
+	if (rcfg && !(s->rc = rconn_new(loop, "stats", rcfg, on_state, s))) {
 		uv_close((uv_handle_t *)&s->timer, NULL);
 		free(s);
 		return NULL;
@@ -696,7 +705,8 @@ static void close_now(struct stats_sync *s)
 	if (!stats_sync_idle(s))
 		log_warn("stats: %llu queries could not be written to Redis before the exit",
 			 (unsigned long long)stats_sync_pending_queries(s));
-	rconn_close(s->rc);
+	if (s->rc)
+		rconn_close(s->rc);
 	s->rc = NULL;
 	uv_close((uv_handle_t *)&s->timer, on_closed);
 }
@@ -711,11 +721,65 @@ void stats_sync_stop(struct stats_sync *s)
 	if (!s || s->stopping)
 		return;
 	s->stopping = true;
-	if (stats_sync_idle(s) || !rconn_ready(s->rc)) {
+	if (!s->rc || stats_sync_idle(s) || !rconn_ready(s->rc)) {
 		close_now(s);
 		return;
 	}
 	/* the last counts: flush, and close when Redis has them or the timeout passes */
 	uv_timer_start(&s->timer, on_last_flush_timeout, s->rcfg.timeout, 0);
 	stats_sync_flush(s);
+}
+
+/* One counter family: HELP, TYPE and the samples that are not zero (all of them for totals). */
+static void family(struct strbuf *b, const char *name, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+}
+
+void stats_sync_metrics(const struct stats_sync *s, struct strbuf *b)
+{
+	const struct acc_counts *c = &s->cum;
+	const char *inst = s->scfg.instance;
+	static const char *const help[] = { "Queries answered.", "Answers from the cache.",
+					    "Answers replaced by the policy (sinkhole, NXDOMAIN, NODATA, REFUSED, drop, TCP-only).",
+					    "Answers edited by the policy (strip, RPZ local data)." };
+	static const char *const names[] = { "jurisdns_queries_total", "jurisdns_cache_hits_total",
+					     "jurisdns_blocked_total", "jurisdns_rewritten_total" };
+
+	for (int i = 0; i < ST_NFIXED; i++) {
+		family(b, names[i], help[i]);
+		sb_printf(b, "%s{instance=", names[i]);
+		sb_json(b, inst);
+		sb_printf(b, "} %llu\n", (unsigned long long)c->n[i]);
+	}
+	family(b, "jurisdns_policy_actions_total", "Answers by policy action.");
+	for (int i = 1; i <= PACT_LOCAL; i++) {
+		sb_str(b, "jurisdns_policy_actions_total{instance=");
+		sb_json(b, inst);
+		sb_printf(b, ",action=\"%s\"} %llu\n", policy_action_name((enum paction)i),
+			  (unsigned long long)c->act[i]);
+	}
+	family(b, "jurisdns_group_queries_total",
+	       "Queries whose answer led into a jurisdiction group, by reason (any = at least one).");
+	for (unsigned g = 0; g < c->ngroups; g++)
+		for (int r = 0; r < 4; r++) {
+			sb_str(b, "jurisdns_group_queries_total{instance=");
+			sb_json(b, inst);
+			sb_str(b, ",group=");
+			sb_json(b, c->g[g].name);
+			sb_printf(b, ",reason=\"%s\"} %llu\n", r ? kind_names[r - 1] : "any",
+				  (unsigned long long)c->g[g].v[r]);
+		}
+	sb_str(b, "# HELP jurisdns_redis_up Whether the statistics connection to Redis is up.\n"
+		  "# TYPE jurisdns_redis_up gauge\njurisdns_redis_up{instance=");
+	sb_json(b, inst);
+	sb_printf(b, "} %d\n", rconn_ready(s->rc) ? 1 : 0);
+	sb_str(b, "# HELP jurisdns_stats_pending_queries Queries counted but not yet in Redis.\n"
+		  "# TYPE jurisdns_stats_pending_queries gauge\njurisdns_stats_pending_queries{instance=");
+	sb_json(b, inst);
+	sb_printf(b, "} %llu\n", (unsigned long long)(s->rc ? stats_sync_pending_queries(s) : 0));
+	sb_str(b, "# HELP jurisdns_geoip_age_days Age of the GeoIP database (-1: none).\n"
+		  "# TYPE jurisdns_geoip_age_days gauge\njurisdns_geoip_age_days{instance=");
+	sb_json(b, inst);
+	sb_printf(b, "} %ld\n", s->geo_age);
 }

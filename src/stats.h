@@ -14,6 +14,7 @@
 #include "label.h"
 #include "policy.h"
 #include "rconn.h"
+#include "util.h"
 
 #define STATS_CLIENTS 256        /* distinct clients per worker table; more go to "other" */
 #define STATS_DOMAINS 512        /* (client, group, domain) entries per worker table */
@@ -76,11 +77,13 @@ struct stats_conf {
 	unsigned retention;          /* hours the hourly buckets live */
 	unsigned top_domains;        /* per client and group */
 	unsigned events;             /* first-contact stream length */
+	char metrics_listen[64];     /* "" = no metrics endpoint */
 };
 
 struct stats_sync;
 
-/* Connect to Redis for the flushes (configurations copied). */
+/* Connect to Redis for the flushes (configurations copied). rcfg NULL: no Redis, the counts
+ * serve the metrics endpoint only. */
 struct stats_sync *stats_sync_start(uv_loop_t *loop, const struct redis_conf *rcfg,
 				    const struct stats_conf *scfg);
 /* Merge a worker table into the counts waiting for the next flush, then reset the table. */
@@ -94,6 +97,8 @@ uint64_t stats_sync_pending_queries(const struct stats_sync *s);
 bool stats_sync_idle(const struct stats_sync *s);
 /* Flush what is left (waiting at most [redis] timeout for Redis), then free everything. */
 void stats_sync_stop(struct stats_sync *s);
+/* The Prometheus exposition of the counts since start. */
+void stats_sync_metrics(const struct stats_sync *s, struct strbuf *b);
 
 extern const char stats_script[];
 

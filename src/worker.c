@@ -86,7 +86,7 @@ static void on_drain_timeout(uv_timer_t *t)
 
 static bool stats_wanted(const struct conf *c)
 {
-	return c->stats.enabled && c->redis.address[0];
+	return (c->stats.enabled && c->redis.address[0]) || c->stats.metrics_listen[0];
 }
 
 /* Hand the table of the last interval to the control thread and count into a fresh one. */

@@ -1,0 +1,21 @@
+/* metrics.h - the Prometheus text endpoint (`[stats] metrics_listen`), on the control thread.
+ * Labels are instance, group, reason and action: never a client or a domain. */
+#ifndef JD_METRICS_H
+#define JD_METRICS_H
+
+#include <uv.h>
+#include "addr.h"
+#include "util.h"
+
+struct metrics;
+
+/* Writes the exposition text into b. */
+typedef void (*metrics_render_fn)(struct strbuf *b, void *data);
+
+/* Listen on addr. NULL with the reason in err (address in use...). */
+struct metrics *metrics_start(uv_loop_t *loop, const struct addr *listen, metrics_render_fn render,
+			      void *data, char *err, size_t errlen);
+/* Stop listening; open connections finish or time out. */
+void metrics_stop(struct metrics *m);
+
+#endif
