@@ -11,12 +11,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <hiredis/hiredis.h>
 #include "conf.h"
 #include "groups.h"
 #include "policy.h"
 #include "rconn.h"
+#include "report.h"
 #include "suffix.h"
 #include "util.h"
 #include "wire.h"
@@ -29,6 +31,7 @@ struct ctl {
 	struct redis_conf rcfg;
 	struct conf *conf;           /* the configuration file's, or the defaults */
 	char base[160];              /* <prefix>{policy}: */
+	char sbase[160];             /* <prefix>{stats}: */
 	char channel[160];
 	bool json;
 };
@@ -63,6 +66,10 @@ static void usage(FILE *f)
 	      "  allow|deny list\n"
 	      "  groups                            the jurisdiction groups known to the configuration\n"
 	      "  reload                            every instance reloads its configuration and policy\n"
+	      "  stats [CLIENT]                    counters: totals and per client, or one client\n"
+	      "  top CLIENT [GROUP]                the client's top domains per jurisdiction group\n"
+	      "  tail [-n N] [-f]                  first contacts: the last N (10), then follow with -f\n"
+	      "  report --html FILE [--days N]     a self-contained HTML report (N days of history, 7)\n"
 	      "\n"
 	      "  -c CONFIG    read [redis] and [labels] from CONFIG (default " DEFAULT_CONF " if it exists)\n"
 	      "  -r ADDRESS   Redis: unix:/path, IP:port or [IPv6]:port (default [redis] address, else "
@@ -604,6 +611,340 @@ static int cmd_groups(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- statistics ---- */
+
+/* The display name of a client: its policy name, else its DHCP host name, else "". */
+static void client_name(struct ctl *c, const char *id, char *buf, size_t len)
+{
+	redisReply *r = cmd(c, "HGET %sclient:%s name", c->base, id);
+
+	buf[0] = 0;
+	if (r->type == REDIS_REPLY_STRING)
+		snprintf(buf, len, "%s", r->str);
+	freeReplyObject(r);
+	if (buf[0])
+		return;
+	r = cmd(c, "HGET %slease:%s hostname", c->base, id);
+	if (r->type == REDIS_REPLY_STRING)
+		snprintf(buf, len, "%s", r->str);
+	freeReplyObject(r);
+}
+
+static long long hnum(const redisReply *h, const char *field)
+{
+	const char *v = hget(h, field);
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* "g:PRC=12 (hosted 10, operator 2)" for each group field of h */
+static void group_summary(struct strbuf *b, const redisReply *h)
+{
+	bool any = false;
+
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		const char *f = h->element[i]->str;
+		if (strncmp(f, "g:", 2) || strchr(f + 2, ':'))
+			continue;
+		char sub[GROUP_NAME_MAX + 16];
+		sb_printf(b, "%s%s %s", any ? ", " : "", f + 2, h->element[i + 1]->str);
+		const char *kinds[] = { "hosted", "operator", "domain" };
+		bool first = true;
+		for (int k = 0; k < 3; k++) {
+			snprintf(sub, sizeof(sub), "%s:%s", f, kinds[k]);
+			const char *v = hget(h, sub);
+			if (v) {
+				sb_printf(b, "%s%s %s", first ? " (" : ", ", kinds[k], v);
+				first = false;
+			}
+		}
+		if (!first)
+			sb_str(b, ")");
+		any = true;
+	}
+	if (!any)
+		sb_str(b, "none");
+}
+
+static void stats_json(struct strbuf *b, const redisReply *h)
+{
+	sb_str(b, "{");
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		sb_str(b, i ? "," : "");
+		sb_json(b, h->element[i]->str);
+		sb_printf(b, ":%lld", strtoll(h->element[i + 1]->str, NULL, 10));
+	}
+	sb_str(b, "}");
+}
+
+static int cmd_stats(struct ctl *c, int argc, char **argv)
+{
+	struct strbuf b = { 0 };
+	char id[128], name[128];
+
+	if (argc > 2)
+		usage_error("stats: unexpected argument '%s'", argv[2]);
+	if (argc == 2) {
+		client_id(argv[1], id, sizeof(id));
+		redisReply *h = cmd(c, "HGETALL %sclient:%s", c->sbase, id);
+		if (h->type != REDIS_REPLY_ARRAY || !h->elements)
+			die("no statistics for client '%s'", id);
+		client_name(c, id, name, sizeof(name));
+		if (c->json) {
+			sb_str(&b, "{\"id\":");
+			sb_json(&b, id);
+			sb_str(&b, ",\"name\":");
+			sb_json(&b, name);
+			sb_str(&b, ",\"counters\":");
+			stats_json(&b, h);
+			sb_str(&b, "}\n");
+		} else {
+			sb_printf(&b, "client: %s%s%s%s\n", id, name[0] ? " (" : "", name, name[0] ? ")" : "");
+			sb_printf(&b, "queries: %lld\ncache hits: %lld\nblocked: %lld\nrewritten: %lld\n",
+				  hnum(h, "queries"), hnum(h, "cache_hits"), hnum(h, "blocked"), hnum(h, "rewritten"));
+			sb_str(&b, "groups: ");
+			group_summary(&b, h);
+			time_t first = (time_t)hnum(h, "first_seen"), last = (time_t)hnum(h, "last_seen");
+			char t1[32] = "-", t2[32] = "-";
+			struct tm tm;
+			if (first && gmtime_r(&first, &tm))
+				strftime(t1, sizeof(t1), "%Y-%m-%d %H:%M UTC", &tm);
+			if (last && gmtime_r(&last, &tm))
+				strftime(t2, sizeof(t2), "%Y-%m-%d %H:%M UTC", &tm);
+			sb_printf(&b, "\nfirst seen: %s\nlast seen: %s\n", t1, t2);
+		}
+		freeReplyObject(h);
+		out(&b);
+		return 0;
+	}
+	redisReply *t = cmd(c, "HGETALL %stotal", c->sbase);
+	char **ids;
+	redisReply *m = cmd(c, "SMEMBERS %sclients", c->sbase);
+	if (t->type != REDIS_REPLY_ARRAY || m->type != REDIS_REPLY_ARRAY)
+		die("Redis: the statistics keys have the wrong type");
+	ids = calloc(m->elements + 1, sizeof(char *));
+	if (!ids)
+		die("out of memory");
+	for (size_t i = 0; i < m->elements; i++)
+		ids[i] = m->element[i]->str;
+	qsort(ids, m->elements, sizeof(char *), cmp_str);
+	if (c->json) {
+		sb_str(&b, "{\"total\":");
+		stats_json(&b, t);
+		sb_str(&b, ",\"clients\":[");
+	} else {
+		sb_printf(&b, "total: %lld queries, %lld cache hits, %lld blocked, %lld rewritten; groups: ",
+			  hnum(t, "queries"), hnum(t, "cache_hits"), hnum(t, "blocked"), hnum(t, "rewritten"));
+		group_summary(&b, t);
+		sb_printf(&b, "\n\n%-20s %-20s %9s %8s %8s  %s\n", "CLIENT", "NAME", "QUERIES", "HITS",
+			  "BLOCKED", "GROUPS");
+	}
+	for (size_t i = 0; ids[i]; i++) {
+		redisReply *h = cmd(c, "HGETALL %sclient:%s", c->sbase, ids[i]);
+		client_name(c, ids[i], name, sizeof(name));
+		if (c->json) {
+			sb_str(&b, i ? ",{\"id\":" : "{\"id\":");
+			sb_json(&b, ids[i]);
+			sb_str(&b, ",\"name\":");
+			sb_json(&b, name);
+			sb_str(&b, ",\"counters\":");
+			stats_json(&b, h);
+			sb_str(&b, "}");
+		} else {
+			sb_printf(&b, "%-20s %-20.20s %9lld %8lld %8lld  ", ids[i], name, hnum(h, "queries"),
+				  hnum(h, "cache_hits"), hnum(h, "blocked"));
+			group_summary(&b, h);
+			sb_str(&b, "\n");
+		}
+		freeReplyObject(h);
+	}
+	sb_str(&b, c->json ? "]}\n" : "");
+	free(ids);
+	freeReplyObject(m);
+	freeReplyObject(t);
+	out(&b);
+	return 0;
+}
+
+static int cmd_top(struct ctl *c, int argc, char **argv)
+{
+	struct strbuf b = { 0 };
+	char id[128];
+	const char *groups[GROUPS_MAX];
+	unsigned ng = 0;
+	redisReply *h = NULL;
+
+	if (argc < 2 || argc > 3)
+		usage_error("top: expected CLIENT [GROUP]%s", "");
+	client_id(argv[1], id, sizeof(id));
+	if (argc == 3) {
+		groups[ng++] = argv[2];
+	} else {
+		h = cmd(c, "HGETALL %sclient:%s", c->sbase, id);
+		if (h->type != REDIS_REPLY_ARRAY || !h->elements)
+			die("no statistics for client '%s'", id);
+		for (size_t i = 0; i + 1 < h->elements && ng < GROUPS_MAX; i += 2) {
+			const char *f = h->element[i]->str;
+			if (!strncmp(f, "g:", 2) && !strchr(f + 2, ':'))
+				groups[ng++] = f + 2;
+		}
+	}
+	sb_str(&b, c->json ? "{" : "");
+	for (unsigned g = 0; g < ng; g++) {
+		redisReply *z = cmd(c, "ZREVRANGE %stop:%s:%s 0 -1 WITHSCORES", c->sbase, id, groups[g]);
+		if (z->type != REDIS_REPLY_ARRAY)
+			die("Redis: %stop:%s:%s is not a sorted set", c->sbase, id, groups[g]);
+		if (c->json) {
+			sb_str(&b, g ? "," : "");
+			sb_json(&b, groups[g]);
+			sb_str(&b, ":[");
+		} else {
+			sb_printf(&b, "%s%s:\n", g ? "\n" : "", groups[g]);
+		}
+		for (size_t i = 0; i + 1 < z->elements; i += 2) {
+			if (c->json) {
+				sb_str(&b, i ? ",{\"domain\":" : "{\"domain\":");
+				sb_json(&b, z->element[i]->str);
+				sb_printf(&b, ",\"count\":%lld}", strtoll(z->element[i + 1]->str, NULL, 10));
+			} else {
+				sb_printf(&b, "%10lld  %s\n", strtoll(z->element[i + 1]->str, NULL, 10), z->element[i]->str);
+			}
+		}
+		sb_str(&b, c->json ? "]" : "");
+		freeReplyObject(z);
+	}
+	sb_str(&b, c->json ? "}\n" : "");
+	out(&b);
+	if (h)
+		freeReplyObject(h);
+	return 0;
+}
+
+/* One stream entry as a line or a JSON object. */
+static void event_out(struct ctl *c, struct strbuf *b, const redisReply *e)
+{
+	const redisReply *f = e->element[1];
+	char name[128] = "";
+	const char *client = hget(f, "client");
+
+	if (client)
+		client_name(c, client, name, sizeof(name));
+	if (c->json) {
+		sb_str(b, "{\"id\":");
+		sb_json(b, e->element[0]->str);
+		for (size_t i = 0; i + 1 < f->elements; i += 2) {
+			sb_str(b, ",");
+			sb_json(b, f->element[i]->str);
+			sb_str(b, ":");
+			sb_json(b, f->element[i + 1]->str);
+		}
+		sb_str(b, ",\"name\":");
+		sb_json(b, name);
+		sb_str(b, "}\n");
+		return;
+	}
+	time_t ts = (time_t)strtoll(hget(f, "ts") ? hget(f, "ts") : "0", NULL, 10);
+	char when[32] = "-";
+	struct tm tm;
+	const char *type = hget(f, "type"), *group = hget(f, "group"), *dom = hget(f, "domain");
+	if (ts && gmtime_r(&ts, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	sb_printf(b, "%s  %s", when, client ? client : "?");
+	if (name[0])
+		sb_printf(b, " (%s)", name);
+	if (type && !strcmp(type, "group"))
+		sb_printf(b, "  first contact with %s\n", group ? group : "?");
+	else
+		sb_printf(b, "  new domain in %s: %s (%s)\n", group ? group : "?", dom ? dom : "?",
+			  hget(f, "reason") ? hget(f, "reason") : "?");
+}
+
+static int cmd_tail(struct ctl *c, int argc, char **argv)
+{
+	long long n = 10;
+	bool follow = false;
+	char last[64] = "$";
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+			follow = true;
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
+			uint64_t v;
+			if (parse_uint(argv[++i], 0, 100000, 0, &v) < 0)
+				usage_error("tail -n '%s': expected a number", argv[i]);
+			n = (long long)v;
+		} else
+			usage_error("tail: unexpected argument '%s' (-n N, -f)", argv[i]);
+	}
+	redisReply *r = cmd(c, "XREVRANGE %sevents + - COUNT %lld", c->sbase, n);
+	if (r->type != REDIS_REPLY_ARRAY)
+		die("Redis: %sevents is not a stream", c->sbase);
+	struct strbuf b = { 0 };
+	for (size_t i = r->elements; i-- > 0;)
+		event_out(c, &b, r->element[i]);
+	if (r->elements)
+		snprintf(last, sizeof(last), "%s", r->element[0]->element[0]->str);
+	freeReplyObject(r);
+	out(&b);
+	fflush(stdout);
+	if (!follow)
+		return 0;
+	/* follow: block without a client timeout (the server side BLOCK does the waiting) */
+	struct timeval none = { 0, 0 };
+	redisSetTimeout(c->rc, none);
+	for (;;) {
+		r = cmd(c, "XREAD COUNT 100 BLOCK 0 STREAMS %sevents %s", c->sbase, last);
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+			const redisReply *entries = r->element[0]->element[1];
+			for (size_t i = 0; i < entries->elements; i++) {
+				event_out(c, &b, entries->element[i]);
+				snprintf(last, sizeof(last), "%s", entries->element[i]->element[0]->str);
+			}
+			out(&b);
+			fflush(stdout);
+		}
+		freeReplyObject(r);
+	}
+}
+
+static int cmd_report(struct ctl *c, int argc, char **argv)
+{
+	const char *file = NULL;
+	unsigned days = 7;
+	char err[300];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--html") && i + 1 < argc)
+			file = argv[++i];
+		else if (!strcmp(argv[i], "--days") && i + 1 < argc) {
+			uint64_t v;
+			if (parse_uint(argv[++i], 1, 90, 0, &v) < 0)
+				usage_error("report --days '%s': expected 1 to 90", argv[i]);
+			days = (unsigned)v;
+		} else
+			usage_error("report: unexpected argument '%s' (--html FILE [--days N])", argv[i]);
+	}
+	if (!file)
+		usage_error("report: --html FILE is required%s", "");
+	struct report_opts o = { .stats_base = c->sbase, .policy_base = c->base, .days = days,
+				 .now = time(NULL) };
+	char tmp[1100];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		die("%s: %s", tmp, strerror(errno));
+	if (report_html(c->rc, &o, f, err, sizeof(err)) < 0) {
+		fclose(f);
+		unlink(tmp);
+		die("%s", err);
+	}
+	if (fclose(f) != 0 || rename(tmp, file) != 0) {
+		unlink(tmp);
+		die("%s: %s", file, strerror(errno));
+	}
+	printf("report written to %s\n", file);
+	return 0;
+}
+
 static int cmd_reload(struct ctl *c, int argc, char **argv)
 {
 	if (argc != 1)
@@ -677,11 +1018,13 @@ int main(int argc, char **argv)
 	if (getenv("JURISDNS_REDIS_PASSWORD"))
 		snprintf(c.rcfg.password, sizeof(c.rcfg.password), "%s", getenv("JURISDNS_REDIS_PASSWORD"));
 	snprintf(c.base, sizeof(c.base), "%s{policy}:", c.rcfg.prefix);
+	snprintf(c.sbase, sizeof(c.sbase), "%s{stats}:", c.rcfg.prefix);
 	snprintf(c.channel, sizeof(c.channel), "%spolicy:changed", c.rcfg.prefix);
 
 	char **av = argv + optind;
 	int ac = argc - optind;
-	static const char *const cmds[] = { "client", "policy", "allow", "deny", "groups", "reload" };
+	static const char *const cmds[] = { "client", "policy", "allow", "deny", "groups", "reload",
+					    "stats", "top", "tail", "report" };
 	bool known = false;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++)
 		known |= !strcmp(av[0], cmds[i]);
@@ -697,6 +1040,10 @@ int main(int argc, char **argv)
 	rc = !strcmp(av[0], "client") ? cmd_client(&c, ac, av)
 		 : !strcmp(av[0], "policy") ? cmd_policy(&c, ac, av)
 		 : !strcmp(av[0], "reload") ? cmd_reload(&c, ac, av)
+		 : !strcmp(av[0], "stats")  ? cmd_stats(&c, ac, av)
+		 : !strcmp(av[0], "top")    ? cmd_top(&c, ac, av)
+		 : !strcmp(av[0], "tail")   ? cmd_tail(&c, ac, av)
+		 : !strcmp(av[0], "report") ? cmd_report(&c, ac, av)
 					    : cmd_list(&c, ac, av);
 	redisFree(c.rc);
 	conf_unref(c.conf);

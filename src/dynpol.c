@@ -141,6 +141,74 @@ static void client_record(struct builder *b, char **f, unsigned nf)
 	}
 }
 
+static void lease_record(struct builder *b, const char *ip, const char *name)
+{
+	struct dynpol *d = b->d;
+	struct client_rule tmp;
+	char err[200];
+
+	if (policy_client_init(&tmp, ip, err, sizeof(err)) < 0 || tmp.by_mac || tmp.net.bits != 128) {
+		skip(b, "lease: '%s' is not an IP address", ip);
+		return;
+	}
+	if (policy_client_set(&tmp, "name", name, err, sizeof(err)) < 0) {
+		skip(b, "lease %s: %s", ip, err);
+		return;
+	}
+	uint32_t n0 = d->nleases;
+	if (n0 == 0 || (n0 >= 16 && (n0 & (n0 - 1)) == 0)) { /* 16, then doubling when full */
+		struct lease *n = realloc(d->leases, (n0 ? n0 * 2 : 16) * sizeof(*n));
+		if (!n) {
+			b->oom = 1;
+			return;
+		}
+		d->leases = n;
+	}
+	memcpy(d->leases[d->nleases].ip, tmp.net.net, 16);
+	snprintf(d->leases[d->nleases].name, sizeof(d->leases[0].name), "%s", tmp.name);
+	d->nleases++;
+}
+
+static uint64_t lease_hash(const uint8_t ip[16])
+{
+	return hash_bytes(ip, 16, 0x6c65617365ULL);
+}
+
+/* An open-addressing index over the leases (the first of duplicates wins). */
+static int index_leases(struct dynpol *d)
+{
+	size_t cap = 16;
+
+	if (!d->nleases)
+		return 0;
+	while (cap < (size_t)d->nleases * 2)
+		cap *= 2;
+	if (!(d->lease_index = calloc(cap, sizeof(*d->lease_index))))
+		return -1;
+	d->lease_mask = cap - 1;
+	for (uint32_t k = 0; k < d->nleases; k++) {
+		size_t i = lease_hash(d->leases[k].ip) & d->lease_mask;
+		while (d->lease_index[i] && memcmp(d->leases[d->lease_index[i] - 1].ip, d->leases[k].ip, 16))
+			i = (i + 1) & d->lease_mask;
+		if (!d->lease_index[i])
+			d->lease_index[i] = k + 1;
+	}
+	return 0;
+}
+
+const char *dynpol_lease_name(const struct dynpol *d, const struct sockaddr *sa)
+{
+	uint8_t ip[16];
+
+	if (!d || !d->lease_index)
+		return NULL;
+	addr_to_v6(sa, ip);
+	for (size_t i = lease_hash(ip) & d->lease_mask; d->lease_index[i]; i = (i + 1) & d->lease_mask)
+		if (!memcmp(d->leases[d->lease_index[i] - 1].ip, ip, 16))
+			return d->leases[d->lease_index[i] - 1].name;
+	return NULL;
+}
+
 static void record(struct builder *b, char **f, unsigned nf)
 {
 	struct dynpol *d = b->d;
@@ -171,6 +239,8 @@ static void record(struct builder *b, char **f, unsigned nf)
 			skip(b, "%s: '%s' is not a domain name", f[0], f[1]);
 		else if ((!*set && !(*set = suffix_set_new())) || suffix_set_add(*set, wire, (size_t)len, 1) < 0)
 			b->oom = 1;
+	} else if (!strcmp(f[0], "lease") && nf == 3) {
+		lease_record(b, f[1], f[2]);
 	} else if (!strcmp(f[0], "error") && nf == 3) {
 		skip(b, "%s: %s", f[1], f[2]);
 	} else {
@@ -240,7 +310,7 @@ struct dynpol *dynpol_parse(const char *text, size_t len, const char *where, cha
 	}
 	flush_client(&b);
 	free(work);
-	if (b.oom) {
+	if (b.oom || index_leases(d) < 0) {
 		dynpol_unref(d);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -326,6 +396,8 @@ void dynpol_unref(struct dynpol *d)
 	if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
 		return;
 	policy_free(&d->p);
+	free(d->leases);
+	free(d->lease_index);
 	free(d->text);
 	free(d);
 }

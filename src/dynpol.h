@@ -11,6 +11,7 @@
  *     deny	ads.example
  *     client	192.168.1.23	mode	block
  *     client	aa:bb:cc:dd:ee:ff	name	Tablet
+ *     lease	192.168.1.40	kitchen-camera
  *     error	client:10.1.1.1	WRONGTYPE Operation against a key holding the wrong kind of value
  *
  * Bad records (an unknown mode, a bad CIDR, an unknown field) are skipped with a logged reason;
@@ -24,11 +25,19 @@
 #include "policy.h"
 #include "util.h"
 
+struct lease {
+	uint8_t ip[16];              /* IPv4 mapped */
+	char name[64];
+};
+
 struct dynpol {
 	atomic_int refs;
 	uint64_t version;            /* the writers' counter; 0 when Redis had none */
 	unsigned skipped;            /* records skipped as bad */
 	struct policy p;             /* the overlay: clients, allow, deny, has_* defaults */
+	struct lease *leases;        /* DHCP host names by address (contrib/dhcp hooks) */
+	uint32_t nleases, *lease_index;
+	size_t lease_mask;
 	char *text;                  /* the snapshot it was built from */
 	size_t len;
 };
@@ -44,6 +53,9 @@ struct dynpol *dynpol_parse(const char *text, size_t len, const char *where, cha
 struct dynpol *dynpol_load(const char *path, char *err, size_t errlen);
 /* Write d's text to path atomically (a temporary file, fsync, rename). Returns 0 or -errno. */
 int dynpol_save(const struct dynpol *d, const char *path);
+
+/* The DHCP host name of the address, NULL when none. */
+const char *dynpol_lease_name(const struct dynpol *d, const struct sockaddr *sa);
 
 struct dynpol *dynpol_ref(struct dynpol *d);
 void dynpol_unref(struct dynpol *d);

@@ -367,6 +367,10 @@ static void put_client(struct out *o, const struct qlog_rec *rec, enum client_id
 	if (mode == CLIENT_ID_MAC && rec->has_mac) {
 		putf(o, "\"client\":\"%02x:%02x:%02x:%02x:%02x:%02x\"", rec->mac[0], rec->mac[1],
 		     rec->mac[2], rec->mac[3], rec->mac[4], rec->mac[5]);
+		if (rec->name[0]) {
+			puts_raw(o, ",\"name\":");
+			put_jstr(o, rec->name);
+		}
 		return;
 	}
 	puts_raw(o, "\"client\":");
@@ -374,6 +378,10 @@ static void put_client(struct out *o, const struct qlog_rec *rec, enum client_id
 	if (rec->has_mac)
 		putf(o, ",\"mac\":\"%02x:%02x:%02x:%02x:%02x:%02x\"", rec->mac[0], rec->mac[1], rec->mac[2],
 		     rec->mac[3], rec->mac[4], rec->mac[5]);
+	if (rec->name[0]) {
+		puts_raw(o, ",\"name\":");
+		put_jstr(o, rec->name);
+	}
 }
 
 size_t qlog_format(const struct qlog_rec *rec, enum client_id_mode id_mode, const uint8_t *key,

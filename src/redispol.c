@@ -6,7 +6,8 @@
 #include "log.h"
 #include "redispol.h"
 
-/* Everything in one round trip and one consistent view (a script runs atomically). Sets and
+/* Everything in one round trip and one consistent view (a script runs atomically). DHCP leases
+ * come first and come even when there is no policy (no version key). Sets and
  * hashes come out sorted, so an unchanged policy reads as the same text. A key of the wrong
  * type becomes an "error" record, which the parser logs and skips. */
 const char redispol_script[] =
@@ -33,6 +34,14 @@ const char redispol_script[] =
 	"  for i = 1, #r, 2 do f[#f + 1] = {r[i], r[i + 1]} end\n"
 	"  table.sort(f, function(x, y) return x[1] < y[1] end)\n"
 	"  for _, kv in ipairs(f) do out[#out + 1] = rec .. '\\t' .. esc(kv[1]) .. '\\t' .. esc(kv[2]) end\n"
+	"end\n"
+	"local ips = call('SMEMBERS', b .. 'leases')\n"
+	"if ips then\n"
+	"  table.sort(ips)\n"
+	"  for _, ip in ipairs(ips) do\n"
+	"    local n = redis.pcall('HGET', b .. 'lease:' .. ip, 'hostname')\n"
+	"    if type(n) == 'string' and n ~= '' then out[#out + 1] = 'lease\\t' .. esc(ip) .. '\\t' .. esc(n) end\n"
+	"  end\n"
 	"end\n"
 	"local v = call('GET', KEYS[1])\n"
 	"if not v then return {0, table.concat(out, '\\n') .. '\\n'} end\n"
@@ -71,10 +80,53 @@ struct redispol {
 
 static void read_policy(struct redispol *rp);
 
+/* Lines of policy text starting with "lease\t" (or not). */
+static void copy_lines(const char *text, bool leases, struct strbuf *out)
+{
+	const char *line = text, *nl;
+
+	for (; *line; line = nl) {
+		nl = strchr(line, '\n');
+		nl = nl ? nl + 1 : line + strlen(line);
+		bool is_lease = !strncmp(line, "lease\t", 6);
+		if (is_lease == leases && strncmp(line, DYNPOL_MAGIC, strlen(DYNPOL_MAGIC)))
+			sb_put(out, line, (size_t)(nl - line));
+	}
+}
+
+/* The policy of old with the leases of fresh. */
+static void with_new_leases(const char *old, const char *fresh, struct strbuf *out)
+{
+	sb_str(out, DYNPOL_MAGIC);
+	copy_lines(fresh, true, out);
+	copy_lines(old, false, out);
+}
+
+static void apply_text(struct redispol *rp, const char *text, size_t len)
+{
+	char err[300];
+	struct dynpol *d = dynpol_parse(text, len, "redis", err, sizeof(err));
+
+	if (!d) {
+		log_err("redis policy: %s; keeping the last policy", err);
+		return;
+	}
+	log_info("redis policy: version %llu: %u clients, %zu allowed and %zu denied domains, %u DHCP "
+		 "names%s", (unsigned long long)d->version, d->p.nclients, suffix_set_count(d->p.allow),
+		 suffix_set_count(d->p.deny), d->nleases, d->skipped ? " (bad records skipped, see above)" : "");
+	dynpol_unref(rp->current);
+	rp->current = d;
+	rp->hooks.apply(d, rp->hooks.data);
+	if (rp->cfg.snapshot[0]) {
+		int e = dynpol_save(d, rp->cfg.snapshot);
+		if (e < 0)
+			log_warn("redis policy: cannot save the snapshot %s: %s", rp->cfg.snapshot, strerror(-e));
+	}
+}
+
 static void got_policy(struct rconn *rc, redisReply *r, void *priv)
 {
 	struct redispol *rp = priv;
-	char err[300];
 
 	(void)rc;
 	rp->reading = false;
@@ -86,38 +138,31 @@ static void got_policy(struct rconn *rc, redisReply *r, void *priv)
 	} else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		   r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING) {
 		log_warn("redis policy: unexpected reply to the policy script; keeping the last policy");
-	} else if (r->element[0]->integer == 0) {
-		if (!rp->warned_empty && rp->current)
-			log_warn("redis policy: Redis has no policy (no %s key); keeping version %llu",
-				 rp->version_key, (unsigned long long)rp->current->version);
-		else if (!rp->warned_empty)
-			log_info("redis policy: Redis has no policy yet (no %s key); the file's policy applies",
-				 rp->version_key);
-		rp->warned_empty = true;
 	} else {
 		const char *text = r->element[1]->str;
 		size_t len = r->element[1]->len;
-		rp->warned_empty = false;
-		if (!rp->current || rp->current->len != len || memcmp(rp->current->text, text, len)) {
-			struct dynpol *d = dynpol_parse(text, len, "redis", err, sizeof(err));
-			if (!d) {
-				log_err("redis policy: %s; keeping the last policy", err);
-			} else {
-				log_info("redis policy: version %llu: %u clients, %zu allowed and %zu denied "
-					 "domains%s", (unsigned long long)d->version, d->p.nclients,
-					 suffix_set_count(d->p.allow), suffix_set_count(d->p.deny),
-					 d->skipped ? " (bad records skipped, see above)" : "");
-				dynpol_unref(rp->current);
-				rp->current = d;
-				rp->hooks.apply(d, rp->hooks.data);
-				if (rp->cfg.snapshot[0]) {
-					int e = dynpol_save(d, rp->cfg.snapshot);
-					if (e < 0)
-						log_warn("redis policy: cannot save the snapshot %s: %s",
-							 rp->cfg.snapshot, strerror(-e));
-				}
-			}
+		struct strbuf merged = { 0 };
+		if (r->element[0]->integer == 0) {
+			if (!rp->warned_empty && rp->current)
+				log_warn("redis policy: Redis has no policy (no %s key); keeping version %llu",
+					 rp->version_key, (unsigned long long)rp->current->version);
+			else if (!rp->warned_empty)
+				log_info("redis policy: Redis has no policy yet (no %s key); the file's policy applies",
+					 rp->version_key);
+			rp->warned_empty = true;
+			/* the last policy stays; DHCP names are taken as they are now */
+			with_new_leases(rp->current ? rp->current->text : DYNPOL_MAGIC, text, &merged);
+			text = merged.s;
+			len = merged.len;
+		} else {
+			rp->warned_empty = false;
 		}
+		if (merged.oom)
+			log_err("redis policy: out of memory; keeping the last policy");
+		else if (!rp->current ? strcmp(text, DYNPOL_MAGIC) != 0
+				      : rp->current->len != len || memcmp(rp->current->text, text, len))
+			apply_text(rp, text, len);
+		sb_free(&merged);
 	}
 	if (rp->again) {
 		rp->again = false;

@@ -241,6 +241,9 @@ static void qlog_note(struct worker *w, const struct request *r, struct label *l
 	snprintf(rec->upstream_name, sizeof(rec->upstream_name), "%s", upstream ? upstream : "");
 	rec->label = label_ref(l);
 	rec->action = policy_action_name(v ? v->action : PACT_PASS);
+	const char *name = v && v->client_name && v->client_name[0] ? v->client_name
+							       : dynpol_lease_name(w->dyn, &r->src.u.sa);
+	snprintf(rec->name, sizeof(rec->name), "%s", name ? name : "");
 	memcpy(rec->qname, r->q.qname, r->q.qname_len);
 	wire_name_lower(rec->qname, r->q.qname_len);
 	if (qlog_ring_commit(&w->qlog, rec) && w->qlog_wake)

@@ -524,6 +524,60 @@ class RedisCase(h.JDTestCase):
 # 1. the publish path: what a writer puts in Redis applies within a second
 # --------------------------------------------------------------------------------------------
 
+class DhcpNames(RedisCase):
+    """Host names from the DHCP hooks' lease keys reach the query log; a policy name wins."""
+
+    def name_in_log(self, jd, source, want, timeout=2.0):
+        """Query from source until a line logged after this call carries name want."""
+        start = len(h.read_jsonl(jd.qlog))
+        seen = []
+
+        def cond():
+            ask(jd, fresh("de.policy.test."), source=source)
+            lines = [l for l in h.read_jsonl(jd.qlog)[start:] if l["client"] == source]
+            seen[:] = [l.get("name") for l in lines]
+            return want in seen
+        h.wait_for(cond, timeout, interval=0.05,
+                   what="name %r in the query log for %s (names seen: %r)" % (want, source, seen))
+
+    def test_lease_names_without_and_with_a_policy(self):
+        jd = self.make_jd(policy={"default_mode": "log"})
+        # the hook's writes (no version key: Redis has no policy, but names still count)
+        self.r.sadd(B + "leases", "127.0.0.2", "127.0.0.3")
+        self.r.hset(B + "lease:127.0.0.2", mapping={"mac": "aa:bb:cc:dd:ee:02",
+                                                     "hostname": "kitchen-tv", "expires": 0,
+                                                     "source": "dnsmasq"})
+        # 127.0.0.3 is in the set but its key expired: no name, no error
+        self.assertEqual(self.r.publish(CHANNEL, "leases"), 1)
+        self.name_in_log(jd, "127.0.0.2", "kitchen-tv")
+        line = [l for l in h.read_jsonl(jd.qlog) if l["client"] == "127.0.0.3"]
+        self.assertFalse(line, "no query from .3 yet")
+        q, r = ask(jd, fresh("de.policy.test."), source="127.0.0.3")
+        self.assertFalse(self.r.exists(B + "version"))
+        # a policy appears: the lease name stays, and a policy name wins over it
+        v, t0 = self.write_policy(clients={"127.0.0.2": {"mode": "log", "name": "tv-by-policy"}})
+        self.wait_log(jd, "redis policy: version %d: 1 clients" % v)
+        self.name_in_log(jd, "127.0.0.2", "tv-by-policy")
+        self.r.hdel(B + "client:127.0.0.2", "name")
+        self.bump()
+        self.name_in_log(jd, "127.0.0.2", "kitchen-tv")
+        # Redis restarted empty, then a hook writes a lease: the last policy stays, the name
+        # changes
+        _, t0 = self.write_policy(deny=["blocked.policy.test"])
+        self.wait_log(jd, "1 denied domains")
+        self.r.flushall()
+        self.r.sadd(B + "leases", "127.0.0.2")
+        self.r.hset(B + "lease:127.0.0.2", mapping={"hostname": "tv-renamed"})
+        self.r.publish(CHANNEL, "leases")
+        self.name_in_log(jd, "127.0.0.2", "tv-renamed")
+        q, r = ask(jd, "blocked.policy.test.")
+        self.assertEqual(ede_of(r)[0][0], EDE_BLOCKED, r)
+        # a bad host name (control characters) is skipped with a reason
+        self.r.hset(B + "lease:127.0.0.2", mapping={"hostname": "bad\x01name"})
+        self.r.publish(CHANNEL, "leases")
+        self.wait_log(jd, "lease 127.0.0.2: name: contains a control character")
+
+
 class PublishApplies(RedisCase):
 
     def test_deny_list_and_block_client_apply_within_a_second(self):

@@ -296,6 +296,46 @@ static void test_client_helpers(void **state)
 	assert_int_equal(policy_client_set(&r, "name", longname, err, sizeof(err)), -1);
 }
 
+static void test_leases(void **state)
+{
+	(void)state;
+	struct dynpol *d = parse(DYNPOL_MAGIC
+				 "lease\t192.168.1.40\tkitchen-camera\n"
+				 "lease\t2001:db8::23\tphone\n"
+				 "lease\t192.168.1.40\tduplicate\n"      /* the first one wins */
+				 "lease\t192.168.1.0/24\tnetwork\n"      /* not an address: skipped */
+				 "lease\tkitchen\tx\n"                   /* skipped */
+				 "lease\t192.168.1.41\tbad\\x01name\n"); /* control character: skipped */
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+
+	assert_int_equal(d->skipped, 3);
+	inet_pton(AF_INET, "192.168.1.40", &sin.sin_addr);
+	assert_string_equal(dynpol_lease_name(d, (struct sockaddr *)&sin), "kitchen-camera");
+	inet_pton(AF_INET, "192.168.1.41", &sin.sin_addr);
+	assert_null(dynpol_lease_name(d, (struct sockaddr *)&sin));
+	inet_pton(AF_INET6, "2001:db8::23", &sin6.sin6_addr);
+	assert_string_equal(dynpol_lease_name(d, (struct sockaddr *)&sin6), "phone");
+	assert_null(dynpol_lease_name(NULL, (struct sockaddr *)&sin6));
+	dynpol_unref(d);
+	/* many: the table grows and every name is found */
+	struct strbuf b = { 0 };
+	sb_str(&b, DYNPOL_MAGIC);
+	for (int i = 0; i < 3000; i++)
+		sb_printf(&b, "lease\t10.0.%d.%d\thost-%d\n", i / 256, i % 256, i);
+	d = parse(b.s);
+	assert_int_equal(d->nleases, 3000);
+	for (int i = 0; i < 3000; i += 7) {
+		char ip[32], want[32];
+		snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 256, i % 256);
+		snprintf(want, sizeof(want), "host-%d", i);
+		inet_pton(AF_INET, ip, &sin.sin_addr);
+		assert_string_equal(dynpol_lease_name(d, (struct sockaddr *)&sin), want);
+	}
+	dynpol_unref(d);
+	sb_free(&b);
+}
+
 static void test_redis_address(void **state)
 {
 	(void)state;
@@ -335,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_overlay_precedence),
 		cmocka_unit_test(test_overlay_decisions),
 		cmocka_unit_test(test_client_helpers),
+		cmocka_unit_test(test_leases),
 		cmocka_unit_test(test_redis_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
