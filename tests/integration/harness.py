@@ -7,6 +7,7 @@ Only the standard library and dnspython (Debian's python3-dnspython) are used.
 - FakeUpstream: a scriptable DNS server (UDP + TCP) running in a thread, recording every query.
 - Jurisdns: the daemon under test, started from a generated config file.
 - udp()/tcp()/raw_udp()/raw_tcp()/tcp_send_frames(): client helpers.
+- RedisServer: redis-server on a unix socket in a temp dir (python3-redis for its client).
 
 Every process started here is stopped by its PID; every wait is bounded.
 
@@ -336,6 +337,99 @@ def header_flags(wire):
 # --------------------------------------------------------------------------------------------
 # knotd
 # --------------------------------------------------------------------------------------------
+
+REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+
+
+class RedisServer:
+    """redis-server on a unix socket in its own directory (no TCP port, no persistence), run in
+    the foreground and stopped by its PID. start() again after stop()/kill() gives an EMPTY
+    server on the same socket path."""
+
+    def __init__(self, tmp, args=(), password=None):
+        self.dir = tmp.file("redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.log = os.path.join(self.dir, "redis.log")
+        self.args = list(args)
+        self.password = password
+        self.proc = None
+        self._logf = None
+
+    @property
+    def address(self):
+        return "unix:" + self.sock
+
+    def client(self, password=None, socket_timeout=3.0, **kw):
+        import redis  # python3-redis: only the Redis tests need it
+        return redis.Redis(unix_socket_path=self.sock, decode_responses=True,
+                           password=password if password is not None else self.password,
+                           socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
+                           **kw)
+
+    def start(self, timeout=10.0):
+        self._logf = open(self.log, "ab")
+        argv = [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+                "--save", "", "--appendonly", "no", "--dir", self.dir] + self.args
+        if self.password and "--requirepass" not in self.args:
+            argv += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        import redis
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited with %s:\n%s"
+                                   % (self.proc.returncode, self.read_log()))
+            c = self.client(socket_timeout=0.3)
+            try:
+                if c.ping():
+                    return self
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                    redis.exceptions.BusyLoadingError, OSError):
+                pass
+            finally:
+                c.close()
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise RuntimeError("redis-server did not answer PING within %.0fs:\n%s"
+                                   % (timeout, self.read_log()))
+            time.sleep(0.02)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _closed(self):
+        self.proc = None
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+
+    def kill(self):
+        """SIGKILL by PID: no goodbye to the clients, the socket file stays behind."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self._closed()
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc, timeout=5)
+            self._closed()
+
+
+
 
 class Knot:
     """knotd serving example.test. from tests/zones/test.zone on 127.0.0.1:port."""

@@ -39,7 +39,7 @@ try:
 except ImportError:  # reported by setUpModule: a suite that skips silently proves nothing
     redis = None
 
-REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+REDIS_SERVER = h.REDIS_SERVER
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 DNSMASQ = os.environ.get("DNSMASQ", "/usr/sbin/dnsmasq")
 KEA_DHCP4 = os.environ.get("KEA_DHCP4", "/usr/sbin/kea-dhcp4")
@@ -88,67 +88,7 @@ def write(path, text, mode=0o600):
     return path
 
 
-class RedisServer:
-    """redis-server on a unix socket in its own directory (optionally also on TCP), run in the
-    foreground and stopped by its PID."""
-
-    def __init__(self, tmp, args=(), password=None):
-        self.dir = tmp.file("redis")
-        os.makedirs(self.dir, exist_ok=True)
-        self.sock = os.path.join(self.dir, "redis.sock")
-        self.log = os.path.join(self.dir, "redis.log")
-        self.args = list(args)
-        self.password = password
-        self.proc = None
-        self._logf = None
-
-    def client(self, socket_timeout=3.0):
-        return redis.Redis(unix_socket_path=self.sock, decode_responses=True,
-                           password=self.password, socket_timeout=socket_timeout,
-                           socket_connect_timeout=socket_timeout)
-
-    def start(self, timeout=10.0):
-        self._logf = open(self.log, "ab")
-        argv = [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-                "--save", "", "--appendonly", "no", "--dir", self.dir] + self.args
-        if self.password:
-            argv += ["--requirepass", self.password]
-        self.proc = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.02) + 1):
-            if self.proc.poll() is not None:
-                raise RuntimeError("redis-server exited with %s:\n%s"
-                                   % (self.proc.returncode, self.read_log()))
-            c = self.client(socket_timeout=0.3)
-            try:
-                if c.ping():
-                    return self
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-                pass
-            finally:
-                c.close()
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("redis-server did not answer PING within %.0fs:\n%s"
-                           % (timeout, self.read_log()))
-
-    def read_log(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is not None:
-            h.stop_process(self.proc)
-            self.proc = None
-        if self._logf:
-            self._logf.close()
-            self._logf = None
+RedisServer = h.RedisServer
 
 
 class Run:

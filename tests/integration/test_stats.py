@@ -46,7 +46,7 @@ try:
 except ImportError:  # reported by setUpModule
     redis = None
 
-REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+REDIS_SERVER = h.REDIS_SERVER
 
 KNOT = None
 ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
@@ -112,84 +112,7 @@ def utc_hour(t=None):
     return time.strftime("%Y%m%d%H", time.gmtime(t if t is not None else time.time()))
 
 
-class RedisServer:
-    """redis-server on a unix socket in its own directory, run in the foreground and stopped by
-    its PID. Extra args are appended (they override the defaults: no persistence)."""
-
-    def __init__(self, tmp, args=()):
-        self.dir = tmp.file("redis")
-        os.makedirs(self.dir, exist_ok=True)
-        self.sock = os.path.join(self.dir, "redis.sock")
-        self.log = os.path.join(self.dir, "redis.log")
-        self.args = list(args)
-        self.proc = None
-        self._logf = None
-
-    @property
-    def address(self):
-        return "unix:" + self.sock
-
-    def client(self, socket_timeout=3.0):
-        return redis.Redis(unix_socket_path=self.sock, decode_responses=True,
-                           socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
-
-    def start(self, timeout=10.0):
-        self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", "--dir", self.dir] + self.args,
-            stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("redis-server exited with %s:\n%s"
-                                   % (self.proc.returncode, self.read_log()))
-            c = self.client(socket_timeout=0.3)
-            try:
-                if c.ping():
-                    return self
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                    redis.exceptions.BusyLoadingError, OSError):
-                pass
-            finally:
-                c.close()
-            if time.monotonic() >= deadline:
-                self.kill()
-                raise RuntimeError("redis-server did not answer PING within %.0fs:\n%s"
-                                   % (timeout, self.read_log()))
-            time.sleep(0.02)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def read_log(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def _closed(self):
-        self.proc = None
-        if self._logf:
-            self._logf.close()
-            self._logf = None
-
-    def kill(self):
-        """SIGKILL by PID."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                os.kill(self.proc.pid, signal.SIGKILL)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            self._closed()
-
-    def stop(self):
-        if self.proc is not None:
-            h.stop_process(self.proc, timeout=5)
-            self._closed()
+RedisServer = h.RedisServer
 
 
 def udp_bound(host, port):
