@@ -1,0 +1,20 @@
+/* report.h - jurisdns-ctl report --html: one self-contained HTML page (no network, no
+ * scripts, inline SVG charts) built from the statistics and the policy in Redis. */
+#ifndef JD_REPORT_H
+#define JD_REPORT_H
+
+#include <stdio.h>
+#include <time.h>
+#include <hiredis/hiredis.h>
+
+struct report_opts {
+	const char *stats_base;      /* "<prefix>{stats}:" */
+	const char *policy_base;     /* "<prefix>{policy}:" (client names) */
+	unsigned days;               /* history shown, from the hourly buckets */
+	time_t now;
+};
+
+/* Read Redis and write the page to out. Returns 0, or -1 with one line in err. */
+int report_html(redisContext *rc, const struct report_opts *o, FILE *out, char *err, size_t errlen);
+
+#endif
