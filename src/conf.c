@@ -53,7 +53,7 @@ static const struct key_def known_keys[] = {
 	{ "redis", "timeout" }, { "redis", "refresh" }, { "redis", "snapshot" },
 	{ "stats", "enabled" }, { "stats", "instance" }, { "stats", "interval" },
 	{ "stats", "retention_days" }, { "stats", "top_domains" }, { "stats", "events" },
-	{ "stats", "metrics_listen" },
+	{ "stats", "metrics_listen" }, { "stats", "recent" },
 };
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
@@ -429,6 +429,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	UINT_KEY("stats", "interval", stats.interval, 100, 60000)
 	UINT_KEY("stats", "top_domains", stats.top_domains, 1, 10000)
 	UINT_KEY("stats", "events", stats.events, 10, 10000000)
+	UINT_KEY("stats", "recent", stats.recent, 0, 10000000)
 	UINT_KEY("redis", "timeout", redis.timeout, 50, 60000)
 	UINT_KEY("redis", "refresh", redis.refresh, 0, 86400)
 	UINT_KEY("geoip", "max_age", geo_max_age, 0, 3650)

@@ -68,7 +68,8 @@ static void usage(FILE *f)
 	      "  reload                            every instance reloads its configuration and policy\n"
 	      "  stats [CLIENT]                    counters: totals and per client, or one client\n"
 	      "  top CLIENT [GROUP]                the client's top domains per jurisdiction group\n"
-	      "  tail [-n N] [-f]                  first contacts: the last N (10), then follow with -f\n"
+	      "  tail [-n N] [-f] [--queries]      first contacts (or, with --queries, recent labelled\n"
+	      "                                    queries): the last N (10), then follow with -f\n"
 	      "  report --html FILE [--days N]     a self-contained HTML report (N days of history, 7)\n"
 	      "\n"
 	      "  -c CONFIG    read [redis] and [labels] from CONFIG (default " DEFAULT_CONF " if it exists)\n"
@@ -851,7 +852,10 @@ static void event_out(struct ctl *c, struct strbuf *b, const redisReply *e)
 	sb_printf(b, "%s  %s", when, client ? client : "?");
 	if (name[0])
 		sb_printf(b, " (%s)", name);
-	if (type && !strcmp(type, "group"))
+	if (!type)
+		sb_printf(b, "  %s %s (%s:%s)\n", hget(f, "action") ? hget(f, "action") : "?", dom ? dom : "?",
+			  group ? group : "?", hget(f, "reason") ? hget(f, "reason") : "?");
+	else if (!strcmp(type, "group"))
 		sb_printf(b, "  first contact with %s\n", group ? group : "?");
 	else
 		sb_printf(b, "  new domain in %s: %s (%s)\n", group ? group : "?", dom ? dom : "?",
@@ -863,21 +867,24 @@ static int cmd_tail(struct ctl *c, int argc, char **argv)
 	long long n = 10;
 	bool follow = false;
 	char last[64] = "$";
+	const char *stream = "events";
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
 			follow = true;
+		else if (!strcmp(argv[i], "--queries"))
+			stream = "recent";
 		else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
 			uint64_t v;
 			if (parse_uint(argv[++i], 0, 100000, 0, &v) < 0)
 				usage_error("tail -n '%s': expected a number", argv[i]);
 			n = (long long)v;
 		} else
-			usage_error("tail: unexpected argument '%s' (-n N, -f)", argv[i]);
+			usage_error("tail: unexpected argument '%s' (-n N, -f, --queries)", argv[i]);
 	}
-	redisReply *r = cmd(c, "XREVRANGE %sevents + - COUNT %lld", c->sbase, n);
+	redisReply *r = cmd(c, "XREVRANGE %s%s + - COUNT %lld", c->sbase, stream, n);
 	if (r->type != REDIS_REPLY_ARRAY)
-		die("Redis: %sevents is not a stream", c->sbase);
+		die("Redis: %s%s is not a stream", c->sbase, stream);
 	struct strbuf b = { 0 };
 	for (size_t i = r->elements; i-- > 0;)
 		event_out(c, &b, r->element[i]);
@@ -892,7 +899,7 @@ static int cmd_tail(struct ctl *c, int argc, char **argv)
 	struct timeval none = { 0, 0 };
 	redisSetTimeout(c->rc, none);
 	for (;;) {
-		r = cmd(c, "XREAD COUNT 100 BLOCK 0 STREAMS %sevents %s", c->sbase, last);
+		r = cmd(c, "XREAD COUNT 100 BLOCK 0 STREAMS %s%s %s", c->sbase, stream, last);
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
 			const redisReply *entries = r->element[0]->element[1];
 			for (size_t i = 0; i < entries->elements; i++) {

@@ -272,10 +272,10 @@ static void fmt_time(char *buf, size_t len, time_t t, const char *fmt)
 }
 
 /* A cell with a count as Redis has it; attrs name it for machines. */
-static void num_cell(struct strbuf *b, const char *attrs_client, const char *field, const char *v)
+static void num_cell(struct strbuf *b, const char *client, const char *field, const char *v)
 {
 	sb_str(b, "<td class=\"n\" data-client=\"");
-	sb_html(b, attrs_client);
+	sb_html(b, client);
 	sb_str(b, "\" data-field=\"");
 	sb_html(b, field);
 	sb_str(b, "\">");
@@ -686,10 +686,24 @@ static void sec_totals(struct rep *r)
 
 /* ---- devices ---- */
 
+/* A time from the client's hash, in UTC; the unix seconds as Redis has them in data-value. */
+static void seen_cell(struct strbuf *b, const struct dev *d, const char *field)
+{
+	const char *v = hget(d->h, field);
+	char when[40];
+
+	fmt_unix(when, sizeof(when), v);
+	sb_str(b, "<td data-client=\"");
+	sb_html(b, d->id);
+	sb_printf(b, "\" data-field=\"%s\" data-value=\"", field);
+	sb_html(b, v ? v : "");
+	sb_printf(b, "\">%s</td>", when);
+}
+
 static void dev_row(struct rep *r, const struct dev *d)
 {
 	struct strbuf *b = &r->b;
-	char f[80], t1[40], t2[40];
+	char f[80];
 
 	sb_str(b, "<tr data-client=\"");
 	sb_html(b, d->id);
@@ -709,11 +723,9 @@ static void dev_row(struct rep *r, const struct dev *d)
 		pct(b, num(hget(d->h, f)), d->queries);
 		sb_str(b, "</td>");
 	}
-	fmt_unix(t1, sizeof(t1), hget(d->h, "first_seen"));
-	fmt_unix(t2, sizeof(t2), hget(d->h, "last_seen"));
-	sb_printf(b, "<td data-field=\"first_seen\" data-value=\"%llu\">%s</td>"
-		  "<td data-field=\"last_seen\" data-value=\"%llu\">%s</td></tr>\n",
-		  num(hget(d->h, "first_seen")), t1, num(hget(d->h, "last_seen")), t2);
+	seen_cell(b, d, "first_seen");
+	seen_cell(b, d, "last_seen");
+	sb_str(b, "</tr>\n");
 }
 
 static int sec_devices(struct rep *r)

@@ -26,7 +26,7 @@ void stats_table_reset(struct stats_table *t)
 	memset(&t->total, 0, sizeof(t->total));
 	memset(t->clients, 0, sizeof(t->clients));
 	memset(t->dom_index, 0, sizeof(t->dom_index));
-	t->nclients = t->ndomains = t->ngroups = t->used = 0;
+	t->nclients = t->ndomains = t->ngroups = t->used = t->nrecent = 0;
 }
 
 static int group_index(struct stats_table *t, const char *name)
@@ -161,6 +161,17 @@ void stats_count(struct stats_table *t, enum pmode mode, const struct sockaddr *
 	wire_name_lower(lower, qlen);
 	for (unsigned i = 0; i < ng; i++)
 		count_domain(t, (uint16_t)(c - t->clients), (uint8_t)gidx[i], first_kind[i], lower, qlen);
+	if (t->keep_recent) {
+		struct stats_recent *q = &t->recent[t->nrecent++ % STATS_RECENT];
+		q->ts = (uint64_t)time(NULL);
+		q->kind = c->kind;
+		memcpy(q->key, c->key, sizeof(q->key));
+		q->group = (uint8_t)gidx[0];
+		q->reason = first_kind[0];
+		q->action = (uint8_t)action;
+		q->len = (uint8_t)qlen;
+		memcpy(q->name, lower, qlen);
+	}
 }
 
 void stats_push(_Atomic(struct stats_table *) *stack, struct stats_table *t)
@@ -204,6 +215,15 @@ struct acc_domain {
 
 #define ACC_CLIENTS 4096
 #define ACC_DOMAINS 8192
+#define ACC_RECENT 1024
+
+struct acc_recent {
+	uint64_t ts;
+	char client[64];
+	char group[GROUP_NAME_MAX];
+	char domain[256];
+	uint8_t reason, action;
+};
 
 struct acc {
 	bool used;
@@ -212,6 +232,8 @@ struct acc {
 	unsigned nclients, capclients;
 	struct acc_domain *domains;
 	unsigned ndomains, capdomains;
+	struct acc_recent *recent;   /* a ring of ACC_RECENT, allocated when first needed */
+	unsigned nrecent;            /* added since the last batch; the last ACC_RECENT are kept */
 };
 
 struct stats_sync {
@@ -365,6 +387,24 @@ void stats_sync_merge(struct stats_sync *s, struct stats_table *t)
 		if (tl < 256)
 			acc_domain(a, map[d->client], t->gnames[d->group], text, d->kind, d->count);
 	}
+	uint32_t first = t->nrecent > STATS_RECENT ? t->nrecent - STATS_RECENT : 0;
+	for (uint32_t i = first; i < t->nrecent && s->scfg.recent; i++) {
+		const struct stats_recent *q = &t->recent[i % STATS_RECENT];
+		struct stats_client tmp = { .kind = q->kind };
+		if (!a->recent && !(a->recent = calloc(ACC_RECENT, sizeof(*a->recent))))
+			break;
+		struct acc_recent *r = &a->recent[a->nrecent++ % ACC_RECENT];
+		memcpy(tmp.key, q->key, sizeof(tmp.key));
+		client_id_text(&tmp, r->client, sizeof(r->client));
+		snprintf(r->group, sizeof(r->group), "%s", t->gnames[q->group]);
+		wire_name_str(q->name, q->len, r->domain, sizeof(r->domain));
+		size_t dl = strlen(r->domain);
+		if (dl > 1 && r->domain[dl - 1] == '.')
+			r->domain[dl - 1] = 0;
+		r->ts = q->ts;
+		r->reason = q->reason;
+		r->action = q->action;
+	}
 	stats_table_reset(t);
 }
 
@@ -425,6 +465,11 @@ const char stats_script[] =
 	"    end\n"
 	"    redis.call('EXPIRE', seen, ret)\n"
 	"    i = i + 6\n"
+	"  elseif t == 'Q' then\n"
+	"    redis.call('XADD', b .. 'recent', 'MAXLEN', '~', ARGV[i + 7], '*', 'client', ARGV[i + 1],\n"
+	"      'group', ARGV[i + 2], 'reason', ARGV[i + 3], 'domain', ARGV[i + 4], 'action', ARGV[i + 5],\n"
+	"      'ts', ARGV[i + 6], 'instance', inst)\n"
+	"    i = i + 8\n"
 	"  else\n"
 	"    return redis.error_reply('jurisdns stats: bad record at ' .. i)\n"
 	"  end\n"
@@ -567,6 +612,18 @@ static bool build_batch(struct stats_sync *s)
 			arg(&a, "%llu", (unsigned long long)d->count);
 			arg(&a, "%s", kind_names[d->kind]);
 		}
+		unsigned nr = acc->nrecent < ACC_RECENT ? acc->nrecent : ACC_RECENT;
+		for (unsigned k = acc->nrecent - nr; k < acc->nrecent; k++) {
+			const struct acc_recent *q = &acc->recent[k % ACC_RECENT];
+			arg(&a, "Q");
+			arg(&a, "%s", q->client);
+			arg(&a, "%s", q->group);
+			arg(&a, "%s", kind_names[q->reason]);
+			arg(&a, "%s", q->domain);
+			arg(&a, "%s", policy_action_name((enum paction)q->action));
+			arg(&a, "%llu", (unsigned long long)q->ts);
+			arg(&a, "%u", s->scfg.recent);
+		}
 	}
 	if (a.oom) {
 		for (int i = 0; i < a.n; i++)
@@ -586,7 +643,7 @@ static bool build_batch(struct stats_sync *s)
 	s->batch_queries = acc->total.n[ST_QUERIES];
 	acc->used = false;
 	memset(&acc->total, 0, sizeof(acc->total));
-	acc->nclients = acc->ndomains = 0;
+	acc->nclients = acc->ndomains = acc->nrecent = 0;
 	return true;
 }
 
@@ -697,6 +754,7 @@ static void on_closed(uv_handle_t *h)
 	free_batch(s);
 	free(s->acc.clients);
 	free(s->acc.domains);
+	free(s->acc.recent);
 	free(s);
 }
 

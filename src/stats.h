@@ -44,6 +44,19 @@ struct stats_domain {
 	uint8_t name[255];           /* lower-case wire */
 };
 
+#define STATS_RECENT 64          /* labelled queries kept per worker table for `recent` */
+
+struct stats_recent {
+	uint64_t ts;                 /* unix seconds */
+	uint8_t kind;                /* client: as in struct stats_client */
+	uint8_t key[16];
+	uint8_t group;               /* index in gnames[] */
+	uint8_t reason;              /* enum label_kind */
+	uint8_t action;              /* enum paction */
+	uint8_t len;
+	uint8_t name[255];
+};
+
 /* One worker's counts for one interval. */
 struct stats_table {
 	struct stats_table *next;    /* in a worker's done or free stack */
@@ -53,6 +66,9 @@ struct stats_table {
 	struct stats_client clients[STATS_CLIENTS]; /* open addressing */
 	struct stats_domain domains[STATS_DOMAINS];
 	uint32_t dom_index[STATS_DOMAINS * 2]; /* domain index + 1 by hash */
+	bool keep_recent;            /* [stats] recent > 0 */
+	uint32_t nrecent;            /* labelled queries seen; the last STATS_RECENT are kept */
+	struct stats_recent recent[STATS_RECENT];
 };
 
 struct stats_table *stats_table_new(void);
@@ -78,6 +94,7 @@ struct stats_conf {
 	unsigned top_domains;        /* per client and group */
 	unsigned events;             /* first-contact stream length */
 	char metrics_listen[64];     /* "" = no metrics endpoint */
+	unsigned recent;             /* length of the recent labelled queries stream, 0 = off */
 };
 
 struct stats_sync;

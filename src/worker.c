@@ -101,6 +101,8 @@ static void stats_publish(struct worker *w)
 		w->spare = w->stats->next;
 	else if (!(w->stats = stats_table_new()))
 		log_err("worker %u: out of memory for statistics; not counting", w->idx);
+	if (w->stats)
+		w->stats->keep_recent = w->conf->stats.recent > 0;
 }
 
 static void on_stats_timer(uv_timer_t *t)
@@ -119,6 +121,8 @@ static void stats_setup(struct worker *w)
 	}
 	if (!w->stats && !(w->stats = stats_table_new()))
 		log_err("worker %u: out of memory for statistics; not counting", w->idx);
+	if (w->stats)
+		w->stats->keep_recent = w->conf->stats.recent > 0;
 	uv_timer_start(&w->stats_timer, on_stats_timer, w->conf->stats.interval, w->conf->stats.interval);
 }
 

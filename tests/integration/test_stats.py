@@ -22,6 +22,7 @@ Every daemon has one worker, so the cache (and thus cache_hits) is predictable.
 
 Needs /usr/bin/redis-server (or $REDIS_SERVER) and python3-redis."""
 
+import json
 import os
 import re
 import signal
@@ -322,6 +323,54 @@ class TestCounters(StatsCase):
                             % (key, ttl, ret - 60, ret))
         self.assertEqual(sorted(self.r.keys(S + "total:*")), [S + "total:" + h1])
         self.assertEqual(self.r.keys(S + "client:%s:*" % C2), [])
+
+
+CTL = os.path.join(os.environ.get("abs_top_builddir") or h.REPO, "src", "jurisdns-ctl")
+
+
+class TestCtl(StatsCase):
+    """jurisdns-ctl stats, top and tail read exactly what the daemon wrote."""
+
+    def ctl(self, *args):
+        p = subprocess.run([CTL, "-r", self.redis.address] + list(args), capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def test_stats_top_tail(self):
+        jd = self.make_jd(stats={"interval": 60000, "recent": 100}, start=False)
+        jd.start()
+        self.addCleanup(jd.stop)
+        TestCounters.script(self, jd)
+        jd.stop()
+        self.r.hset("jurisdns:{policy}:client:" + C1, "name", "laptop")
+        all_ = json.loads(self.ctl("--json", "stats"))
+        self.assertEqual({k: v for k, v in all_["total"].items()}, TestCounters.EXP_TOTAL)
+        ids = [c["id"] for c in all_["clients"]]
+        self.assertEqual(sorted(ids), sorted([C1, C3]))
+        one = json.loads(self.ctl("stats", C1, "--json"))
+        self.assertEqual(one["name"], "laptop")
+        counters = {k: v for k, v in one["counters"].items() if k not in ("first_seen", "last_seen")}
+        self.assertEqual(counters, TestCounters.EXP_C1)
+        self.assertIn("queries: 6", self.ctl("stats", C1))
+        top = json.loads(self.ctl("--json", "top", C1))
+        want = self.r.zrevrange(S + "top:%s:PRC" % C1, 0, -1, withscores=True)
+        self.assertEqual([(d["domain"], d["count"]) for d in top["PRC"]],
+                         [(d, int(c)) for d, c in want])
+        self.assertTrue(top["PRC"])
+        events = [json.loads(l) for l in self.ctl("--json", "tail", "-n", "100").splitlines()]
+        self.assertEqual(len(events), self.r.xlen(S + "events"))
+        self.assertEqual({(e["client"], e["type"]) for e in events if e["type"] == "group"},
+                         {(C1, "group"), (C3, "group")})
+        recent = [json.loads(l) for l in self.ctl("--json", "tail", "--queries", "-n", "100").splitlines()]
+        # every labelled query of a client in log or block mode: C1 4, C3 3
+        self.assertEqual(len(recent), 7, recent)
+        self.assertEqual(sum(1 for q in recent if q["action"] == "sinkhole"), 3)
+        self.assertTrue(all(q["group"] == "PRC" for q in recent))
+        # errors: one line, exit 1
+        p = subprocess.run([CTL, "-r", self.redis.address, "stats", "10.9.9.9"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual((p.returncode, p.stderr.count("\n")), (1, 1), p.stderr)
 
 
 class TestTopAndEvents(StatsCase):
