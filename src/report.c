@@ -357,7 +357,6 @@ static int read_total(struct rep *r)
 		return -1;
 	if (!is_hash(r->total))
 		return fail(r, "Redis: %stotal is not a hash", r->sb);
-	add_groups(r, r->total);
 	return 0;
 }
 
@@ -412,10 +411,17 @@ static int read_devices(struct rep *r)
 		return -1;
 	qsort(r->devs, r->ndevs, sizeof(*r->devs), cmp_dev);
 	r->nrows = r->ndevs < REP_ROWS ? r->ndevs : REP_ROWS;
+	return 0;
+}
+
+/* The groups of the totals and of the devices shown (the totals hold them all unless Redis
+ * was written by hand), in name order so that colours and columns are stable. */
+static void collect_groups(struct rep *r)
+{
+	add_groups(r, r->total);
 	for (size_t i = 0; i < r->nrows; i++)
 		add_groups(r, r->devs[i].h);
 	qsort(r->groups, r->ngroups, sizeof(*r->groups), cmp_name);
-	return 0;
 }
 
 /* A non-empty string reply, copied; NULL otherwise. */
@@ -589,8 +595,9 @@ static void instance_row(struct rep *r, const char *name, const redisReply *h)
 	sb_str(b, "</td><td class=\"n\" data-field=\"geo_age_days\">");
 	sb_html(b, geo ? geo : "?");
 	sb_str(b, geo && !strcmp(geo, "-1") ? " <span class=\"muted\">(no GeoIP database)</span>" : "");
-	sb_printf(b, "</td><td data-field=\"last_flush\" data-value=\"%llu\">%s</td></tr>\n",
-		  num(hget(h, "last_flush")), when);
+	sb_str(b, "</td><td data-field=\"last_flush\" data-value=\"");
+	sb_html(b, hget(h, "last_flush") ? hget(h, "last_flush") : "");
+	sb_printf(b, "\">%s</td></tr>\n", when);
 }
 
 static int sec_instances(struct rep *r)
@@ -1034,8 +1041,9 @@ static void event_row(struct rep *r, const redisReply *e, const char *name)
 	fmt_unix(when, sizeof(when), hget(f, "ts"));
 	sb_str(b, "<tr data-event=\"");
 	sb_html(b, e->element[0]->str);
-	sb_printf(b, "\"><td data-field=\"ts\" data-value=\"%llu\">%s</td><td data-field=\"client\" "
-		  "data-client=\"", num(hget(f, "ts")), when);
+	sb_str(b, "\"><td data-field=\"ts\" data-value=\"");
+	sb_html(b, hget(f, "ts") ? hget(f, "ts") : "");
+	sb_printf(b, "\">%s</td><td data-field=\"client\" data-client=\"", when);
 	sb_html(b, client ? client : "");
 	sb_str(b, "\">");
 	sb_html(b, name ? name : client ? client : "?");
@@ -1110,6 +1118,7 @@ static int build(struct rep *r)
 {
 	if (read_total(r) < 0 || read_devices(r) < 0 || read_dev_names(r) < 0)
 		return -1;
+	collect_groups(r);
 	page_head(r);
 	header_times(r);
 	if (sec_instances(r) < 0)
