@@ -70,6 +70,16 @@ def jurisdns_bin():
     return _first_existing(*cands)
 
 
+def ctl_bin():
+    if os.environ.get("JURISDNS_CTL"):
+        return os.environ["JURISDNS_CTL"]
+    cands = []
+    if os.environ.get("abs_top_builddir"):
+        cands.append(os.path.join(os.environ["abs_top_builddir"], "src", "jurisdns-ctl"))
+    cands.append(os.path.join(REPO, "src", "jurisdns-ctl"))
+    return _first_existing(*cands)
+
+
 def zone_dir():
     cands = []
     if os.environ.get("abs_top_srcdir"):
@@ -429,6 +439,40 @@ class RedisServer:
             self._closed()
 
 
+
+
+class RedisTestCase(unittest.TestCase):
+    """One redis-server per class (started again if a test left it dead), flushed before every
+    test; self.r is a client for the test."""
+
+    redis_args = ()
+    redis_password = None
+    redis_tmp_prefix = "jd-redis-"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rtmp = TempDir(cls.redis_tmp_prefix)
+        cls.redis = RedisServer(cls.rtmp, cls.redis_args, cls.redis_password)
+        try:
+            cls.redis.start()
+        except BaseException:
+            cls.redis.kill()
+            cls.rtmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.redis.stop()
+        finally:
+            cls.rtmp.cleanup()
+
+    def setUp(self):
+        if not self.redis.alive():
+            self.redis.start()
+        self.r = self.redis.client()
+        self.addCleanup(self.r.close)
+        self.r.flushall()
 
 
 class Knot:

@@ -46,17 +46,7 @@ except ImportError:  # reported by setUpModule: a suite that skips silently prov
 REDIS_SERVER = h.REDIS_SERVER
 
 
-def ctl_bin():
-    if os.environ.get("JURISDNS_CTL"):
-        return os.environ["JURISDNS_CTL"]
-    cands = []
-    if os.environ.get("abs_top_builddir"):
-        cands.append(os.path.join(os.environ["abs_top_builddir"], "src", "jurisdns-ctl"))
-    cands.append(os.path.join(h.REPO, "src", "jurisdns-ctl"))
-    return h._first_existing(*cands)
-
-
-CTL = ctl_bin()
+CTL = h.ctl_bin()
 HAVE_CTL = os.path.isfile(CTL) and os.access(CTL, os.X_OK)
 NEED_CTL = unittest.skipUnless(HAVE_CTL, "jurisdns-ctl not built (make src/jurisdns-ctl)")
 
@@ -196,37 +186,11 @@ class RedisJurisdns(h.Jurisdns):
         return super().config() + self.render([("redis", self.redis)])
 
 
-class RedisCase(h.JDTestCase):
-    """One redis-server per class (restarted empty by setUp if a test left it dead), flushed
-    before every test; daemons per test."""
-
-    redis_args = ()
-    redis_password = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.rtmp = h.TempDir("jd-redis-")
-        cls.redis = RedisServer(cls.rtmp, cls.redis_args, cls.redis_password)
-        try:
-            cls.redis.start()
-        except BaseException:
-            cls.redis.kill()
-            cls.rtmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.redis.stop()
-        finally:
-            cls.rtmp.cleanup()
+class RedisCase(h.RedisTestCase, h.JDTestCase):
+    """Daemons per test, against the class's redis-server (see h.RedisTestCase)."""
 
     def setUp(self):
-        if not self.redis.alive():
-            self.redis.start()
-        self.r = self.redis.client()
-        self.addCleanup(self.r.close)
-        self.r.flushall()
+        super().setUp()
         # the daemons of the test before are gone: the subscriber count is this test's own
         h.wait_for(lambda: self.subscribers() == 0, 3.0, interval=0.02,
                    what="no subscriber left on %s" % CHANNEL)

@@ -41,21 +41,11 @@ try:
 except ImportError:  # reported by setUpModule: a suite that skips silently proves nothing
     redis = None
 
-REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+REDIS_SERVER = h.REDIS_SERVER
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def ctl_bin():
-    if os.environ.get("JURISDNS_CTL"):
-        return os.environ["JURISDNS_CTL"]
-    cands = []
-    if os.environ.get("abs_top_builddir"):
-        cands.append(os.path.join(os.environ["abs_top_builddir"], "src", "jurisdns-ctl"))
-    cands.append(os.path.join(h.REPO, "src", "jurisdns-ctl"))
-    return h._first_existing(*cands)
-
-
-CTL = ctl_bin()
+CTL = h.ctl_bin()
 
 P = "jurisdns:"
 S = P + "{stats}:"
@@ -119,66 +109,7 @@ def setUpModule():
         raise unittest.SkipTest("jurisdns-ctl has no 'report' command yet: %s" % p.stderr.strip())
 
 
-class RedisServer:
-    """redis-server on a unix socket in its own directory, in the foreground, stopped by PID."""
-
-    def __init__(self, tmp):
-        self.dir = tmp.file("redis")
-        os.makedirs(self.dir, exist_ok=True)
-        self.sock = os.path.join(self.dir, "redis.sock")
-        self.log = os.path.join(self.dir, "redis.log")
-        self.proc = None
-        self._logf = None
-
-    @property
-    def address(self):
-        return "unix:" + self.sock
-
-    def client(self, socket_timeout=3.0):
-        return redis.Redis(unix_socket_path=self.sock, decode_responses=True,
-                           socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
-
-    def start(self, timeout=10.0):
-        self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", "--dir", self.dir],
-            stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("redis-server exited with %s:\n%s"
-                                   % (self.proc.returncode, self.read_log()))
-            c = self.client(socket_timeout=0.3)
-            try:
-                if c.ping():
-                    return self
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                    redis.exceptions.BusyLoadingError, OSError):
-                pass
-            finally:
-                c.close()
-            if time.monotonic() >= deadline:
-                self.stop()
-                raise RuntimeError("redis-server did not answer PING within %.0fs:\n%s"
-                                   % (timeout, self.read_log()))
-            time.sleep(0.02)
-
-    def read_log(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is not None:
-            h.stop_process(self.proc, timeout=5)
-            self.proc = None
-        if self._logf:
-            self._logf.close()
-            self._logf = None
-
+RedisServer = h.RedisServer
 
 # --------------------------------------------------------------------------------------------
 # the page, parsed

@@ -157,36 +157,10 @@ class StatsJurisdns(h.Jurisdns):
         return super().config() + self.render([("redis", self.redis), ("stats", self.stats)])
 
 
-class StatsCase(h.JDTestCase):
-    """One redis-server per class (restarted if a test left it dead), flushed before every
-    test; daemons per test."""
+class StatsCase(h.RedisTestCase, h.JDTestCase):
+    """Daemons per test, against the class's redis-server (see h.RedisTestCase)."""
 
-    redis_args = ()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.rtmp = h.TempDir("jd-stats-redis-")
-        cls.redis = RedisServer(cls.rtmp, cls.redis_args)
-        try:
-            cls.redis.start()
-        except BaseException:
-            cls.redis.kill()
-            cls.rtmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.redis.stop()
-        finally:
-            cls.rtmp.cleanup()
-
-    def setUp(self):
-        if not self.redis.alive():
-            self.redis.start()
-        self.r = self.redis.client()
-        self.addCleanup(self.r.close)
-        self.r.flushall()
+    redis_tmp_prefix = "jd-stats-redis-"
 
     def make_jd(self, instance="t1", stats=None, redis_conf=None, clients=None, start=True):
         tmp = h.TempDir()
@@ -325,7 +299,7 @@ class TestCounters(StatsCase):
         self.assertEqual(self.r.keys(S + "client:%s:*" % C2), [])
 
 
-CTL = os.path.join(os.environ.get("abs_top_builddir") or h.REPO, "src", "jurisdns-ctl")
+CTL = h.ctl_bin()
 
 
 class TestCtl(StatsCase):
