@@ -76,23 +76,72 @@ static int hexval(uint8_t c)
 	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
-/* dnsmasq --add-mac sends the 6 bytes; --add-mac=text sends "aa:bb:cc:dd:ee:ff". */
-static void parse_mac_option(const uint8_t *v, size_t len, struct dns_query *q)
+int wire_parse_mac(const char *s, size_t len, uint8_t mac[6])
 {
-	if (len == 6) {
-		memcpy(q->mac, v, 6);
-		q->has_mac = true;
-		return;
-	}
+	uint8_t m[6];
+
 	if (len != 17)
-		return;
+		return -1;
 	for (int i = 0; i < 6; i++) {
-		int hi = hexval(v[i * 3]), lo = hexval(v[i * 3 + 1]);
-		if (hi < 0 || lo < 0 || (i < 5 && v[i * 3 + 2] != ':' && v[i * 3 + 2] != '-'))
-			return;
-		q->mac[i] = (uint8_t)(hi << 4 | lo);
+		int hi = hexval((uint8_t)s[i * 3]), lo = hexval((uint8_t)s[i * 3 + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
+			return -1;
+		m[i] = (uint8_t)(hi << 4 | lo);
 	}
-	q->has_mac = true;
+	memcpy(mac, m, 6);
+	return 0;
+}
+
+static int b64val(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* dnsmasq --add-mac=base64: the 6 bytes as 8 characters of the standard alphabet, no padding
+ * (6 bytes need none). */
+static int parse_mac_base64(const uint8_t *v, uint8_t mac[6])
+{
+	uint32_t acc[2] = { 0, 0 };
+
+	for (int i = 0; i < 8; i++) {
+		int d = b64val(v[i]);
+		if (d < 0)
+			return -1;
+		acc[i / 4] = acc[i / 4] << 6 | (uint32_t)d;
+	}
+	for (int h = 0; h < 2; h++) {
+		mac[h * 3] = (uint8_t)(acc[h] >> 16);
+		mac[h * 3 + 1] = (uint8_t)(acc[h] >> 8);
+		mac[h * 3 + 2] = (uint8_t)acc[h];
+	}
+	return 0;
+}
+
+/* One MAC option: 65001 carries the 6 bytes (or, as some tools send it, the text form), 65073
+ * the base64 or the text form. A value of any other shape means no MAC, even when an earlier
+ * option had one: the last option is the one the forwarder added. */
+static void parse_mac_option(uint16_t code, const uint8_t *v, size_t len, struct dns_query *q)
+{
+	uint8_t mac[6];
+	bool ok;
+
+	if (code == EDNS_OPT_MAC && len == 6) {
+		memcpy(mac, v, 6);
+		ok = true;
+	} else if (code == EDNS_OPT_DEVICE_ID && len == 8) {
+		ok = parse_mac_base64(v, mac) == 0;
+	} else {
+		ok = wire_parse_mac((const char *)v, len, mac) == 0;
+	}
+	q->has_mac = ok;
+	if (ok)
+		memcpy(q->mac, mac, 6);
 }
 
 int wire_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
@@ -154,8 +203,9 @@ int wire_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
 			for (size_t o = rdata; o < rdata + rdlen;) {
 				if (o + 4 > rdata + rdlen || o + 4 + rd16(pkt + o + 2) > rdata + rdlen)
 					return RCODE_FORMERR;
-				if (rd16(pkt + o) == EDNS_OPT_MAC)
-					parse_mac_option(pkt + o + 4, rd16(pkt + o + 2), q);
+				uint16_t code = rd16(pkt + o);
+				if (code == EDNS_OPT_MAC || code == EDNS_OPT_DEVICE_ID)
+					parse_mac_option(code, pkt + o + 4, rd16(pkt + o + 2), q);
 				o += 4 + rd16(pkt + o + 2);
 			}
 			q->edns = true;

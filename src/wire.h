@@ -50,11 +50,18 @@ struct dns_query {
 	uint8_t edns_version;
 	bool edns_do;
 	uint16_t edns_udp_size;          /* as advertised, not yet clamped */
-	bool has_mac;                    /* EDNS option 65001 (dnsmasq --add-mac), not yet trusted */
+	bool has_mac;                    /* a MAC option (below) with a valid value, not yet trusted */
 	uint8_t mac[6];
 };
 
-#define EDNS_OPT_MAC 65001
+/* The EDNS options dnsmasq puts the client's MAC address in. When a query has several, the
+ * last one counts: dnsmasq appends its own after a client's option of the other code. */
+#define EDNS_OPT_MAC 65001           /* --add-mac: the 6 bytes (also "aa:bb:cc:dd:ee:ff") */
+#define EDNS_OPT_DEVICE_ID 65073     /* --add-mac=base64 "qrvM3e4B", --add-mac=text "aa:bb:..." */
+
+/* "aa:bb:cc:dd:ee:ff" (exactly len 17 bytes, hex of either case, ':' between) -> 6 bytes.
+ * Returns 0, or -1 leaving mac unchanged. The one parser of MAC text, config included. */
+int wire_parse_mac(const char *s, size_t len, uint8_t mac[6]);
 
 /* Parse a query. Returns RCODE_NOERROR when it should be resolved, an rcode (FORMERR, NOTIMP,
  * REFUSED, BADVERS) to answer with, or -1 to drop it silently (too short, or QR=1). The fields

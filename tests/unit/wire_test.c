@@ -324,6 +324,164 @@ static void test_query_opt_with_valid_options_is_accepted(void **state)
 	assert_int_equal(q.edns_udp_size, 4096);
 }
 
+/* ---------------------------------------------------------------- EDNS MAC options */
+
+static const uint8_t MAC1[6] = { 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01 };
+
+/* A query whose OPT holds the options opts (code, length, value...) and nothing else. */
+static int parse_with_options(const uint8_t *opts, size_t len, struct dns_query *q)
+{
+	build_query(&B, "www.qq.com", TYPE_A, 1, false, 0, false);
+	b_opt(&B, 1232, 0, 0, 0, opts, (uint16_t)len);
+	b_set_counts(&B, 1, 0, 0, 1);
+	return parse(&B, q);
+}
+
+/* One option code with a text value. */
+static int parse_mac_text(uint16_t code, const char *value, struct dns_query *q)
+{
+	uint8_t opts[64];
+	size_t n = strlen(value);
+
+	assert_true(n + 4 <= sizeof(opts));
+	opts[0] = (uint8_t)(code >> 8);
+	opts[1] = (uint8_t)code;
+	opts[2] = 0;
+	opts[3] = (uint8_t)n;
+	memcpy(opts + 4, value, n);
+	return parse_with_options(opts, n + 4, q);
+}
+
+static void test_mac_option_65001_binary(void **state)
+{
+	struct dns_query q;
+	const uint8_t opts[] = { 0xfd, 0xe9, 0, 6, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01 };
+
+	assert_int_equal(parse_with_options(opts, sizeof(opts), &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	assert_memory_equal(q.mac, MAC1, 6);
+}
+
+static void test_mac_option_65073_base64_as_dnsmasq_sends_it(void **state)
+{
+	struct dns_query q;
+
+	/* dnsmasq --add-mac=base64 for aa:bb:cc:dd:ee:01 (seen on the wire) */
+	assert_int_equal(parse_mac_text(EDNS_OPT_DEVICE_ID, "qrvM3e4B", &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	assert_memory_equal(q.mac, MAC1, 6);
+	/* every character of the alphabet, '+' and '/' included: fb ef be ff ff ff */
+	const uint8_t all[6] = { 0xfb, 0xef, 0xbe, 0xff, 0xff, 0xff };
+	assert_int_equal(parse_mac_text(EDNS_OPT_DEVICE_ID, "++++////", &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	assert_memory_equal(q.mac, all, 6);
+	const uint8_t zero[6] = { 0 };
+	assert_int_equal(parse_mac_text(EDNS_OPT_DEVICE_ID, "AAAAAAAA", &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	assert_memory_equal(q.mac, zero, 6);
+}
+
+static void test_mac_option_65073_text_as_dnsmasq_sends_it(void **state)
+{
+	struct dns_query q;
+
+	assert_int_equal(parse_mac_text(EDNS_OPT_DEVICE_ID, "aa:bb:cc:dd:ee:01", &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	assert_memory_equal(q.mac, MAC1, 6);
+	assert_int_equal(parse_mac_text(EDNS_OPT_DEVICE_ID, "AA:BB:CC:DD:EE:01", &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	assert_memory_equal(q.mac, MAC1, 6);
+}
+
+static void test_mac_option_malformed_values_mean_no_mac(void **state)
+{
+	static const char *const bad[] = {
+		"qrvM3e4",              /* base64, 7 characters */
+		"qrvM3e4B=",            /* 9: padding is not what dnsmasq sends */
+		"qrvM3e4=",             /* '=' inside the 8 */
+		"qrvM3e-B",             /* the URL-safe alphabet is not dnsmasq's */
+		"qrvM 3e4",
+		"aa:bb:cc:dd:ee:0",     /* text, 16 */
+		"aa:bb:cc:dd:ee:011",   /* 18 */
+		"aa:bb:cc:dd:ee:0g",    /* not hex */
+		"aa-bb-cc-dd-ee-01",    /* dnsmasq writes colons */
+		"aa:bb:cc:dd:ee 01",
+		" a:bb:cc:dd:ee:01",
+		"+a:bb:cc:dd:ee:01",
+		"",
+		"aabbccddee01",
+	};
+	struct dns_query q;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_mac_text(EDNS_OPT_DEVICE_ID, bad[i], &q), RCODE_NOERROR);
+		if (q.has_mac)
+			fail_msg("65073 \"%s\" was taken for a MAC", bad[i]);
+	}
+	/* 65001 with 5 or 7 bytes, or 8 bytes of base64 (that is 65073's form) */
+	const uint8_t short5[] = { 0xfd, 0xe9, 0, 5, 1, 2, 3, 4, 5 };
+	assert_int_equal(parse_with_options(short5, sizeof(short5), &q), RCODE_NOERROR);
+	assert_false(q.has_mac);
+	const uint8_t long7[] = { 0xfd, 0xe9, 0, 7, 1, 2, 3, 4, 5, 6, 7 };
+	assert_int_equal(parse_with_options(long7, sizeof(long7), &q), RCODE_NOERROR);
+	assert_false(q.has_mac);
+	assert_int_equal(parse_mac_text(EDNS_OPT_MAC, "qrvM3e4B", &q), RCODE_NOERROR);
+	assert_false(q.has_mac);
+	/* a 6-byte 65073 is not the binary form */
+	const uint8_t bin65073[] = { 0xfe, 0x31, 0, 6, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01 };
+	assert_int_equal(parse_with_options(bin65073, sizeof(bin65073), &q), RCODE_NOERROR);
+	assert_false(q.has_mac);
+	/* an option of another code that looks like a MAC */
+	assert_int_equal(parse_mac_text(65074, "aa:bb:cc:dd:ee:01", &q), RCODE_NOERROR);
+	assert_false(q.has_mac);
+}
+
+static void test_mac_option_last_one_counts(void **state)
+{
+	struct dns_query q;
+	/* a client's own 65001, then the one dnsmasq --add-mac=base64 appends */
+	const uint8_t two[] = { 0xfd, 0xe9, 0, 6, 0, 0x11, 0x22, 0x33, 0x44, 0x55,
+				0xfe, 0x31, 0, 8, 'q', 'r', 'v', 'M', '3', 'e', '4', 'B' };
+	assert_int_equal(parse_with_options(two, sizeof(two), &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	assert_memory_equal(q.mac, MAC1, 6);
+	/* a valid MAC followed by a malformed one: no MAC at all */
+	const uint8_t bad_last[] = { 0xfd, 0xe9, 0, 6, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01,
+				     0xfe, 0x31, 0, 3, 'a', 'b', 'c' };
+	assert_int_equal(parse_with_options(bad_last, sizeof(bad_last), &q), RCODE_NOERROR);
+	assert_false(q.has_mac);
+}
+
+static void test_mac_option_is_not_written_upstream(void **state)
+{
+	struct dns_query q;
+	uint8_t out[512];
+
+	assert_int_equal(parse_mac_text(EDNS_OPT_DEVICE_ID, "aa:bb:cc:dd:ee:01", &q), RCODE_NOERROR);
+	assert_true(q.has_mac);
+	/* the upstream query is written from the parsed fields: an OPT without options */
+	size_t n = wire_write_query(out, 7, q.qname, q.qname_len, q.qtype, q.qclass, q.flags,
+				    q.edns_do, 1232);
+	assert_int_equal(n, 12 + q.qname_len + 4 + 11);
+	assert_int_equal(g16(out + n - 2), 0); /* RDLENGTH of the OPT */
+	assert_int_equal(wire_parse_query(out, n, &q), RCODE_NOERROR);
+	assert_false(q.has_mac);
+}
+
+static void test_parse_mac_text_is_strict(void **state)
+{
+	uint8_t m[6] = { 9, 9, 9, 9, 9, 9 }, keep[6] = { 9, 9, 9, 9, 9, 9 };
+
+	assert_int_equal(wire_parse_mac("aa:bb:cc:dd:ee:01", 17, m), 0);
+	assert_memory_equal(m, MAC1, 6);
+	memcpy(m, keep, 6);
+	assert_int_equal(wire_parse_mac("aa:bb:cc:dd:ee:01", 16, m), -1);
+	assert_int_equal(wire_parse_mac("aa:bb:cc:dd:ee:0x", 17, m), -1);
+	assert_int_equal(wire_parse_mac("aa:bb:cc:dd:ee:\0""1", 17, m), -1);
+	assert_int_equal(wire_parse_mac("aa.bb.cc.dd.ee.01", 17, m), -1);
+	assert_memory_equal(m, keep, 6); /* a failure leaves mac as it was */
+}
+
 static void test_query_edns_version_1_is_badvers(void **state)
 {
 	struct dns_query q;
@@ -1261,6 +1419,13 @@ int main(void)
 		cmocka_unit_test(test_query_opt_rdata_past_end_is_formerr),
 		cmocka_unit_test(test_query_missing_additional_record_is_formerr),
 		cmocka_unit_test(test_query_opt_with_valid_options_is_accepted),
+		cmocka_unit_test(test_mac_option_65001_binary),
+		cmocka_unit_test(test_mac_option_65073_base64_as_dnsmasq_sends_it),
+		cmocka_unit_test(test_mac_option_65073_text_as_dnsmasq_sends_it),
+		cmocka_unit_test(test_mac_option_malformed_values_mean_no_mac),
+		cmocka_unit_test(test_mac_option_last_one_counts),
+		cmocka_unit_test(test_mac_option_is_not_written_upstream),
+		cmocka_unit_test(test_parse_mac_text_is_strict),
 		cmocka_unit_test(test_query_edns_version_1_is_badvers),
 		cmocka_unit_test(test_query_axfr_is_refused),
 		cmocka_unit_test(test_query_ixfr_is_refused),
