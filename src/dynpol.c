@@ -87,6 +87,7 @@ static int unescape(char *s)
 struct builder {
 	struct dynpol *d;
 	const char *where;
+	const struct groups *groups; /* block lists name these; NULL = unchecked */
 	unsigned line;
 	char id[128];                /* the client being built, "" when none */
 	struct client_rule cr;
@@ -131,7 +132,7 @@ static void client_record(struct builder *b, char **f, unsigned nf)
 		skip(b, "client '%s': field '%s' has no value", f[1], f[2]);
 		return;
 	}
-	int rc = policy_client_set(&b->cr, f[2], f[3], err, sizeof(err));
+	int rc = policy_client_set(&b->cr, f[2], f[3], b->groups, err, sizeof(err));
 	if (rc == -2)
 		snprintf(err, sizeof(err), "unknown field '%.60s' (mode, name, block or action)", f[2]);
 	if (rc < 0) {
@@ -151,7 +152,7 @@ static void lease_record(struct builder *b, const char *ip, const char *name)
 		skip(b, "lease: '%s' is not an IP address", ip);
 		return;
 	}
-	if (policy_client_set(&tmp, "name", name, err, sizeof(err)) < 0) {
+	if (policy_client_set(&tmp, "name", name, NULL, err, sizeof(err)) < 0) {
 		skip(b, "lease %s: %s", ip, err);
 		return;
 	}
@@ -226,7 +227,7 @@ static void record(struct builder *b, char **f, unsigned nf)
 		else
 			d->version = v;
 	} else if (!strcmp(f[0], "default") && nf == 3) {
-		int rc = policy_default_set(&d->p, f[1], f[2], err, sizeof(err));
+		int rc = policy_default_set(&d->p, f[1], f[2], b->groups, err, sizeof(err));
 		if (rc == -2)
 			skip(b, "default: unknown field '%s' (mode, block or action)", f[1]);
 		else if (rc < 0)
@@ -248,10 +249,11 @@ static void record(struct builder *b, char **f, unsigned nf)
 	}
 }
 
-struct dynpol *dynpol_parse(const char *text, size_t len, const char *where, char *err, size_t errlen)
+struct dynpol *dynpol_parse(const char *text, size_t len, const char *where, const struct groups *g,
+			    char *err, size_t errlen)
 {
 	struct dynpol *d = calloc(1, sizeof(*d));
-	struct builder b = { .d = d, .where = where };
+	struct builder b = { .d = d, .where = where, .groups = g };
 	size_t ml = strlen(DYNPOL_MAGIC);
 
 	if (!d || !(d->text = malloc(len + 1))) {
@@ -319,7 +321,7 @@ struct dynpol *dynpol_parse(const char *text, size_t len, const char *where, cha
 	return d;
 }
 
-struct dynpol *dynpol_load(const char *path, char *err, size_t errlen)
+struct dynpol *dynpol_load(const char *path, const struct groups *g, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -348,7 +350,7 @@ struct dynpol *dynpol_load(const char *path, char *err, size_t errlen)
 	if (!buf || got != (size_t)st.st_size)
 		snprintf(err, errlen, "%s: %s", path, buf ? "short read" : "out of memory");
 	else
-		d = dynpol_parse(buf, got, path, err, errlen);
+		d = dynpol_parse(buf, got, path, g, err, errlen);
 	free(buf);
 	return d;
 }

@@ -14,8 +14,8 @@
  *     lease	192.168.1.40	kitchen-camera
  *     error	client:10.1.1.1	WRONGTYPE Operation against a key holding the wrong kind of value
  *
- * Bad records (an unknown mode, a bad CIDR, an unknown field) are skipped with a logged reason;
- * a bad client drops that client only. */
+ * Bad records (an unknown mode, a bad CIDR, an unknown field, a block group the groups file does
+ * not define) are skipped with a logged reason; a bad client drops that client only. */
 #ifndef JD_DYNPOL_H
 #define JD_DYNPOL_H
 
@@ -45,12 +45,14 @@ struct dynpol {
 #define DYNPOL_MAGIC "jurisdns-policy 1\n"
 
 /* Build an overlay from snapshot text (copied). Bad records are logged with where (e.g.
- * "redis" or the file name) and skipped. Returns NULL only when the text is not a snapshot
- * (no magic line) or memory runs out, with the reason in err. */
-struct dynpol *dynpol_parse(const char *text, size_t len, const char *where, char *err, size_t errlen);
+ * "redis" or the file name) and skipped; block groups must be groups of g (any case), unless g
+ * is NULL. Returns NULL only when the text is not a snapshot (no magic line) or memory runs out,
+ * with the reason in err. */
+struct dynpol *dynpol_parse(const char *text, size_t len, const char *where, const struct groups *g,
+			    char *err, size_t errlen);
 
-/* Read and parse a snapshot file; NULL with the reason in err. */
-struct dynpol *dynpol_load(const char *path, char *err, size_t errlen);
+/* Read and parse a snapshot file, as dynpol_parse; NULL with the reason in err. */
+struct dynpol *dynpol_load(const char *path, const struct groups *g, char *err, size_t errlen);
 /* Write d's text to path atomically (a temporary file, fsync, rename). Returns 0 or -errno. */
 int dynpol_save(const struct dynpol *d, const char *path);
 

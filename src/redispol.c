@@ -105,7 +105,8 @@ static void with_new_leases(const char *old, const char *fresh, struct strbuf *o
 static void apply_text(struct redispol *rp, const char *text, size_t len)
 {
 	char err[300];
-	struct dynpol *d = dynpol_parse(text, len, "redis", err, sizeof(err));
+	const struct groups *g = rp->hooks.groups ? rp->hooks.groups(rp->hooks.data) : NULL;
+	struct dynpol *d = dynpol_parse(text, len, "redis", g, err, sizeof(err));
 
 	if (!d) {
 		log_err("redis policy: %s; keeping the last policy", err);

@@ -16,6 +16,8 @@ struct redispol_hooks {
 	void (*apply)(struct dynpol *d, void *data); /* a new snapshot (the callee takes a ref) */
 	void (*reload)(void *data);                  /* "reload" was published: reload everything */
 	void *data;
+	/* the groups in force, which block lists must name (NULL, or returning NULL: unchecked) */
+	const struct groups *(*groups)(void *data);
 };
 
 /* Start following Redis. current: the snapshot in force (from the disk, or a previous

@@ -1,5 +1,6 @@
-/* util.c - PRNG seeding, the table hash, number parsing, a text buffer. */
+/* util.c - PRNG seeding, the table hash, number parsing, a text buffer, "did you mean". */
 #include "config.h"
+#include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
@@ -161,4 +162,52 @@ void sb_free(struct strbuf *b)
 {
 	free(b->s);
 	memset(b, 0, sizeof(*b));
+}
+
+/* Edits from a to b (insert, delete, change, swap two neighbours), case ignored; 99 for words too
+ * long to be names. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d[64][64];
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned char)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned char)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+			unsigned best = d[i - 1][j - 1] + (ca != cb);
+			if (d[i - 1][j] + 1u < best)
+				best = d[i - 1][j] + 1u;
+			if (d[i][j - 1] + 1u < best)
+				best = d[i][j - 1] + 1u;
+			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1u < best)
+				best = d[i - 2][j - 2] + 1u;
+			d[i][j] = (unsigned char)best;
+		}
+	return d[la][lb];
+}
+
+const char *suggest_word(const char *word, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	unsigned bestd = 99;
+	size_t lw = strlen(word);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t lc = strlen(cands[i]), shorter = lw < lc ? lw : lc;
+		unsigned dist = edit_distance(word, cands[i]);
+		/* one typo in a short word, two in a longer one: "CN" is no typo for "RU", nor "why"
+		 * for "any" */
+		if (dist < bestd && dist <= (shorter >= 5 ? 2u : 1u) && dist < shorter) {
+			bestd = dist;
+			best = cands[i];
+		}
+	}
+	return best;
 }

@@ -1,4 +1,4 @@
-/* util.h - small inline helpers: big-endian access, a fast PRNG, a seeded hash. */
+/* util.h - small helpers: big-endian access, a fast PRNG, a seeded hash, parsing, suggestions. */
 #ifndef JD_UTIL_H
 #define JD_UTIL_H
 
@@ -38,6 +38,10 @@ uint64_t hash_bytes(const void *data, size_t len, uint64_t seed);
 /* Parse an unsigned decimal in [min,max] with an optional size suffix (K, M, G when
  * allow_suffix). Returns 0, or -1 when the text is not such a number. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, int allow_suffix, uint64_t *out);
+
+/* The candidate nearest to word (case ignored, at most two edits away), for "did you mean"; NULL
+ * when none is that near. The one helper for every misspelt name: keys, sections, groups. */
+const char *suggest_word(const char *word, const char *const *cands, size_t n);
 
 /* A growing text buffer. After running out of memory it ignores writes and keeps oom set. */
 struct strbuf {

@@ -516,9 +516,11 @@ class Reasons(PolicyCase):
 
     @classmethod
     def setUpClass(cls):
+        # RU: a group of the file that none of these names is in (an unknown one is an error)
         cls.start_class(policy={"block": "PRC"},
                         clients=[(ip, {"mode": "block", "block": b})
-                                 for ip, b in cls.CLIENTS.items()])
+                                 for ip, b in cls.CLIENTS.items()],
+                        groups=GROUPS + "[jurisdiction RU]\ncountries = RU BY\n")
 
     @classmethod
     def tearDownClass(cls):
@@ -868,6 +870,43 @@ class Reload(PolicyCase):
         q, r = ask(jd, "cn.policy.test.", source="127.0.0.2")
         self.assertSinkhole(r, q, "0.0.0.0", 60, (EDE_FILTERED, HOSTED_CN))
 
+    def test_unknown_group_on_sighup_keeps_the_old(self):
+        # a mistyped group is refused like any bad value: blocking does not silently stop
+        jd = self.start(policy={"block": "PRC"}, clients=[("127.0.0.2", {"mode": "block"})])
+        q, r = ask(jd, "cn.policy.test.", source="127.0.0.2")
+        self.assertSinkhole(r, q, "0.0.0.0", 60, (EDE_FILTERED, HOSTED_CN))
+        jd.policy["block"] = "China"
+        jd.reload()
+        wait_log(jd, "reload failed, keeping the running configuration: %s:" % jd.conf)
+        self.assertIn("unknown group 'China' in block (groups are: PRC)", jd.read_log())
+        self.assertTrue(jd.alive(), jd.read_log())
+        q, r = ask(jd, fresh("cn.policy.test"), source="127.0.0.2")
+        self.assertSinkhole(r, q, "0.0.0.0", 60, (EDE_FILTERED, HOSTED_CN))
+
+
+class GroupNames(PolicyCase):
+    """Group names are those of the groups file, in any case."""
+
+    def test_block_in_lower_case_blocks(self):
+        jd = self.start(policy={"block": "prc", "action": "sinkhole"},
+                        clients=[("127.0.0.2", {"mode": "block"}),
+                                 ("127.0.0.3", {"mode": "block", "block": "Prc:operator"})])
+        q, r = ask(jd, "cn.policy.test.", source="127.0.0.2")
+        self.assertSinkhole(r, q, "0.0.0.0", 60, (EDE_FILTERED, HOSTED_CN))
+        q, r = ask(jd, "cn.policy.test.", source="127.0.0.3")     # hosted:CN only: passes
+        self.assertReal(r, q, ["192.0.2.6"])
+        q, r = ask(jd, "cn.policy.test.")                         # log mode: the real answer
+        self.assertReal(r, q, ["192.0.2.6"])
+
+    def test_unknown_group_does_not_start(self):
+        jd = self.start(policy={"block": "China"}, clients=[("127.0.0.2", {"mode": "block"})],
+                        start=False)
+        jd.write_config()
+        p = h.run_cli(["-c", jd.conf, "-f"], timeout=10)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stderr, r"^%s:\d+: unknown group 'China' in block \(groups are: PRC\)$"
+                         % re.escape(jd.conf))
+
 
 # --------------------------------------------------------------------------------------------
 # configuration errors (jurisdns -t -c FILE)
@@ -876,8 +915,10 @@ class Reload(PolicyCase):
 BASE = ("[server]\n"                  # 1
         "listen = 127.0.0.1:5353\n"   # 2
         "[upstream]\n"                # 3
-        "server = 127.0.0.1:53\n")    # 4
-NEXT = 5                              # the first line after BASE
+        "server = 127.0.0.1:53\n"     # 4
+        "[labels]\n"                  # 5: block lists name groups of this file
+        "groups = %s\n" % h.shipped_groups())  # 6
+NEXT = 7                              # the first line after BASE
 
 
 class ConfigErrors(h.JDTestCase):
@@ -937,6 +978,26 @@ class ConfigErrors(h.JDTestCase):
         self.assertInvalidAt("[policy]\ndefault_mode = paranoid\n", NEXT + 1, r"paranoid")
         self.assertInvalidAt("[client 127.0.0.2]\nname = x\nmode = blocking\n", NEXT + 2,
                              r"mode.*blocking")
+
+    def test_unknown_group(self):
+        # a mistyped group used to pass -t and then block nothing
+        self.assertInvalidAt("[policy]\nblock = China\n", NEXT + 1,
+                             r"^unknown group 'China' in block \(groups are: PRC\)$")
+        self.assertInvalidAt("[policy]\nblock = PRX\n", NEXT + 1,
+                             r"^unknown group 'PRX' in block \(did you mean 'PRC'\?\)$")
+        self.assertInvalidAt("[policy]\nblock = CN\n", NEXT + 1,
+                             r"^unknown group 'CN' in block \('CN' is a country; groups are: PRC\)$")
+        self.assertInvalidAt("[client 127.0.0.2]\nmode = block\nblock = PRC:hosted Chna\n", NEXT + 2,
+                             r"^unknown group 'Chna' in block")
+        self.assertValid("[policy]\nblock = prc\n[client 127.0.0.2]\nblock = Prc:hosted\n")
+
+    def test_block_without_a_groups_file(self):
+        # without [labels] groups and without a shipped file no group is known: an error too
+        path = write(self.tmp.file("nolabels.conf"), "[upstream]\nserver = 127.0.0.1:53\n"
+                     "[labels]\ngroups = %s\n[policy]\nblock = PRC\n" % self.tmp.file("none.conf"))
+        p = h.run_cli(["-t", "-c", path])
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertRegex(p.stderr, r"^%s:6: block: .*none\.conf: No such file" % re.escape(path))
 
     def test_bad_block_reason(self):
         self.assertInvalidAt("[policy]\nblock = PRC:nope\n", NEXT + 1, r"PRC:nope")

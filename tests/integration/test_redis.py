@@ -373,6 +373,9 @@ class RedisCase(h.RedisTestCase, h.JDTestCase):
         e = dict(os.environ)
         e.pop("JURISDNS_REDIS_PASSWORD", None)
         e.update(env or {})
+        # never the machine's /etc/jurisdns/jurisdns.conf (an installed package has one)
+        if "-c" not in args:
+            args = ("-c", "/dev/null") + tuple(args)
         return subprocess.run([CTL] + [str(a) for a in args], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=timeout,
                               text=True, env=e)
@@ -850,6 +853,30 @@ class BadRecords(RedisCase):
         self.assertTrue(jd.alive())
 
 
+    def test_unknown_block_group_skips_the_client(self):
+        # a mistyped group used to make a block list that blocks nothing; now that client is
+        # skipped whole (the file's rule for it applies), a bad default block list alone, and
+        # group names in another case are the group
+        jd = self.make_jd(clients=[("127.0.0.2", {"mode": "block", "action": "nxdomain"})])
+        mark = len(jd.read_log())
+        _, t0 = self.write_policy(default={"block": "PRX"},
+                                  clients={"127.0.0.2": {"mode": "block", "block": "Chna"},
+                                           "127.0.0.3": {"mode": "block", "block": "prc:hosted"},
+                                           "127.0.0.4": {"mode": "block"}})
+        self.within(t0, 1.0, [(jd, "cn.policy.test.", "127.0.0.3", SINK_CN),
+                              (jd, "cn.policy.test.", "127.0.0.4", SINK_CN),
+                              (jd, "cn.policy.test.", "127.0.0.2", NXD_CN)],
+                    "the valid rest of the policy")
+        self.wait_log(jd, "bad records skipped", start=mark)
+        skipped = [l for l in jd.read_log()[mark:].splitlines() if "policy record skipped:" in l]
+        self.assertEqual(len(skipped), 2, "\n".join(skipped))
+        self.assertIn("client '127.0.0.2' ignored: unknown group 'Chna' in block (groups are: PRC)",
+                      "\n".join(skipped))
+        self.assertIn("default block ignored: unknown group 'PRX' in block (did you mean 'PRC'?)",
+                      "\n".join(skipped))
+        self.assertTrue(jd.alive())
+
+
 # --------------------------------------------------------------------------------------------
 # 8. AUTH: requirepass and an ACL user
 # --------------------------------------------------------------------------------------------
@@ -982,7 +1009,8 @@ class Ctl(RedisCase):
                           "action": "nxdomain"})
         self.assertEqual(self.ctl_json(*self.c("client", "show", "127.0.0.3")),
                          {"id": "127.0.0.3", "mode": "block", "name": "kitchen cam",
-                          "block": "PRC:operator", "action": "nxdomain"})
+                          "block": "PRC:operator", "action": "nxdomain", "source": "redis",
+                          "effective_mode": "block"})
         # ids are stored in canonical form
         self.ctl_ok(*self.c("client", "set", "AA:BB:CC:DD:EE:FF", "--mode", "log"))
         self.ctl_ok(*self.c("client", "set", "10.1.0.0/16", "--mode", "off"))
@@ -992,13 +1020,17 @@ class Ctl(RedisCase):
         got = self.ctl_json(*self.c("client", "list"))
         self.assertIsInstance(got, list)
         self.assertEqual(sorted(got, key=lambda o: o["id"]),
-                         [{"id": "10.1.0.0/16", "mode": "off"},
+                         [{"id": "10.1.0.0/16", "mode": "off", "source": "redis",
+                           "effective_mode": "off"},
                           {"id": "127.0.0.3", "mode": "block", "name": "kitchen cam",
-                           "block": "PRC:operator", "action": "nxdomain"},
-                          {"id": "aa:bb:cc:dd:ee:ff", "mode": "log"}])
+                           "block": "PRC:operator", "action": "nxdomain", "source": "redis",
+                           "effective_mode": "block"},
+                          {"id": "aa:bb:cc:dd:ee:ff", "mode": "log", "source": "redis",
+                           "effective_mode": "log"}])
         # --json before the command works too
         self.assertEqual(self.ctl_json("--json", *self.c("client", "show", "aa:bb:cc:dd:ee:ff")),
-                         {"id": "aa:bb:cc:dd:ee:ff", "mode": "log"})
+                         {"id": "aa:bb:cc:dd:ee:ff", "mode": "log", "source": "redis",
+                          "effective_mode": "log"})
         # changing one field keeps the others
         self.ctl_ok(*self.c("client", "set", "127.0.0.3", "--action", "refuse"))
         self.assertEqual(self.ctl_json(*self.c("client", "show", "127.0.0.3"))["action"],
@@ -1067,6 +1099,16 @@ class Ctl(RedisCase):
         self.assertEqual([g["name"] for g in got], ["PRC"], got)
         p = self.ctl_ok(*self.c("groups"))
         self.assertIn("PRC", p.stdout)
+
+    def test_block_group_names_as_the_daemon_takes_them(self):
+        # the daemon's own check: a near miss is named, another case is the group
+        msg = self.ctl_fails(1, *self.c("client", "set", "127.0.0.2", "--block", "PRX"))
+        self.assertIn("unknown group 'PRX' in block (did you mean 'PRC'?)", msg)
+        msg = self.ctl_fails(1, *self.c("policy", "set", "--block", "CN"))
+        self.assertIn("'CN' is a country; groups are: PRC", msg)
+        self.assertEqual(self.r.keys("*"), [])
+        self.ctl_ok(*self.c("client", "set", "127.0.0.2", "--block", "prc:hosted"))
+        self.assertEqual(self.r.hget(B + "client:127.0.0.2", "block"), "prc:hosted")
 
     def test_errors(self):
         msg = self.ctl_fails(1, "-c", self.conf, "-r", "unix:/nonexistent.sock", "client", "list")

@@ -15,13 +15,38 @@
 #include "rconn.h"
 #include "suffix.h"
 
-static struct dynpol *parse(const char *text)
+static struct dynpol *parse_with(const char *text, const struct groups *g)
 {
 	char err[256];
-	struct dynpol *d = dynpol_parse(text, strlen(text), "test", err, sizeof(err));
+	struct dynpol *d = dynpol_parse(text, strlen(text), "test", g, err, sizeof(err));
 
 	assert_non_null(d);
 	return d;
+}
+
+/* group names unchecked */
+static struct dynpol *parse(const char *text)
+{
+	return parse_with(text, NULL);
+}
+
+/* The names of a groups file with PRC and EU. */
+static struct groups *test_groups(void)
+{
+	char dir[] = "/tmp/jd-dyn-XXXXXX", path[256], err[256];
+	struct groups *g;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/j.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("[jurisdiction PRC]\ncountries = CN\n[jurisdiction EU]\ncountries = DE\n", f);
+	fclose(f);
+	g = groups_load_names(path, err, sizeof(err));
+	assert_non_null(g);
+	unlink(path);
+	rmdir(dir);
+	return g;
 }
 
 static const struct client_rule *lookup(const struct policy *file, const struct policy *o,
@@ -114,14 +139,49 @@ static void test_bad_records_skipped(void **state)
 	dynpol_unref(d);
 }
 
+/* A block group that the groups file does not define drops that client whole (one record
+ * skipped, however many fields it has), and a default block list alone; any case is fine. */
+static void test_unknown_group_skipped(void **state)
+{
+	(void)state;
+	struct groups *g = test_groups();
+	struct dynpol *d = parse_with(DYNPOL_MAGIC
+				      "default\tmode\tblock\n"
+				      "default\tblock\tPRX\n"               /* skipped alone */
+				      "client\t10.1.0.1\tmode\tblock\n"
+				      "client\t10.1.0.1\tblock\tChna\n"     /* the whole client */
+				      "client\t10.1.0.1\tname\tTablet\n"
+				      "client\t10.2.0.1\tblock\tprc:hosted eu\n" /* any case */
+				      "client\t10.3.0.1\tblock\tCN\n",        /* a country, not a group */
+				      g);
+	struct policy empty;
+
+	assert_int_equal(d->skipped, 3);
+	assert_true(d->p.has_mode);
+	assert_false(d->p.has_block);
+	assert_int_equal(d->p.nclients, 1);
+	policy_init(&empty);
+	assert_null(lookup(&empty, &d->p, "10.1.0.1", NULL));
+	assert_null(lookup(&empty, &d->p, "10.3.0.1", NULL));
+	const struct client_rule *r = lookup(&empty, &d->p, "10.2.0.1", NULL);
+	assert_non_null(r);
+	assert_int_equal(r->nblock, 2);
+	assert_string_equal(r->block[0].group, "PRC"); /* as the groups file spells it */
+	assert_int_equal(r->block[0].kinds, 1 << LABEL_HOSTED);
+	assert_string_equal(r->block[1].group, "EU");
+	policy_free(&empty);
+	dynpol_unref(d);
+	groups_unref(g);
+}
+
 static void test_not_a_snapshot(void **state)
 {
 	(void)state;
 	char err[256];
 
-	assert_null(dynpol_parse("version\t1\n", 10, "x", err, sizeof(err)));
+	assert_null(dynpol_parse("version\t1\n", 10, "x", NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "not a jurisdns policy snapshot"));
-	assert_null(dynpol_load("/nonexistent/snap", err, sizeof(err)));
+	assert_null(dynpol_load("/nonexistent/snap", NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "No such file"));
 }
 
@@ -137,7 +197,7 @@ static void test_escape_roundtrip(void **state)
 	sb_str(&b, "\n");
 	assert_non_null(strstr(b.s, "a\\tb\\nc\\rd\\\\e\\x01f\\x7fg h\xc3\xa9"));
 	/* the name has control characters, so the client is refused, but the escapes parse */
-	struct dynpol *d = dynpol_parse(b.s, b.len, "x", err, sizeof(err));
+	struct dynpol *d = dynpol_parse(b.s, b.len, "x", NULL, err, sizeof(err));
 	assert_non_null(d);
 	assert_int_equal(d->skipped, 1);
 	dynpol_unref(d);
@@ -159,7 +219,7 @@ static void test_save_load(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/snap", dir);
 	assert_int_equal(dynpol_save(d, path), 0);
-	l = dynpol_load(path, err, sizeof(err));
+	l = dynpol_load(path, NULL, err, sizeof(err));
 	assert_non_null(l);
 	assert_int_equal(l->version, 9);
 	assert_int_equal(l->len, d->len);
@@ -281,19 +341,19 @@ static void test_client_helpers(void **state)
 	assert_int_equal(policy_client_init(&r, "aa:bb:cc:dd:ee:gg", err, sizeof(err)), -1);
 	assert_int_equal(policy_client_init(&r, "kitchen", err, sizeof(err)), -1);
 	assert_int_equal(policy_client_init(&r, "192.0.2.1", err, sizeof(err)), 0);
-	assert_int_equal(policy_client_set(&r, "mode", "blokc", err, sizeof(err)), -1);
-	assert_string_equal(err, "mode = 'blokc': expected off, log or block");
-	assert_int_equal(policy_client_set(&r, "colour", "red", err, sizeof(err)), -2);
-	assert_int_equal(policy_client_set(&r, "block", "PRC:hosted", err, sizeof(err)), 0);
-	assert_int_equal(policy_client_set(&r, "block", "PRC:operator RU", err, sizeof(err)), 0);
+	assert_int_equal(policy_client_set(&r, "mode", "blokc", NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "mode = 'blokc': expected off, log or block (did you mean 'block'?)");
+	assert_int_equal(policy_client_set(&r, "colour", "red", NULL, err, sizeof(err)), -2);
+	assert_int_equal(policy_client_set(&r, "block", "PRC:hosted", NULL, err, sizeof(err)), 0);
+	assert_int_equal(policy_client_set(&r, "block", "PRC:operator RU", NULL, err, sizeof(err)), 0);
 	assert_int_equal(r.nblock, 2); /* adds, merging PRC's reasons */
 	assert_int_equal(r.block[0].kinds, (1 << LABEL_HOSTED) | (1 << LABEL_OPERATOR));
-	assert_int_equal(policy_client_set(&r, "block", "PRC:why", err, sizeof(err)), -1);
+	assert_int_equal(policy_client_set(&r, "block", "PRC:why", NULL, err, sizeof(err)), -1);
 	assert_int_equal(r.nblock, 2); /* unchanged by the bad value */
 	char longname[80];
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[79] = 0;
-	assert_int_equal(policy_client_set(&r, "name", longname, err, sizeof(err)), -1);
+	assert_int_equal(policy_client_set(&r, "name", longname, NULL, err, sizeof(err)), -1);
 }
 
 static void test_leases(void **state)
@@ -369,6 +429,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_full),
 		cmocka_unit_test(test_bad_records_skipped),
+		cmocka_unit_test(test_unknown_group_skipped),
 		cmocka_unit_test(test_not_a_snapshot),
 		cmocka_unit_test(test_escape_roundtrip),
 		cmocka_unit_test(test_save_load),

@@ -60,7 +60,7 @@ static void policy_block_prc(struct policy *p, enum paction act, const char *spe
 	policy_init(p);
 	p->default_mode = PMODE_BLOCK;
 	p->action = act;
-	assert_int_equal(policy_parse_block(spec, p->block, &p->nblock, err, sizeof(err)), 0);
+	assert_int_equal(policy_parse_block(spec, NULL, p->block, &p->nblock, err, sizeof(err)), 0);
 	policy_finish(p);
 }
 
@@ -354,6 +354,76 @@ static void test_log_mode_and_other_groups_pass(void **state)
 	groups_unref(g);
 }
 
+/* Group names are those of the groups file, in any case, stored as the file spells them; a
+ * mistyped one is an error that says what was meant, never a block list that blocks nothing. */
+static void test_block_groups_checked_against_the_groups_file(void **state)
+{
+	struct groups *g = prc_groups();
+	struct block_spec b[POLICY_MAX_BLOCK];
+	unsigned n = 0;
+	char err[300];
+
+	assert_int_equal(policy_parse_block("prc:hosted Prc:operator", g, b, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1); /* one group, however spelt */
+	assert_string_equal(b[0].group, "PRC");
+	assert_int_equal(b[0].kinds, (1 << LABEL_HOSTED) | (1 << LABEL_OPERATOR));
+	n = 0;
+	assert_int_equal(policy_parse_block("PRX", g, b, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown group 'PRX' in block (did you mean 'PRC'?)");
+	assert_int_equal(policy_parse_block("China", g, b, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown group 'China' in block (groups are: PRC)");
+	assert_int_equal(policy_parse_block("CN", g, b, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown group 'CN' in block ('CN' is a country; groups are: PRC)");
+	assert_int_equal(policy_parse_block("PRC RU", g, b, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown group 'RU' in block ('RU' is a country; groups are: PRC)");
+	assert_int_equal(policy_parse_block("prc:hostd", g, b, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown reason 'prc:hostd' in block (did you mean 'prc:hosted'?)");
+
+	/* the same check for a client and for a default */
+	struct client_rule r;
+	struct policy p;
+	policy_client_init(&r, "10.0.0.1", err, sizeof(err));
+	assert_int_equal(policy_client_set(&r, "block", "Chna", g, err, sizeof(err)), -1);
+	assert_int_equal(r.nblock, -1); /* unchanged */
+	assert_int_equal(policy_client_set(&r, "block", "prc", g, err, sizeof(err)), 0);
+	assert_string_equal(r.block[0].group, "PRC");
+	policy_init(&p);
+	assert_int_equal(policy_default_set(&p, "block", "PRX", g, err, sizeof(err)), -1);
+	assert_false(p.has_block);
+	assert_int_equal(policy_default_set(&p, "block", "pRc", g, err, sizeof(err)), 0);
+	assert_string_equal(p.block[0].group, "PRC");
+	policy_free(&p);
+	groups_unref(g);
+}
+
+/* "block = prc" blocks what the groups file labels PRC. */
+static void test_block_in_lower_case_blocks(void **state)
+{
+	struct groups *g = prc_groups();
+	struct geo_paths gp;
+	char err[256];
+	geo_paths_default(&gp);
+	struct geo *geo = geo_open(mmdb_path(), NULL, &gp, err, sizeof(err));
+	assert_non_null(geo);
+	struct dns_query q;
+	struct cache_entry *e = labelled_entry(g, geo, &q);
+	struct policy p;
+	struct verdict v;
+	uint8_t name[256];
+	int nl = domain_to_wire("mix.example", name);
+
+	policy_init(&p);
+	p.default_mode = PMODE_BLOCK;
+	assert_int_equal(policy_parse_block("prc", g, p.block, &p.nblock, err, sizeof(err)), 0);
+	policy_finish(&p);
+	assert_true(policy_after(&p, NULL, NULL, NULL, e->label, name, (size_t)nl, &v));
+	assert_int_equal(v.action, PACT_SINKHOLE);
+	policy_free(&p);
+	cache_entry_free(e);
+	geo_unref(geo);
+	groups_unref(g);
+}
+
 static void test_thousand_clients_each_find_their_rule(void **state)
 {
 	struct policy p;
@@ -396,16 +466,26 @@ static void test_parse_block_and_actions(void **state)
 	enum paction a;
 	enum pmode m;
 
-	assert_int_equal(policy_parse_block("PRC:hosted, PRC:operator RU", b, &n, err, sizeof(err)), 0);
+	assert_int_equal(policy_parse_block("PRC:hosted, PRC:operator RU", NULL, b, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(b[0].group, "PRC");
 	assert_int_equal(b[0].kinds, (1 << LABEL_HOSTED) | (1 << LABEL_OPERATOR));
 	assert_int_equal(b[1].kinds, 7);
-	assert_int_equal(policy_parse_block("PRC:nope", b, &n, err, sizeof(err)), -1);
+	assert_int_equal(policy_parse_block("PRC:nope", NULL, b, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown reason 'PRC:nope' in block (hosted, operator, domain or any)");
+	assert_int_equal(policy_parse_block("PRC:hostd", NULL, b, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown reason 'PRC:hostd' in block (did you mean 'PRC:hosted'?)");
 	assert_int_equal(policy_parse_action("strip", &a), 0);
 	assert_int_equal(a, PACT_STRIP);
 	assert_int_equal(policy_parse_action("pass", &a), -1);
 	assert_int_equal(policy_parse_action("sinkhol", &a), -1);
+	struct client_rule r;
+	policy_client_init(&r, "10.0.0.1", err, sizeof(err));
+	assert_int_equal(policy_client_set(&r, "action", "sinkhol", NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "action = 'sinkhol': expected sinkhole, nxdomain, nodata, refuse, drop or "
+				 "strip (did you mean 'sinkhole'?)");
+	assert_int_equal(policy_client_set(&r, "action", "tcp-only", NULL, err, sizeof(err)), -1);
+	assert_null(strstr(err, "did you mean")); /* an RPZ action, not a choice: nothing near */
 	assert_int_equal(policy_parse_mode("block", &m), 0);
 	assert_int_equal(policy_parse_mode("on", &m), -1);
 }
@@ -421,6 +501,8 @@ int main(void)
 		cmocka_unit_test(test_strip_removes_only_blocked_addresses),
 		cmocka_unit_test(test_log_mode_and_other_groups_pass),
 		cmocka_unit_test(test_parse_block_and_actions),
+		cmocka_unit_test(test_block_groups_checked_against_the_groups_file),
+		cmocka_unit_test(test_block_in_lower_case_blocks),
 		cmocka_unit_test(test_thousand_clients_each_find_their_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
