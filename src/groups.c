@@ -1,6 +1,7 @@
 /* groups.c - jurisdiction groups. Countries are a short list per group, ASNs a sorted array
- * (binary search), domains one hash set of wire-format suffixes for all groups, each with a
- * bitmask of the groups that list it. Lookups never allocate. */
+ * (binary search), domains and CDN suffixes one hash set each of wire-format suffixes for all
+ * groups, each with a bitmask of the groups that list it (a CDN suffix also with its operator's
+ * name). Lookups never allocate. */
 #include "config.h"
 #include <ctype.h>
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <stdatomic.h>
 #include "groups.h"
 #include "suffix.h"
@@ -18,6 +20,9 @@ struct groups {
 	struct jgroup g[GROUPS_MAX];
 	unsigned n;
 	struct suffix_set *domains;  /* value: bit per group */
+	struct suffix_set *cdn;      /* value: bit per group; tag: 1 + index into cdn_ops */
+	char **cdn_ops;              /* operator names of the CDN entries, each stored once */
+	size_t ncdn_ops;
 };
 
 struct groups *groups_empty(void)
@@ -25,7 +30,8 @@ struct groups *groups_empty(void)
 	struct groups *g = calloc(1, sizeof(*g));
 
 	if (g)
-		if (g && !(g->domains = suffix_set_new())) {
+		if (g && (!(g->domains = suffix_set_new()) || !(g->cdn = suffix_set_new()))) {
+		suffix_set_free(g->domains);
 		free(g);
 		return NULL;
 	}
@@ -48,6 +54,10 @@ void groups_unref(struct groups *g)
 	for (unsigned i = 0; i < g->n; i++)
 		free(g->g[i].asns);
 	suffix_set_free(g->domains);
+	suffix_set_free(g->cdn);
+	for (size_t i = 0; i < g->ncdn_ops; i++)
+		free(g->cdn_ops[i]);
+	free(g->cdn_ops);
 	free(g);
 }
 
@@ -99,6 +109,26 @@ uint32_t groups_match_domain(const struct groups *g, const uint8_t *name, size_t
 			     size_t *suffix_off)
 {
 	return suffix_set_match(g->domains, name, len, suffix_off);
+}
+
+uint32_t groups_match_cdn(const struct groups *g, const uint8_t *name, size_t len,
+			  size_t *suffix_off, const char **operator_name)
+{
+	uint32_t tag = 0, m = suffix_set_match_tag(g->cdn, name, len, suffix_off, &tag);
+
+	if (operator_name)
+		*operator_name = m && tag && tag <= g->ncdn_ops ? g->cdn_ops[tag - 1] : "";
+	return m;
+}
+
+uint32_t groups_cdn_get(const struct groups *g, const uint8_t *name, size_t len,
+			const char **operator_name)
+{
+	uint32_t tag = 0, m = suffix_set_get_tag(g->cdn, name, len, &tag);
+
+	if (operator_name)
+		*operator_name = m && tag && tag <= g->ncdn_ops ? g->cdn_ops[tag - 1] : "";
+	return m;
 }
 
 /* --- loading --- */
@@ -188,6 +218,76 @@ static int add_domain(struct loader *l, const uint8_t *wire, int len, unsigned g
 	return 0;
 }
 
+/* The index + 1 of operator name op in the groups' table, added when new; 0 when out of memory.
+ * Lists name a few operators many times, so a linear search over them is cheap enough. */
+static uint32_t cdn_operator(struct groups *g, const char *op)
+{
+	for (size_t i = 0; i < g->ncdn_ops; i++)
+		if (!strcmp(g->cdn_ops[i], op))
+			return (uint32_t)i + 1;
+	char **n = realloc(g->cdn_ops, (g->ncdn_ops + 1) * sizeof(*n));
+	if (!n)
+		return 0;
+	g->cdn_ops = n;
+	if (!(n[g->ncdn_ops] = strdup(op)))
+		return 0;
+	return (uint32_t)++g->ncdn_ops;
+}
+
+/* A CDN list file: "SUFFIX OPERATOR NAME" per line; '#' or ';' starts a comment (the source). */
+static int load_cdn_list(struct loader *l, const char *file, int cline, unsigned gi)
+{
+	char path[1024], line[1024];
+	FILE *f;
+	int ln = 0;
+
+	resolve_path(l, file, path, sizeof(path));
+	if (!(f = fopen(path, "r")))
+		return lerr(l, l->path, cline, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *t, *op;
+		uint8_t wire[256];
+		int len;
+		uint32_t tag;
+		ln++;
+		strip_comment(line);
+		t = trim(line);
+		if (!*t)
+			continue;
+		for (op = t; *op && !isspace((unsigned char)*op); op++)
+			;
+		if (*op)
+			*op++ = 0;
+		op = trim(op);
+		if ((len = domain_to_wire(t, wire)) < 0) {
+			fclose(f);
+			return lerr(l, path, ln, "'%s' is not a domain name", t);
+		}
+		if (!*op) {
+			fclose(f);
+			return lerr(l, path, ln, "'%s' has no operator name (SUFFIX OPERATOR NAME)", t);
+		}
+		for (const char *c = op; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\' || (unsigned char)*c == 0x7f) {
+				fclose(f);
+				return lerr(l, path, ln, "operator name with a control character, '\"' or '\\'");
+			}
+		/* the label detail is "SUFFIX (OPERATOR)" in struct label_reason (71 bytes) */
+		if (strlen(t) + strlen(op) + 3 >= 71) {
+			fclose(f);
+			return lerr(l, path, ln, "suffix and operator name longer than 67 characters together");
+		}
+		if (!(tag = cdn_operator(l->g, op)) ||
+		    suffix_set_add_tagged(l->g->cdn, wire, (size_t)len, 1u << gi, tag) < 0) {
+			fclose(f);
+			return lerr(l, path, ln, "out of memory");
+		}
+		l->g->g[gi].ncdn++;
+	}
+	fclose(f);
+	return 0;
+}
+
 /* A list file: one ASN or domain per line; '#' or ';' starts a comment (the source). */
 static int load_list(struct loader *l, const char *file, int cline, unsigned gi, bool asns)
 {
@@ -237,7 +337,8 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-struct groups *groups_load(const char *path, char *err, size_t errlen)
+/* names_only: the [jurisdiction NAME] lines alone, the rest is not even parsed */
+static struct groups *load(const char *path, bool names_only, char *err, size_t errlen)
 {
 	struct loader l = { .path = path, .err = err, .errlen = errlen };
 	char line[1024];
@@ -284,7 +385,7 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 				goto fail_f;
 			}
 			for (unsigned i = 0; i < l.g->n; i++)
-				if (!strcmp(l.g->g[i].name, name)) {
+				if (!strcasecmp(l.g->g[i].name, name)) { /* names are case-insensitive */
 					lerr(&l, path, ln, "group %s defined twice", name);
 					goto fail_f;
 				}
@@ -292,6 +393,8 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 			snprintf(l.g->g[cur].name, GROUP_NAME_MAX, "%s", name);
 			continue;
 		}
+		if (names_only)
+			continue;
 		if (!(eq = strchr(t, '='))) {
 			lerr(&l, path, ln, "expected key = value");
 			goto fail_f;
@@ -305,9 +408,9 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 		struct jgroup *jg = &l.g->g[cur];
 		bool except = !strcmp(key, "countries_except");
 		bool countries = except || !strcmp(key, "countries"), asns = !strcmp(key, "asns"),
-		     domains = !strcmp(key, "domains");
-		if (!countries && !asns && !domains) {
-			lerr(&l, path, ln, "unknown key '%s' (countries, countries_except, asns or domains)", key);
+		     domains = !strcmp(key, "domains"), cdn = !strcmp(key, "cdn");
+		if (!countries && !asns && !domains && !cdn) {
+			lerr(&l, path, ln, "unknown key '%s' (countries, countries_except, asns, domains or cdn)", key);
 			goto fail_f;
 		}
 		for (tok = strtok_r(val, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
@@ -333,6 +436,10 @@ struct groups *groups_load(const char *path, char *err, size_t errlen)
 						goto fail_f;
 					}
 				} else if (load_list(&l, tok, ln, (unsigned)cur, true) < 0)
+					goto fail_f;
+			} else if (cdn) {
+				/* list files only: an entry needs its operator's name, with spaces */
+				if (load_cdn_list(&l, tok, ln, (unsigned)cur) < 0)
 					goto fail_f;
 			} else {
 				uint8_t wire[256];
@@ -369,5 +476,23 @@ fail_f:
 	fclose(f);
 fail:
 	groups_unref(l.g);
+	return NULL;
+}
+
+struct groups *groups_load(const char *path, char *err, size_t errlen)
+{
+	return load(path, false, err, errlen);
+}
+
+struct groups *groups_load_names(const char *path, char *err, size_t errlen)
+{
+	return load(path, true, err, errlen);
+}
+
+const char *groups_find(const struct groups *g, const char *name)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		if (!strcasecmp(g->g[i].name, name))
+			return g->g[i].name;
 	return NULL;
 }

@@ -20,6 +20,7 @@ struct jgroup {
 	uint32_t *asns;              /* sorted, unique */
 	size_t nasns;
 	size_t ndomains;
+	size_t ncdn;                 /* CDN and DNS-hosting suffixes (cdn = list files) */
 };
 
 struct groups;
@@ -27,6 +28,9 @@ struct groups;
 /* Load a groups file. Relative list paths are taken from the file's directory. NULL with
  * "FILE:LINE: message" in err on any error (unknown key, bad ASN, unreadable list...). */
 struct groups *groups_load(const char *path, char *err, size_t errlen);
+/* Only the group names of a groups file (no countries, ASNs or domains), to check a configuration
+ * against: cheap, the list files are not read. NULL with "FILE:LINE: message" in err. */
+struct groups *groups_load_names(const char *path, char *err, size_t errlen);
 /* An empty set (no labels), for running without a groups file. */
 struct groups *groups_empty(void);
 struct groups *groups_ref(struct groups *g);
@@ -34,6 +38,8 @@ void groups_unref(struct groups *g);
 
 unsigned groups_count(const struct groups *g);
 const struct jgroup *groups_get(const struct groups *g, unsigned i);
+/* The group called name, ignoring case: its own spelling (owned by g), or NULL when none is. */
+const char *groups_find(const struct groups *g, const char *name);
 
 /* Bit i set when group i lists the country (two letters), or has countries_except and does not
  * list it there. An empty (unknown) country matches nothing. */
@@ -44,5 +50,15 @@ uint32_t groups_match_asn(const struct groups *g, uint32_t asn);
  * list; *suffix_off gets the offset of the longest matching suffix of the first group matched. */
 uint32_t groups_match_domain(const struct groups *g, const uint8_t *name, size_t len,
 			     size_t *suffix_off);
+/* Bit i set when a suffix of the wire name (lower case, uncompressed) is in group i's CDN list:
+ * a CDN or DNS-hosting namespace run by an operator of that jurisdiction. *suffix_off gets the
+ * offset of the longest matching suffix, *operator_name (if not NULL) the name of its operator
+ * (owned by g, "" when none matched). */
+uint32_t groups_match_cdn(const struct groups *g, const uint8_t *name, size_t len,
+			  size_t *suffix_off, const char **operator_name);
+/* Bit i set when exactly this wire name is in group i's CDN list; *operator_name as above. A
+ * suffix listed more than once (by two groups) keeps the first operator name. */
+uint32_t groups_cdn_get(const struct groups *g, const uint8_t *name, size_t len,
+			const char **operator_name);
 
 #endif

@@ -91,7 +91,8 @@ static void svcb_hints(const uint8_t *pkt, const struct rr *r, uint8_t (*ips)[17
 	}
 }
 
-static void add_reason(struct label *l, const struct groups *gs, unsigned gi, int kind, const char *detail)
+static void add_reason(struct label *l, const struct groups *gs, unsigned gi, int kind, bool by_name,
+		       const char *detail)
 {
 	if (l->mask[kind] & (1u << gi)) {
 		/* one reason per group and kind is enough for the log, but keep distinct details */
@@ -106,7 +107,19 @@ static void add_reason(struct label *l, const struct groups *gs, unsigned gi, in
 	struct label_reason *r = &l->reasons[l->nreasons++];
 	snprintf(r->group, sizeof(r->group), "%s", groups_get(gs, gi)->name);
 	r->kind = (uint8_t)kind;
+	r->by_name = by_name;
 	snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
+
+/* "example.com" (no trailing dot) for the wire name */
+static void suffix_text(const uint8_t *name, size_t len, char *text, size_t size)
+{
+	size_t tl;
+
+	wire_name_str(name, len, text, size);
+	tl = strlen(text);
+	if (tl > 1 && text[tl - 1] == '.')
+		text[tl - 1] = 0;
 }
 
 struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, uint16_t ancount,
@@ -187,18 +200,35 @@ struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, 
 	l->total_addrs = (uint16_t)nips;
 	l->naddrs = (uint16_t)keep;
 
-	/* domain reasons: the query name and every name on the chain (vendor clouds behind CNAMEs) */
+	/* name reasons, from the query name and every name on the chain: vendor clouds behind CNAMEs
+	 * (domain), and CDN or DNS-hosting namespaces of a group's operators (operator), whose edge
+	 * addresses often sit in neutral networks abroad where neither country nor ASN tells */
 	for (unsigned c = 0; c < chain.n; c++) {
 		size_t soff = 0;
 		uint32_t m = groups_match_domain(groups, chain.name[c], chain.len[c], &soff);
 		char text[DNS_MAX_NAME * 4 + 1];
-		wire_name_str(chain.name[c] + soff, chain.len[c] - soff, text, sizeof(text));
-		size_t tl = strlen(text);
-		if (tl > 1 && text[tl - 1] == '.')
-			text[tl - 1] = 0;
-		for (unsigned gi = 0; m; gi++, m >>= 1)
-			if (m & 1)
-				add_reason(l, groups, gi, LABEL_DOMAIN, text);
+		if (m) {
+			suffix_text(chain.name[c] + soff, chain.len[c] - soff, text, sizeof(text));
+			for (unsigned gi = 0; m; gi++, m >>= 1)
+				if (m & 1)
+					add_reason(l, groups, gi, LABEL_DOMAIN, true, text);
+		}
+		/* each suffix at a label boundary, longest first: each group's reason names the longest
+		 * suffix of its own list (one hash probe per label, as for domains) */
+		const uint8_t *nm = chain.name[c];
+		uint32_t seen = 0;
+		for (size_t o = 0; o < chain.len[c] && nm[o]; o += (size_t)nm[o] + 1) {
+			const char *op = "";
+			char detail[sizeof(l->reasons[0].detail)];
+			if (!(m = groups_cdn_get(groups, nm + o, chain.len[c] - o, &op) & ~seen))
+				continue;
+			seen |= m;
+			suffix_text(nm + o, chain.len[c] - o, text, sizeof(text));
+			snprintf(detail, sizeof(detail), "%s (%s)", text, op);
+			for (unsigned gi = 0; m; gi++, m >>= 1)
+				if (m & 1)
+					add_reason(l, groups, gi, LABEL_OPERATOR, true, detail);
+		}
 	}
 	for (unsigned i = 0; i < nips; i++) {
 		struct geo_result gr;
@@ -224,14 +254,14 @@ struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, 
 		uint32_t m = groups_match_country(groups, gr.cc);
 		for (unsigned gi = 0; m; gi++, m >>= 1)
 			if (m & 1)
-				add_reason(l, groups, gi, LABEL_HOSTED, gr.cc);
+				add_reason(l, groups, gi, LABEL_HOSTED, false, gr.cc);
 		m = groups_match_asn(groups, gr.asn);
 		if (m) {
 			char asn[16];
 			snprintf(asn, sizeof(asn), "AS%u", gr.asn);
 			for (unsigned gi = 0; m; gi++, m >>= 1)
 				if (m & 1)
-					add_reason(l, groups, gi, LABEL_OPERATOR, asn);
+					add_reason(l, groups, gi, LABEL_OPERATOR, false, asn);
 		}
 	}
 	return l;

@@ -1,6 +1,7 @@
 /* label.h - the jurisdiction label of an answer: its addresses (A, AAAA along the CNAME chain,
  * and HTTPS/SVCB ipv4hint/ipv6hint) with country, ASN and AS organisation, and the groups they
- * lead into, with the reason. Computed once per upstream answer and stored with the cache entry,
+ * and the chain's names (vendor domains, CDN namespaces of a group's operators) lead into, with
+ * the reason. Computed once per upstream answer and stored with the cache entry,
  * so a cache hit costs nothing. */
 #ifndef JD_LABEL_H
 #define JD_LABEL_H
@@ -29,7 +30,11 @@ struct label_addr {
 struct label_reason {
 	char group[GROUP_NAME_MAX];
 	uint8_t kind;                /* enum label_kind */
-	char detail[72];             /* "CN", "AS45102", "tuyaeu.com" */
+	bool by_name;                /* found by a name on the CNAME chain, not by an address: it
+				      * covers every address of the answer (domain, CDN operator) */
+	/* "CN", "AS45102", "tuyaeu.com", "kunlunca.com (Alibaba Cloud)"; 71 bytes keep a reason at
+	 * 105 bytes: 16 of them are in every cached answer */
+	char detail[71];
 };
 
 struct label {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "policy.h"
 #include "util.h"
 #include "wire.h"
@@ -15,6 +16,7 @@ static const char *const mode_names[] = { "off", "log", "block", NULL };
 static const char *const action_names[] = { "pass", "sinkhole", "nxdomain", "nodata", "refuse",
 					    "drop", "strip", "tcp-only", "local", NULL };
 static const char *const kind_names[] = { "hosted", "operator", "domain" };
+static const char *const reason_names[] = { "hosted", "operator", "domain", "any" };
 
 const char *policy_action_name(enum paction a) { return action_names[a]; }
 const char *policy_mode_name(enum pmode m) { return mode_names[m]; }
@@ -67,8 +69,43 @@ int policy_parse_action(const char *s, enum paction *out)
 	return 0;
 }
 
-/* "PRC", "PRC:operator", "PRC:hosted,PRC:domain", "RU:any" */
-int policy_parse_block(const char *value, struct block_spec *list, unsigned *n, char *err, size_t errlen)
+/* " (did you mean 'x'?)" when a word of words is near s, else "" */
+static void maybe_suggest(const char *s, const char *const *words, size_t n, char *out, size_t len)
+{
+	const char *sug = suggest_word(s, words, n);
+
+	if (sug)
+		snprintf(out, len, " (did you mean '%s'?)", sug);
+	else
+		out[0] = 0;
+}
+
+/* Why name is not a group of g, in one line: the nearest name, or what the groups are. */
+static void unknown_group(const struct groups *g, const char *name, char *err, size_t errlen)
+{
+	const char *names[GROUPS_MAX];
+	char list[GROUPS_MAX * (GROUP_NAME_MAX + 2)] = "";
+	unsigned n = groups_count(g);
+	const char *sug;
+
+	for (unsigned i = 0; i < n; i++) {
+		names[i] = groups_get(g, i)->name;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+	}
+	if (!n)
+		snprintf(err, errlen, "unknown group '%s' in block (the groups file defines none)", name);
+	else if ((sug = suggest_word(name, names, n)))
+		snprintf(err, errlen, "unknown group '%s' in block (did you mean '%s'?)", name, sug);
+	else if (strlen(name) == 2 && isalpha((unsigned char)name[0]) && isalpha((unsigned char)name[1]))
+		snprintf(err, errlen, "unknown group '%s' in block ('%s' is a country; groups are: %s)", name,
+			 name, list);
+	else
+		snprintf(err, errlen, "unknown group '%s' in block (groups are: %s)", name, list);
+}
+
+/* "PRC", "PRC:operator", "PRC:hosted,PRC:domain", "RU:any"; with g, group names of g in any case */
+int policy_parse_block(const char *value, const struct groups *g, struct block_spec *list, unsigned *n,
+		       char *err, size_t errlen)
 {
 	char buf[256], *save = NULL, *tok;
 
@@ -90,14 +127,27 @@ int policy_parse_block(const char *value, struct block_spec *list, unsigned *n, 
 			else if (!strcmp(colon + 1, "domain"))
 				kinds = 1 << LABEL_DOMAIN;
 			else if (strcmp(colon + 1, "any")) {
-				snprintf(err, errlen, "block = '%s': reason must be hosted, operator, domain or any",
-					 value);
+				const char *near = suggest_word(colon + 1, reason_names, 4);
+				if (near)
+					snprintf(err, errlen, "unknown reason '%.40s:%.40s' in block (did you mean "
+						 "'%.40s:%s'?)", tok, colon + 1, tok, near);
+				else
+					snprintf(err, errlen, "unknown reason '%.40s:%.40s' in block (hosted, operator, "
+						 "domain or any)", tok, colon + 1);
 				return -1;
 			}
 		}
 		if (!*tok || strlen(tok) >= GROUP_NAME_MAX) {
 			snprintf(err, errlen, "block = '%s': bad group name", value);
 			return -1;
+		}
+		if (g) {
+			const char *canon = groups_find(g, tok);
+			if (!canon) {
+				unknown_group(g, tok, err, errlen);
+				return -1;
+			}
+			strcpy(tok, canon); /* as the groups file spells it: labels compare exactly */
 		}
 		for (i = 0; i < *n && strcmp(list[i].group, tok); i++)
 			;
@@ -224,18 +274,7 @@ int policy_add_trusted(struct policy *p, const struct cidr *c)
 
 int policy_parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned v[6];
-	char tail;
-
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4],
-				      &v[5], &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++) {
-		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
-			return -1;
-		mac[i] = (uint8_t)v[i];
-	}
-	return 0;
+	return wire_parse_mac(s, strlen(s), mac); /* the same parser as the EDNS text form */
 }
 
 void policy_finish(struct policy *p)
@@ -360,13 +399,29 @@ void policy_client_id(const struct client_rule *r, char *buf, size_t len)
 
 static const char action_choices[] = "expected sinkhole, nxdomain, nodata, refuse, drop or strip";
 
-int policy_client_set(struct client_rule *r, const char *field, const char *value, char *err,
-		      size_t errlen)
+static void bad_mode(const char *field, const char *value, char *err, size_t errlen)
+{
+	char sug[64];
+
+	maybe_suggest(value, mode_names, 3, sug, sizeof(sug));
+	snprintf(err, errlen, "%s = '%s': expected off, log or block%s", field, value, sug);
+}
+
+static void bad_action(const char *value, char *err, size_t errlen)
+{
+	char sug[64];
+
+	maybe_suggest(value, action_names + 1, PACT_TCP_ONLY - 1, sug, sizeof(sug));
+	snprintf(err, errlen, "action = '%s': %s%s", value, action_choices, sug);
+}
+
+int policy_client_set(struct client_rule *r, const char *field, const char *value,
+		      const struct groups *g, char *err, size_t errlen)
 {
 	if (!strcmp(field, "mode")) {
 		enum pmode m;
 		if (policy_parse_mode(value, &m) < 0) {
-			snprintf(err, errlen, "mode = '%s': expected off, log or block", value);
+			bad_mode(field, value, err, errlen);
 			return -1;
 		}
 		r->mode = (int)m;
@@ -375,7 +430,7 @@ int policy_client_set(struct client_rule *r, const char *field, const char *valu
 	if (!strcmp(field, "action")) {
 		enum paction a;
 		if (policy_parse_action(value, &a) < 0) {
-			snprintf(err, errlen, "action = '%s': %s", value, action_choices);
+			bad_action(value, err, errlen);
 			return -1;
 		}
 		r->action = (int)a;
@@ -398,7 +453,7 @@ int policy_client_set(struct client_rule *r, const char *field, const char *valu
 		unsigned n = r->nblock < 0 ? 0 : (unsigned)r->nblock; /* adds, as in a config section */
 		struct block_spec b[POLICY_MAX_BLOCK];
 		memcpy(b, r->block, sizeof(b));
-		if (policy_parse_block(value, b, &n, err, errlen) < 0)
+		if (policy_parse_block(value, g, b, &n, err, errlen) < 0)
 			return -1; /* r is unchanged */
 		memcpy(r->block, b, sizeof(b));
 		r->nblock = (int)n;
@@ -407,12 +462,12 @@ int policy_client_set(struct client_rule *r, const char *field, const char *valu
 	return -2;
 }
 
-int policy_default_set(struct policy *p, const char *field, const char *value, char *err,
-		       size_t errlen)
+int policy_default_set(struct policy *p, const char *field, const char *value,
+		       const struct groups *g, char *err, size_t errlen)
 {
 	if (!strcmp(field, "mode") || !strcmp(field, "default_mode")) {
 		if (policy_parse_mode(value, &p->default_mode) < 0) {
-			snprintf(err, errlen, "%s = '%s': expected off, log or block", field, value);
+			bad_mode(field, value, err, errlen);
 			return -1;
 		}
 		p->has_mode = true;
@@ -420,7 +475,7 @@ int policy_default_set(struct policy *p, const char *field, const char *value, c
 	}
 	if (!strcmp(field, "action")) {
 		if (policy_parse_action(value, &p->action) < 0) {
-			snprintf(err, errlen, "action = '%s': %s", value, action_choices);
+			bad_action(value, err, errlen);
 			return -1;
 		}
 		p->has_action = true;
@@ -429,7 +484,7 @@ int policy_default_set(struct policy *p, const char *field, const char *value, c
 	if (!strcmp(field, "block")) {
 		unsigned n = 0;
 		struct block_spec b[POLICY_MAX_BLOCK];
-		if (policy_parse_block(value, b, &n, err, errlen) < 0)
+		if (policy_parse_block(value, g, b, &n, err, errlen) < 0)
 			return -1;
 		memcpy(p->block, b, sizeof(b));
 		p->nblock = n;
@@ -460,7 +515,8 @@ bool policy_addr_blocked(const struct verdict *v, const struct label *l, const s
 	snprintf(asn, sizeof(asn), "AS%u", a->asn);
 	for (unsigned i = 0; i < l->nreasons; i++) {
 		const struct label_reason *r = &l->reasons[i];
-		bool hit = (r->kind == LABEL_DOMAIN) ||          /* the name itself is the vendor's */
+		/* a name on the chain is the vendor's or a CDN operator's: every address is theirs */
+		bool hit = r->kind == LABEL_DOMAIN || r->by_name ||
 			   (r->kind == LABEL_HOSTED && a->cc[0] && !strcmp(r->detail, a->cc)) ||
 			   (r->kind == LABEL_OPERATOR && a->asn && !strcmp(r->detail, asn));
 		if (!hit)

@@ -81,7 +81,10 @@ void policy_free(struct policy *p);
 /* Parsers for the configuration. Return 0, or -1 with a reason in err. */
 int policy_parse_mode(const char *s, enum pmode *out);
 int policy_parse_action(const char *s, enum paction *out);
-int policy_parse_block(const char *value, struct block_spec *list, unsigned *n, char *err, size_t errlen);
+/* A block list ("PRC PRC:operator ...") added to list. With g, every group must be one of g (in any
+ * case: stored as g spells it), else an error that names the nearest group; g NULL takes any name. */
+int policy_parse_block(const char *value, const struct groups *g, struct block_spec *list, unsigned *n,
+		       char *err, size_t errlen);
 /* One domain or a *.txt list file (relative to base_dir) into set. */
 int policy_add_domains(struct suffix_set *set, const char *value, const char *base_dir, char *err,
 		       size_t errlen);
@@ -89,14 +92,15 @@ int policy_add_client(struct policy *p, const struct client_rule *r);
 /* A client rule for id (an IP address, a CIDR or a MAC), every field "the default".
  * Returns 0, or -1 with a reason in err. */
 int policy_client_init(struct client_rule *r, const char *id, char *err, size_t errlen);
-/* Set field (mode, name, block or action) of a client rule. Returns 0, -1 with a reason in err
- * for a bad value, or -2 for an unknown field. */
-int policy_client_set(struct client_rule *r, const char *field, const char *value, char *err,
-		      size_t errlen);
-/* Set one default of p (mode, block or action; "mode" is default_mode) and mark it as set.
- * Returns 0, -1 with a reason in err, or -2 for an unknown field. */
-int policy_default_set(struct policy *p, const char *field, const char *value, char *err,
-		       size_t errlen);
+/* Set field (mode, name, block or action) of a client rule; block groups are checked against g
+ * as in policy_parse_block. Returns 0, -1 with a reason in err for a bad value, or -2 for an
+ * unknown field. */
+int policy_client_set(struct client_rule *r, const char *field, const char *value,
+		      const struct groups *g, char *err, size_t errlen);
+/* Set one default of p (mode, block or action; "mode" is default_mode) and mark it as set; block
+ * groups are checked against g. Returns 0, -1 with a reason in err, or -2 for an unknown field. */
+int policy_default_set(struct policy *p, const char *field, const char *value,
+		       const struct groups *g, char *err, size_t errlen);
 /* The client's id as text: "aa:bb:cc:dd:ee:ff", "192.0.2.1" or "192.0.2.0/24". */
 void policy_client_id(const struct client_rule *r, char *buf, size_t len);
 /* Sort client rules longest prefix first; call once after the last policy_add_client. */

@@ -9,6 +9,7 @@
 
 struct slot {
 	uint32_t value;
+	uint32_t tag;                /* suffix_set_add_tagged: the first non-zero tag given */
 	uint8_t len;                 /* 0 = empty */
 	uint8_t name[255];
 };
@@ -57,6 +58,12 @@ static struct slot *find_slot(struct slot *slots, size_t cap, const uint8_t *nam
 
 int suffix_set_add(struct suffix_set *s, const uint8_t *name, size_t len, uint32_t value)
 {
+	return suffix_set_add_tagged(s, name, len, value, 0);
+}
+
+int suffix_set_add_tagged(struct suffix_set *s, const uint8_t *name, size_t len, uint32_t value,
+			  uint32_t tag)
+{
 	struct slot *sl;
 
 	if (len == 0 || len > 255)
@@ -80,11 +87,19 @@ int suffix_set_add(struct suffix_set *s, const uint8_t *name, size_t len, uint32
 		s->n++;
 	}
 	sl->value |= value;
+	if (!sl->tag)
+		sl->tag = tag;
 	return 0;
 }
 
 uint32_t suffix_set_match(const struct suffix_set *s, const uint8_t *name, size_t len,
 			  size_t *suffix_off)
+{
+	return suffix_set_match_tag(s, name, len, suffix_off, NULL);
+}
+
+uint32_t suffix_set_match_tag(const struct suffix_set *s, const uint8_t *name, size_t len,
+			      size_t *suffix_off, uint32_t *tag)
 {
 	uint32_t m = 0;
 
@@ -96,6 +111,8 @@ uint32_t suffix_set_match(const struct suffix_set *s, const uint8_t *name, size_
 		if (sl->len) {
 			if (!m && suffix_off)
 				*suffix_off = off;
+			if (!m && tag)
+				*tag = sl->tag;
 			m |= sl->value;
 		}
 	}
@@ -104,9 +121,16 @@ uint32_t suffix_set_match(const struct suffix_set *s, const uint8_t *name, size_
 
 uint32_t suffix_set_get(const struct suffix_set *s, const uint8_t *name, size_t len)
 {
+	return suffix_set_get_tag(s, name, len, NULL);
+}
+
+uint32_t suffix_set_get_tag(const struct suffix_set *s, const uint8_t *name, size_t len, uint32_t *tag)
+{
 	if (!s || !s->n || !len)
 		return 0;
 	const struct slot *sl = find_slot(s->slots, s->cap, name, len);
+	if (sl->len && tag)
+		*tag = sl->tag;
 	return sl->len ? sl->value : 0;
 }
 

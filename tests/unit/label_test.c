@@ -1564,6 +1564,264 @@ static void test_groups_countries_except(void **state)
 	rmdir(dir);
 }
 
+/* ============================== CDN namespaces ============================== */
+
+static uint32_t cmatch(const struct groups *g, const char *name, size_t *off, const char **op)
+{
+	uint8_t w[DNS_MAX_NAME + 1];
+	size_t n = qwire(name, w);
+
+	*off = 9999;
+	*op = "unset";
+	return groups_match_cdn(g, w, n, off, op);
+}
+
+/* Label the answer in B against groups g instead of GRP. */
+static struct label *label_g(const struct groups *g, const char *qname, size_t qend)
+{
+	uint8_t qn[DNS_MAX_NAME + 1];
+	size_t qlen = qwire(qname, qn);
+	uint8_t *pkt = malloc(B.len);
+	struct label *l;
+
+	assert_non_null(pkt);
+	memcpy(pkt, B.buf, B.len);
+	l = label_answer(pkt, B.len, qend, g16(pkt + 6), qn, qlen, GEO, g);
+	free(pkt);
+	assert_non_null(l);
+	assert_true(l->nreasons <= LABEL_MAX_REASONS);
+	return l;
+}
+
+/* PRC (0) with a CDN list of its own, RU (1) sharing one suffix with another operator name */
+static struct groups *cdn_groups(void)
+{
+	char err[512];
+	struct groups *g;
+
+	write_text("lists/cdn.txt",
+		   "# test CDN list\n"
+		   "Kunlunca.COM.   Alibaba Cloud   # source\n"
+		   "eo.dnse2.com\tTencent EdgeOne ; source\n"
+		   "\n"
+		   "shared.test Shared Operator\n"
+		   "kunlunca.com Someone Else   # a repeated suffix keeps its first operator\n");
+	write_text("lists/cdn-ru.txt", "shared.test Other Name\nsub.shared.test Deeper Operator\n");
+	g = load_text("cdn.conf",
+		      "[jurisdiction PRC]\ncountries = CN\ncdn = lists/cdn.txt\n"
+		      "[jurisdiction RU]\ncountries = RU\ncdn = lists/cdn-ru.txt\n", err, sizeof(err));
+	if (!g)
+		fail_msg("%s", err);
+	return g;
+}
+
+static void test_groups_cdn(void **state)
+{
+	struct groups *g = cdn_groups();
+	size_t off;
+	const char *op;
+
+	(void)state;
+	assert_int_equal(groups_get(g, 0)->ncdn, 4);
+	assert_int_equal(groups_get(g, 1)->ncdn, 2);
+	assert_int_equal(groups_get(g, 0)->ndomains, 0);
+	assert_int_equal(cmatch(g, "x.w.kunlunca.com", &off, &op), 1);
+	assert_int_equal(off, 4); /* \1x \1w */
+	assert_string_equal(op, "Alibaba Cloud");
+	assert_int_equal(cmatch(g, "KUNLUNCA.com", &off, &op), 1);
+	assert_int_equal(off, 0);
+	assert_string_equal(op, "Alibaba Cloud");
+	assert_int_equal(cmatch(g, "a.eo.dnse2.com", &off, &op), 1);
+	assert_string_equal(op, "Tencent EdgeOne");
+	/* suffix boundaries: no match on part of a label or on a parent */
+	assert_int_equal(cmatch(g, "notkunlunca.com", &off, &op), 0);
+	assert_string_equal(op, "");
+	assert_int_equal(cmatch(g, "dnse2.com", &off, &op), 0);
+	assert_int_equal(cmatch(g, "kunlunca.com.evil.example", &off, &op), 0);
+	/* two groups: both bits, the operator of the longest match */
+	assert_int_equal(cmatch(g, "a.shared.test", &off, &op), 3);
+	assert_string_equal(op, "Shared Operator");
+	assert_int_equal(cmatch(g, "a.sub.shared.test", &off, &op), 3);
+	assert_int_equal(off, 2);
+	assert_string_equal(op, "Deeper Operator");
+	/* CDN suffixes are not vendor domains */
+	assert_int_equal(dmatch(g, "x.w.kunlunca.com", &off), 0);
+	groups_unref(g);
+
+	/* errors, each as FILE:LINE: message of the list file */
+	char p[512], want[700];
+	tpath("lists/bad-cdn.txt", p, sizeof(p));
+	snprintf(want, sizeof(want), "%s:2: ", p);
+	write_text("lists/bad-cdn.txt", "ok.example Op\nlonely.example   # no operator\n");
+	assert_load_error("c1.conf", "[jurisdiction X]\ncdn = lists/bad-cdn.txt\n", want);
+	assert_load_error("c1.conf", "[jurisdiction X]\ncdn = lists/bad-cdn.txt\n", "no operator name");
+	write_text("lists/bad-cdn.txt", "ok.example Op\nbad$name.example Op\n");
+	assert_load_error("c1.conf", "[jurisdiction X]\ncdn = lists/bad-cdn.txt\n", want);
+	assert_load_error("c1.conf", "[jurisdiction X]\ncdn = lists/bad-cdn.txt\n", "bad$name.example");
+	write_text("lists/bad-cdn.txt", "ok.example Op\nq.example Say \"hi\"\n");
+	assert_load_error("c1.conf", "[jurisdiction X]\ncdn = lists/bad-cdn.txt\n", want);
+	write_text("lists/bad-cdn.txt", "ok.example Op\n"
+		   "a-rather-long-cdn-suffix.example An Operator Name Far Too Long For A Label\n");
+	assert_load_error("c1.conf", "[jurisdiction X]\ncdn = lists/bad-cdn.txt\n", "67 characters");
+	/* 67 characters together is the most: the detail "x.example (OPERATOR)" fits the label */
+	char line[160], op58[59], err[512];
+	memset(op58, 'O', 58);
+	op58[58] = 0;
+	snprintf(line, sizeof(line), "x.example %s\n", op58);
+	write_text("lists/edge-cdn.txt", line);
+	struct groups *eg = load_text("c3.conf", "[jurisdiction X]\ncdn = lists/edge-cdn.txt\n", err,
+				      sizeof(err));
+	if (!eg)
+		fail_msg("%s", err);
+	size_t qe = start("a.x.example", TYPE_A, 0);
+	struct label *l = label_g(eg, "a.x.example", qe);
+	assert_int_equal(l->nreasons, 1);
+	assert_int_equal(strlen(l->reasons[0].detail), 9 + 58 + 3);
+	label_unref(l);
+	groups_unref(eg);
+	snprintf(line, sizeof(line), "x.example %sO\n", op58);
+	write_text("lists/edge-cdn.txt", line);
+	assert_load_error("c3.conf", "[jurisdiction X]\ncdn = lists/edge-cdn.txt\n", "67 characters");
+	assert_load_error("c2.conf", "[jurisdiction X]\ncdn = lists/missing-cdn.txt\n", "missing-cdn.txt");
+	tpath("c2.conf", p, sizeof(p));
+	snprintf(want, sizeof(want), "%s:2: ", p);
+	assert_load_error("c2.conf", "[jurisdiction X]\ncdn = lists/missing-cdn.txt\n", want);
+}
+
+static void test_label_cdn_chain(void **state)
+{
+	struct groups *g = cdn_groups();
+	struct label *l;
+	size_t qe;
+
+	(void)state;
+	/* vendor name -> CDN name (mixed case) -> edge address in a neutral network (DE, AS3320) */
+	qe = start("Cam.Vendor.example", TYPE_A, 3);
+	rr_cname("cam.vendor.example", "cam-vendor-example.W.KunlunCA.com");
+	rr_cname("cam-vendor-example.w.kunlunca.com", "edge7.w.kunlunca.com");
+	rr_a("edge7.w.kunlunca.com", "198.51.100.10");
+	l = label_g(g, "Cam.Vendor.example", qe);
+	assert_int_equal(l->naddrs, 1);
+	assert_addr(&l->addrs[0], "198.51.100.10", true, "DE", 3320, "Deutsche Telekom AG");
+	/* the same suffix on two chain names is one reason */
+	assert_reasons(l, 1, "PRC:operator:kunlunca.com (Alibaba Cloud)");
+	assert_int_equal(l->reasons[0].kind, LABEL_OPERATOR);
+	assert_true(l->reasons[0].by_name);
+	assert_string_equal(l->reasons[0].detail, "kunlunca.com (Alibaba Cloud)");
+	assert_int_equal(l->mask[LABEL_OPERATOR], 1);
+	assert_int_equal(l->mask[LABEL_HOSTED] | l->mask[LABEL_DOMAIN], 0);
+	assert_true(label_has_groups(l));
+	label_unref(l);
+
+	/* the chain leaves the answer: the CNAME target alone, no address */
+	qe = start("api.vendor.example", TYPE_A, 1);
+	rr_cname("api.vendor.example", "x.eo.dnse2.com");
+	l = label_g(g, "api.vendor.example", qe);
+	assert_int_equal(l->total_addrs, 0);
+	assert_reasons(l, 1, "PRC:operator:eo.dnse2.com (Tencent EdgeOne)");
+	label_unref(l);
+
+	/* the query name itself in a CDN namespace */
+	qe = start("a.sub.shared.test", TYPE_A, 0);
+	l = label_g(g, "a.sub.shared.test", qe);
+	/* each group's reason names the longest suffix in its own list; shared.test is listed by
+	 * both, under the operator name read first */
+	assert_reasons(l, 2, "PRC:operator:shared.test (Shared Operator)",
+		       "RU:operator:sub.shared.test (Deeper Operator)");
+	assert_int_equal(l->mask[LABEL_OPERATOR], 3);
+	label_unref(l);
+
+	/* an edge in an AS of a PRC operator: g lists no ASNs, so the name is the only reason; with
+	 * GRP (AS45102 listed, no CDN list) the address is */
+	qe = start("shop.vendor.example", TYPE_A, 2);
+	rr_cname("shop.vendor.example", "s.w.kunlunca.com");
+	rr_a("s.w.kunlunca.com", "192.0.2.200");
+	l = label_g(g, "shop.vendor.example", qe);
+	assert_reasons(l, 1, "PRC:operator:kunlunca.com (Alibaba Cloud)"); /* AS45102 not listed in g */
+	label_unref(l);
+	qe = start("shop.vendor.example", TYPE_A, 2);
+	rr_cname("shop.vendor.example", "s.w.kunlunca.com");
+	rr_a("s.w.kunlunca.com", "192.0.2.200");
+	l = label_b("shop.vendor.example", qe); /* GRP lists AS45102, no CDN list */
+	assert_reasons(l, 1, "PRC:operator:AS45102");
+	assert_false(l->reasons[0].by_name);
+	label_unref(l);
+
+	/* no match: another label that ends the same, a CNAME not on the chain, a parent */
+	qe = start("b.vendor.example", TYPE_A, 4);
+	rr_cname("b.vendor.example", "x.notkunlunca.com");
+	rr_a("x.notkunlunca.com", "198.51.100.11");
+	rr_cname("unrelated.example", "y.w.kunlunca.com");
+	rr_a("y.w.kunlunca.com", "198.51.100.12");
+	l = label_g(g, "b.vendor.example", qe);
+	assert_int_equal(l->total_addrs, 1);
+	assert_int_equal(l->nreasons, 0);
+	assert_false(label_has_groups(l));
+	label_unref(l);
+	qe = start("dnse2.com", TYPE_A, 0);
+	l = label_g(g, "dnse2.com", qe);
+	assert_int_equal(l->nreasons, 0);
+	label_unref(l);
+	groups_unref(g);
+}
+
+/* The shipped list: the CDNs named in the issue and two more lead into PRC; the big non-PRC CDNs
+ * do not. Every edge is in a neutral range of the fixture (DE AS3320, US AS15169/AS16509). */
+static void test_label_cdn_shipped(void **state)
+{
+	static const struct { const char *target, *reason; } prc[] = {
+		{ "vendor-a.w.kunlunca.com", "PRC:operator:kunlunca.com (Alibaba Cloud)" },
+		{ "vendor-b.cdn.dnsv1.com", "PRC:operator:dnsv1.com (Tencent Cloud)" },
+		{ "vendor-c.eo.dnse2.com", "PRC:operator:dnse2.com (Tencent EdgeOne)" },
+		{ "vendor-d.c.cdnhwc1.com", "PRC:operator:cdnhwc1.com (Huawei Cloud)" },
+		{ "vendor-e.a.bdydns.com", "PRC:operator:bdydns.com (Baidu AI Cloud)" },
+		{ "vendor-f.bytegslb.com", "PRC:operator:bytegslb.com (ByteDance)" },
+		{ "vendor-g.wscdns.com", "PRC:operator:wscdns.com (Wangsu)" },
+		{ "vendor-h.ksyuncdn.com", "PRC:operator:ksyuncdn.com (Kingsoft Cloud)" },
+	};
+	static const char *const neutral[] = {
+		"vendor.example.com.edgekey.net", "e1234.a.akamaiedge.net", "a1.g.akamai.net",
+		"vendor.example.com.edgesuite.net", "vendor.example.com.cdn.cloudflare.net",
+		"d111111abcdef8.cloudfront.net", "vendor.map.fastly.net", "hwcdn.net", "x.hwcdn.net",
+		"vendor.azureedge.net",
+	};
+	static const char *const edges[] = { "198.51.100.20", "198.51.100.130", "203.0.113.20" };
+	const char *top = getenv("abs_top_srcdir");
+	char p[1024], err[1024] = "";
+	struct groups *g;
+	struct label *l;
+	size_t qe;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/zones/jurisdictions.conf", top && *top ? top : ".");
+	if (!(g = groups_load(p, err, sizeof(err))))
+		fail_msg("%s: %s", p, err);
+	assert_string_equal(groups_get(g, 0)->name, "PRC");
+	assert_true(groups_get(g, 0)->ncdn >= 60);
+	for (size_t i = 0; i < sizeof(prc) / sizeof(prc[0]); i++) {
+		qe = start("device.vendor.example", TYPE_A, 3);
+		rr_cname("device.vendor.example", prc[i].target);
+		rr_a(prc[i].target, edges[i % 3]);
+		rr_a(prc[i].target, edges[(i + 1) % 3]);
+		l = label_g(g, "device.vendor.example", qe);
+		assert_int_equal(l->naddrs, 2);
+		assert_reasons(l, 1, prc[i].reason);
+		assert_true(l->reasons[0].by_name);
+		label_unref(l);
+	}
+	for (size_t i = 0; i < sizeof(neutral) / sizeof(neutral[0]); i++) {
+		qe = start("device.vendor.example", TYPE_A, 2);
+		rr_cname("device.vendor.example", neutral[i]);
+		rr_a(neutral[i], edges[i % 3]);
+		l = label_g(g, "device.vendor.example", qe);
+		assert_int_equal(l->naddrs, 1);
+		if (l->nreasons)
+			fail_msg("%s is labelled", neutral[i]);
+		label_unref(l);
+	}
+	groups_unref(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1587,6 +1845,9 @@ int main(void)
 		cmocka_unit_test(test_groups_misc_syntax),
 		cmocka_unit_test(test_groups_without_asns),
 		cmocka_unit_test(test_groups_shipped),
+		cmocka_unit_test(test_groups_cdn),
+		cmocka_unit_test(test_label_cdn_chain),
+		cmocka_unit_test(test_label_cdn_shipped),
 		cmocka_unit_test(test_label_hosted_cn),
 		cmocka_unit_test(test_label_operator_only),
 		cmocka_unit_test(test_label_cname_chain),
