@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include "conf.h"
+#include "fwdzone.h"
 #include "rconn.h"
 #include "util.h"
 
@@ -21,11 +22,16 @@ struct parse_ctx {
 	char err[256];
 	bool failed;
 	bool listen_seen, upstream_seen, allow_seen;
+	unsigned forward;            /* the [forward DOMAIN] being read: its index + 1, 0 = none */
+	bool private_seen, private_none; /* [upstream] private_upstreams */
 	int ttl_line;                /* last line that set min_ttl or max_ttl */
 	char dir[512];               /* the file's directory, for relative list files */
 	char client_section[128];    /* the [client X] being read */
 	struct client_rule client;
 	bool have_client;
+	struct groups *groups;       /* the group names block lists must use, read at the first block */
+	bool groups_tried;
+	char groups_err[300];        /* why there are none */
 };
 
 struct key_def {
@@ -37,7 +43,8 @@ static const struct key_def known_keys[] = {
 	{ "server", "tcp_idle_timeout" }, { "server", "tcp_max_clients" },
 	{ "server", "tcp_max_queries" }, { "server", "max_udp_size" }, { "server", "max_inflight" },
 	{ "upstream", "server" }, { "upstream", "timeout" }, { "upstream", "failover" },
-	{ "upstream", "edns_buffer_size" },
+	{ "upstream", "edns_buffer_size" }, { "upstream", "private_upstreams" },
+	{ "upstream", "protect_private_zones" },
 	{ "cache", "size" }, { "cache", "min_ttl" }, { "cache", "max_ttl" },
 	{ "cache", "negative_ttl" }, { "cache", "servfail_ttl" },
 	{ "geoip", "db" }, { "geoip", "asn_db" }, { "geoip", "country_path" }, { "geoip", "asn_path" },
@@ -58,49 +65,10 @@ static const struct key_def known_keys[] = {
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
 
+static const char *const forward_keys[] = { "server" };
+
 static const char *const known_sections[] = { "server", "upstream", "cache", "geoip", "labels", "log",
 					     "policy", "redis", "stats" };
-
-static unsigned edit_distance(const char *a, const char *b)
-{
-	unsigned la = (unsigned)strlen(a), lb = (unsigned)strlen(b), d[64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (unsigned j = 0; j <= lb; j++)
-		d[j] = j;
-	for (unsigned i = 1; i <= la; i++) {
-		unsigned prev = d[0], tmp;
-		d[0] = i;
-		for (unsigned j = 1; j <= lb; j++) {
-			unsigned best = prev + (a[i - 1] != b[j - 1]);
-			if (d[j] + 1 < best)
-				best = d[j] + 1;
-			if (d[j - 1] + 1 < best)
-				best = d[j - 1] + 1;
-			tmp = d[j];
-			d[j] = best;
-			prev = tmp;
-		}
-	}
-	return d[lb];
-}
-
-static const char *suggest(const char *word, const char *const *cands, size_t n, size_t stride)
-{
-	const char *best = NULL;
-	unsigned bestd = 3;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *cand = *(const char *const *)((const char *)cands + i * stride);
-		unsigned dist = edit_distance(word, cand);
-		if (dist < bestd) {
-			bestd = dist;
-			best = cand;
-		}
-	}
-	return best;
-}
 
 static int fail(struct parse_ctx *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct parse_ctx *p, const char *fmt, ...)
@@ -115,6 +83,53 @@ static int fail(struct parse_ctx *p, const char *fmt, ...)
 		p->err_line = p->lineno;
 	}
 	return 0; /* inih: 0 = error on this line */
+}
+
+#define NKEYS (sizeof(known_keys) / sizeof(*known_keys))
+#define NSECTIONS (sizeof(known_sections) / sizeof(*known_sections))
+
+/* The one message for an unknown key: the nearest key of its section (cands); else the nearest
+ * key of another section (written under the wrong header); else a section of that name. hint
+ * (may be NULL) lists the keys when nothing is near. */
+static int unknown_key(struct parse_ctx *p, const char *section, const char *name,
+		       const char *const *cands, size_t n, const char *hint)
+{
+	const char *all[NKEYS], *s;
+
+	if ((s = suggest_word(name, cands, n)))
+		return fail(p, "unknown key '%s' in [%s] (did you mean '%s'?)", name, section, s);
+	for (size_t i = 0; i < NKEYS; i++)
+		all[i] = known_keys[i].name;
+	if ((s = suggest_word(name, all, NKEYS)))
+		for (size_t i = 0; i < NKEYS; i++)
+			if (all[i] == s)
+				return fail(p, "unknown key '%s' in [%s] (did you mean '%s' in [%s]?)", name,
+					    section, s, known_keys[i].section);
+	if ((s = suggest_word(name, known_sections, NSECTIONS)))
+		return fail(p, "unknown key '%s' in [%s] (did you mean a section [%s]?)", name, section, s);
+	return hint ? fail(p, "unknown key '%s' in [%s] (%s)", name, section, hint)
+		    : fail(p, "unknown key '%s' in [%s]", name, section);
+}
+
+/* The groups that block lists are checked against: the names in the groups file, read once, at
+ * the first block key (so a configuration without block lists never reads it). NULL after
+ * reporting why there are none. */
+static const struct groups *block_groups(struct parse_ctx *p)
+{
+	char path[512];
+
+	if (!p->groups_tried) {
+		p->groups_tried = true;
+		conf_groups_path(p->c, path, sizeof(path));
+		if (!path[0])
+			snprintf(p->groups_err, sizeof(p->groups_err),
+				 "no groups file to check the groups against (set groups in [labels])");
+		else
+			p->groups = groups_load_names(path, p->groups_err, sizeof(p->groups_err));
+	}
+	if (!p->groups)
+		fail(p, "block: %s", p->groups_err);
+	return p->groups;
 }
 
 /* A file named in the configuration: relative to the configuration file's directory. */
@@ -193,14 +208,175 @@ static int client_key(struct parse_ctx *p, const char *section, const char *name
 			return fail(p, "[%s]: %s", section, err);
 		p->have_client = true;
 	}
-	int rc = policy_client_set(&p->client, name, value, err, sizeof(err));
+	const struct groups *g = NULL;
+	if (!strcmp(name, "block") && !(g = block_groups(p)))
+		return 0;
+	int rc = policy_client_set(&p->client, name, value, g, err, sizeof(err));
 	if (rc == -1)
 		return fail(p, "%s", err);
 	if (rc == 0)
 		return 1;
-	const char *s = suggest(name, client_keys, sizeof(client_keys) / sizeof(*client_keys), sizeof(char *));
-	return s ? fail(p, "unknown key '%s' in [%s] (did you mean '%s'?)", name, section, s)
-		 : fail(p, "unknown key '%s' in [%s] (mode, name, block or action)", name, section);
+	return unknown_key(p, section, name, client_keys, sizeof(client_keys) / sizeof(*client_keys),
+			   "mode, name, block or action");
+}
+
+/* --- [forward DOMAIN] sections and the private zones --- */
+
+/* The [forward] section being read ends (another section or the end of the file): it must
+ * have named a server. The error points at its header. */
+static void forward_end(struct parse_ctx *p)
+{
+	const struct conf_forward *f;
+
+	if (!p->forward)
+		return;
+	f = &p->c->forward[p->forward - 1];
+	p->forward = 0;
+	if (!f->nserver && !p->failed) {
+		fail(p, "[forward %s]: no server given (add server = IP[:PORT])", f->name);
+		p->err_line = f->line;
+	}
+}
+
+/* The header [forward DOMAIN], checked as it is read so that an empty or a repeated section is
+ * an error too. header is the text between the brackets. */
+static void forward_begin(struct parse_ctx *p, const char *header)
+{
+	struct conf *c = p->c;
+	const char *d = header + 7; /* after "forward" */
+	char text[256];
+	uint8_t wire[256];
+	size_t l;
+	int n;
+
+	while (*d == ' ' || *d == '\t')
+		d++;
+	l = strlen(d);
+	while (l && (d[l - 1] == ' ' || d[l - 1] == '\t'))
+		l--;
+	if (!l || (header[7] != ' ' && header[7] != '\t')) {
+		fail(p, "[%s]: expected [forward DOMAIN], such as [forward lan]", header);
+		return;
+	}
+	snprintf(text, sizeof(text), "%.*s", (int)l, d);
+	if ((n = domain_to_wire(text, wire)) < 0) {
+		fail(p, "[%s]: '%s' is not a domain name (letters, digits, '-' and '_' between dots)",
+		     header, text);
+		return;
+	}
+	for (unsigned i = 0; i < c->nforward; i++)
+		if (c->forward[i].zone_len == (unsigned)n && !memcmp(c->forward[i].zone, wire, (size_t)n)) {
+			fail(p, "[%s]: the zone already has a section on line %d", header, c->forward[i].line);
+			return;
+		}
+	if (c->nforward == CONF_MAX_FORWARD) {
+		fail(p, "too many [forward] sections (at most %d)", CONF_MAX_FORWARD);
+		return;
+	}
+	struct conf_forward *grown = realloc(c->forward, (c->nforward + 1) * sizeof(*grown));
+	if (!grown) {
+		fail(p, "out of memory");
+		return;
+	}
+	c->forward = grown;
+	struct conf_forward *f = &c->forward[c->nforward];
+	memset(f, 0, sizeof(*f));
+	memcpy(f->zone, wire, (size_t)n);
+	f->zone_len = (unsigned)n;
+	snprintf(f->name, sizeof(f->name), "%s", text);
+	f->line = p->lineno;
+	if (fwdzones_add(c->fwd, wire, (size_t)n, c->nforward) < 0) {
+		fail(p, "out of memory");
+		return;
+	}
+	p->forward = ++c->nforward;
+}
+
+/* Distinct server addresses over all [forward] sections. */
+static unsigned forward_addrs(const struct conf *c, const struct addr *extra, bool *extra_new)
+{
+	unsigned n = 0;
+
+	*extra_new = true;
+	for (unsigned i = 0; i < c->nforward; i++)
+		for (unsigned j = 0; j < c->forward[i].nserver; j++) {
+			const struct addr *a = &c->forward[i].server[j];
+			bool seen = false;
+			for (unsigned k = 0; k <= i && !seen; k++)
+				for (unsigned m = 0; m < (k == i ? j : c->forward[k].nserver) && !seen; m++)
+					seen = addr_equal(&c->forward[k].server[m].u.sa, &a->u.sa);
+			n += !seen;
+			if (addr_equal(&a->u.sa, &extra->u.sa))
+				*extra_new = false;
+		}
+	return n;
+}
+
+static int forward_key(struct parse_ctx *p, const char *section, const char *name, const char *value)
+{
+	struct conf *c = p->c;
+	char err[200];
+
+	if (!p->forward)
+		return 1; /* its header was wrong: reported already */
+	struct conf_forward *f = &c->forward[p->forward - 1];
+	if (!strcmp(name, "server")) {
+		struct addr a;
+		bool fresh;
+		if (f->nserver == CONF_MAX_FORWARD_SERVERS)
+			return fail(p, "too many servers in [%s] (at most %d)", section, CONF_MAX_FORWARD_SERVERS);
+		if (addr_parse(value, 53, &a, err, sizeof(err)) < 0)
+			return fail(p, "server = %s", err);
+		if (forward_addrs(c, &a, &fresh) == CONF_MAX_FORWARD_ADDRS && fresh)
+			return fail(p, "too many different [forward] server addresses (at most %d)",
+				    CONF_MAX_FORWARD_ADDRS);
+		f->server[f->nserver++] = a;
+		return 1;
+	}
+	return unknown_key(p, section, name, forward_keys, sizeof(forward_keys) / sizeof(*forward_keys),
+			   "only server");
+}
+
+/* [upstream] private_upstreams and protect_private_zones */
+static int private_key(struct parse_ctx *p, const char *name, const char *value)
+{
+	struct acl *acl = &p->c->private_upstreams;
+	char err[200];
+
+	if (!strcmp(name, "protect_private_zones")) {
+		static const char *const yn[] = { "no", "yes", NULL };
+		int v;
+		if (!set_enum(p, name, value, yn, &v))
+			return 0;
+		p->c->protect_private_zones = v == 1;
+		return 1;
+	}
+	/* repeatable; the first one replaces the default (auto) */
+	if (!p->private_seen)
+		acl_free(acl);
+	p->private_seen = true;
+	if (!strcmp(value, "none")) {
+		if (acl->nallow)
+			return fail(p, "private_upstreams = none: cannot be combined with other values");
+		p->private_none = true;
+		return 1;
+	}
+	if (p->private_none)
+		return fail(p, "private_upstreams = %s: cannot be combined with none", value);
+	if (!strcmp(value, "auto")) {
+		struct acl d = { 0 };
+		int rc = acl_set_default(&d);
+		for (unsigned i = 0; rc == 0 && i < d.nallow; i++)
+			rc = acl_add(acl, false, &d.allow[i]);
+		acl_free(&d);
+		return rc < 0 ? fail(p, "out of memory") : 1;
+	}
+	struct cidr cd;
+	if (cidr_parse(value, &cd, err, sizeof(err)) < 0)
+		return fail(p, "private_upstreams = %s (expected auto, none, an address or a CIDR)", err);
+	if (acl_add(acl, false, &cd) < 0)
+		return fail(p, "out of memory");
+	return 1;
 }
 
 static int policy_key(struct parse_ctx *p, const char *name, const char *value)
@@ -209,12 +385,15 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 	char err[300];
 
 	if (!strcmp(name, "default_mode") || !strcmp(name, "action")) {
-		if (policy_default_set(pol, name, value, err, sizeof(err)) < 0)
+		if (policy_default_set(pol, name, value, NULL, err, sizeof(err)) < 0)
 			return fail(p, "%s", err);
 		return 1;
 	}
 	if (!strcmp(name, "block")) { /* adds to the list: block may be given on several lines */
-		if (policy_parse_block(value, pol->block, &pol->nblock, err, sizeof(err)) < 0)
+		const struct groups *g = block_groups(p);
+		if (!g)
+			return 0;
+		if (policy_parse_block(value, g, pol->block, &pol->nblock, err, sizeof(err)) < 0)
 			return fail(p, "%s", err);
 		return 1;
 	}
@@ -261,14 +440,12 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 			return fail(p, "%s = %s", name, err);
 		return 1;
 	}
-	const char *names[16];
+	const char *names[NKEYS];
 	size_t n = 0;
-	for (size_t i = 0; i < sizeof(known_keys) / sizeof(*known_keys); i++)
+	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(known_keys[i].section, "policy"))
 			names[n++] = known_keys[i].name;
-	const char *s = suggest(name, names, n, sizeof(char *));
-	return s ? fail(p, "unknown key '%s' in [policy] (did you mean '%s'?)", name, s)
-		 : fail(p, "unknown key '%s' in [policy]", name);
+	return unknown_key(p, "policy", name, names, n, NULL);
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -284,12 +461,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 	if (!strncmp(section, "client ", 7))
 		return client_key(p, section, name, value);
+	if (!strncmp(section, "forward", 7) && (section[7] == ' ' || section[7] == '\t'))
+		return forward_key(p, section, name, value);
+	if (!strcmp(section, "upstream") &&
+	    (!strcmp(name, "private_upstreams") || !strcmp(name, "protect_private_zones")))
+		return private_key(p, name, value);
 	bool section_known = false;
 	for (size_t i = 0; i < sizeof(known_sections) / sizeof(*known_sections); i++)
 		section_known |= !strcmp(section, known_sections[i]);
 	if (!section_known) {
-		const char *s = suggest(section, known_sections,
-					sizeof(known_sections) / sizeof(*known_sections), sizeof(char *));
+		const char *s = suggest_word(section, known_sections, NSECTIONS);
 		if (!*section)
 			return fail(p, "key '%s' outside a section (start with [server])", name);
 		return s ? fail(p, "unknown section [%s] (did you mean [%s]?)", section, s)
@@ -450,14 +631,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	UINT_KEY("cache", "negative_ttl", negative_ttl, 0, 86400)
 	UINT_KEY("cache", "servfail_ttl", servfail_ttl, 0, 300)
 
-	const char *names[sizeof(known_keys) / sizeof(*known_keys)];
+	const char *names[NKEYS];
 	size_t n = 0;
-	for (size_t i = 0; i < sizeof(known_keys) / sizeof(*known_keys); i++)
+	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(known_keys[i].section, section))
 			names[n++] = known_keys[i].name;
-	const char *s = suggest(name, names, n, sizeof(char *));
-	return s ? fail(p, "unknown key '%s' in [%s] (did you mean '%s'?)", name, section, s)
-		 : fail(p, "unknown key '%s' in [%s]", name, section);
+	return unknown_key(p, section, name, names, n, NULL);
 }
 
 static bool section_known(const char *name)
@@ -493,11 +672,12 @@ static char *read_line(char *str, int num, void *stream)
 	while (*t == ' ' || *t == '\t')
 		t++;
 	if (*t == '[' && !p->failed) {
-		char name[128];
+		char name[300]; /* room for [forward DOMAIN] with the longest domain */
 		size_t k = 0;
 		for (t++; *t && *t != ']' && k < sizeof(name) - 1; t++)
 			name[k++] = *t;
 		name[k] = 0;
+		forward_end(p); /* a new section: the [forward] before it is complete */
 		if (*t == ']' && !strncmp(name, "client ", 7)) {
 			/* check the client's address here, so an empty section is caught too */
 			struct cidr cd;
@@ -506,10 +686,10 @@ static char *read_line(char *str, int num, void *stream)
 			const char *who = name + 7;
 			if (policy_parse_mac(who, mac) < 0 && cidr_parse(who, &cd, cerr, sizeof(cerr)) < 0)
 				fail(p, "[%s]: %s (expected an IP address, a CIDR or a MAC address)", name, cerr);
+		} else if (*t == ']' && !strncmp(name, "forward", 7) && (!name[7] || name[7] == ' ' || name[7] == '\t')) {
+			forward_begin(p, name);
 		} else if (*t == ']' && !section_known(name)) {
-			const char *sug = suggest(name, known_sections,
-						  sizeof(known_sections) / sizeof(*known_sections),
-						  sizeof(char *));
+			const char *sug = suggest_word(name, known_sections, NSECTIONS);
 			if (sug)
 				fail(p, "unknown section [%s] (did you mean [%s]?)", name, sug);
 			else
@@ -517,6 +697,19 @@ static char *read_line(char *str, int num, void *stream)
 		}
 	}
 	return line;
+}
+
+/* Pass one reads [labels] groups alone, so that block lists are checked against the right groups
+ * file wherever the sections stand. Errors are left to pass two. */
+static int groups_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *pre = user;
+
+	if (name && !strcmp(section, "labels") && !strcmp(name, "groups")) {
+		pre->c->groups_set = true;
+		set_path(pre, name, value, pre->c->groups, sizeof(pre->c->groups));
+	}
+	return 1;
 }
 
 int conf_read_resolv(struct conf *c, const char *resolv_conf)
@@ -549,7 +742,7 @@ static void conf_defaults(struct conf *c)
 	char err[64];
 
 	atomic_init(&c->refs, 1);
-	addr_parse("127.0.0.1:5353", 0, &c->listen[0], err, sizeof(err));
+	addr_parse("127.0.0.1:5335", 0, &c->listen[0], err, sizeof(err));
 	c->nlisten = 1;
 	c->workers = 0;
 	acl_set_default(&c->acl);
@@ -561,6 +754,7 @@ static void conf_defaults(struct conf *c)
 	c->timeout = 2500;
 	c->failover = 1000;
 	c->upstream_udp_size = 1232;
+	c->protect_private_zones = true;
 	c->cache_size = 64ULL << 20;
 	c->min_ttl = 0;
 	c->max_ttl = 86400;
@@ -596,6 +790,11 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 		return NULL;
 	}
 	conf_defaults(c);
+	if (!(c->fwd = fwdzones_new()) || acl_set_default(&c->private_upstreams) < 0) {
+		snprintf(err, errlen, "out of memory");
+		conf_unref(c);
+		return NULL;
+	}
 	if (path) {
 		FILE *f = fopen(path, "r");
 		int line;
@@ -608,9 +807,15 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 		const char *slash = strrchr(path, '/');
 		if (slash)
 			snprintf(p.dir, sizeof(p.dir), "%.*s", (int)(slash - path), path);
+		struct parse_ctx pre = { .c = c };
+		memcpy(pre.dir, p.dir, sizeof(pre.dir));
+		ini_parse_file(f, groups_key, &pre);
+		rewind(f);
 		line = ini_parse_stream(read_line, &p, on_key, &p);
+		groups_unref(p.groups);
 		if (!p.failed)
 			flush_client(&p);
+		forward_end(&p);
 		fclose(f);
 		if (line != 0 || p.failed) {
 			/* whichever came first: inih's syntax error or ours */
@@ -687,6 +892,9 @@ void conf_unref(struct conf *c)
 		return;
 	acl_free(&c->acl);
 	policy_free(&c->policy);
+	acl_free(&c->private_upstreams);
+	free(c->forward);
+	fwdzones_free(c->fwd);
 	free(c->path);
 	free(c);
 }

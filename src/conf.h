@@ -15,6 +15,21 @@
 
 #define CONF_MAX_LISTEN 32
 #define CONF_MAX_UPSTREAM 16
+#define CONF_MAX_FORWARD 64          /* [forward DOMAIN] sections */
+#define CONF_MAX_FORWARD_SERVERS 8   /* servers in one [forward] section */
+#define CONF_MAX_FORWARD_ADDRS 32    /* distinct server addresses in all [forward] sections */
+
+struct fwdzones;
+
+/* One [forward DOMAIN] section: names at or below DOMAIN go only to these servers. */
+struct conf_forward {
+	uint8_t zone[256];           /* lower-case wire format */
+	unsigned zone_len;
+	char name[256];              /* as text, for messages */
+	struct addr server[CONF_MAX_FORWARD_SERVERS]; /* in order of preference */
+	unsigned nserver;
+	int line;                    /* of the section header, for errors */
+};
 
 struct conf {
 	atomic_int refs;
@@ -36,6 +51,12 @@ struct conf {
 	unsigned timeout;            /* ms until SERVFAIL */
 	unsigned failover;           /* ms of silence before the next upstream is tried */
 	unsigned upstream_udp_size;  /* EDNS buffer size we advertise upstream */
+	struct acl private_upstreams; /* [upstream] servers that may see private names */
+	bool protect_private_zones;  /* private reverse zones and home.arpa: never to the others */
+
+	struct conf_forward *forward; /* [forward DOMAIN] sections */
+	unsigned nforward;
+	struct fwdzones *fwd;        /* those zones and the built-in private zones, for lookups */
 
 	uint64_t cache_size;         /* bytes, 0 = off */
 	unsigned min_ttl, max_ttl, negative_ttl, servfail_ttl;

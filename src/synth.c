@@ -268,3 +268,59 @@ size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const
 	}
 	return o;
 }
+
+/* --- empty zones served here (RFC 6303) --- */
+
+static const uint8_t localhost[] = "\x09localhost";
+
+/* One record of the zone at the compression target `owner` (an offset into the message). */
+static size_t put_zone_rr(uint8_t *p, size_t owner, uint16_t type, uint32_t ttl)
+{
+	size_t o = 12, hn = sizeof(localhost), rn = sizeof(soa_rname); /* with the root byte */
+
+	wr16(p, (uint16_t)(0xc000 | owner));
+	wr16(p + 2, type);
+	wr16(p + 4, 1);
+	wr32(p + 6, ttl);
+	memcpy(p + o, localhost, hn);
+	o += hn;
+	if (type == TYPE_SOA) {
+		memcpy(p + o, soa_rname, rn);
+		o += rn;
+		wr32(p + o, 1);            /* serial */
+		wr32(p + o + 4, 3600);     /* refresh */
+		wr32(p + o + 8, 1200);     /* retry */
+		wr32(p + o + 12, 604800);  /* expire */
+		wr32(p + o + 16, ttl);     /* minimum: the negative TTL (RFC 2308) */
+		o += 20;
+	}
+	wr16(p + 10, (uint16_t)(o - 12));
+	return o;
+}
+
+size_t synth_empty_zone(const uint8_t *qname, uint16_t qname_len, uint16_t qtype, uint16_t qclass,
+			uint16_t flags, size_t zone_off, uint32_t ttl, uint8_t *out)
+{
+	bool apex = zone_off == 0;
+	int rcode = apex ? RCODE_NOERROR : RCODE_NXDOMAIN;
+	size_t o = wire_write_head(out, 0, (uint16_t)(F_QR | F_AA | F_RA | (flags & (F_RD | F_CD)) | rcode),
+				   qname, qname_len, qtype, qclass);
+	size_t zone = DNS_HDR + zone_off; /* the apex, inside the question's name */
+	uint16_t an = 0, ns = 0;
+
+	if (apex && (qtype == TYPE_SOA || qtype == TYPE_ANY)) {
+		o += put_zone_rr(out + o, zone, TYPE_SOA, ttl);
+		an++;
+	}
+	if (apex && (qtype == TYPE_NS || qtype == TYPE_ANY)) {
+		o += put_zone_rr(out + o, zone, TYPE_NS, ttl);
+		an++;
+	}
+	if (!an) {
+		o += put_zone_rr(out + o, zone, TYPE_SOA, ttl);
+		ns = 1;
+	}
+	wr16(out + 6, an);
+	wr16(out + 8, ns);
+	return o;
+}

@@ -27,4 +27,13 @@ size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const
 		   const struct verdict *v, uint64_t now_ms, uint16_t our_udp_size, uint8_t *out,
 		   size_t cap);
 
+/* The answer of an empty zone served here (RFC 6303 section 3) to an upstream-style question
+ * (qname lower-case wire; the zone's apex at qname + zone_off; flags: RD and CD as asked):
+ * NXDOMAIN below the apex; at the apex the zone's SOA or NS record (localhost.) when asked for,
+ * else NODATA; negative answers carry the SOA "ZONE ttl SOA localhost. nobody.invalid. 1 3600
+ * 1200 604800 ttl". ID 0, no OPT: it is served like an upstream answer. out holds SYNTH_MAX
+ * bytes. Returns the length. */
+size_t synth_empty_zone(const uint8_t *qname, uint16_t qname_len, uint16_t qtype, uint16_t qclass,
+			uint16_t flags, size_t zone_off, uint32_t ttl, uint8_t *out);
+
 #endif

@@ -14,6 +14,8 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "fwdzone.h"
+#include "suffix.h"
 
 static char tmpdir[256];
 
@@ -128,7 +130,7 @@ static void test_defaults_without_file(void **state)
 	assert_non_null(c);
 	assert_null(c->path);
 	assert_int_equal(c->nlisten, 1);
-	addr_eq(&c->listen[0], "127.0.0.1:5353");
+	addr_eq(&c->listen[0], "127.0.0.1:5335");
 	assert_int_equal(c->workers, 0);
 	assert_int_equal(c->tcp_idle_timeout, 10000);
 	assert_int_equal(c->tcp_max_clients, 512);
@@ -352,8 +354,130 @@ static void test_unknown_key_with_suggestion(void **state)
 		     "unknown key 'max_tll' in [cache] (did you mean 'max_ttl'?)");
 	expect_error("[upstream]\nservers = 1.1.1.1\n", 2,
 		     "unknown key 'servers' in [upstream] (did you mean 'server'?)");
-	/* a key of another section is unknown here, with a suggestion from this section only */
-	expect_error("[upstream]\nlisten = 127.0.0.1:53\n", 2, "unknown key 'listen' in [upstream]");
+	/* a key of another section: written under the wrong header */
+	expect_error("[upstream]\nlisten = 127.0.0.1:53\n", 2,
+		     "unknown key 'listen' in [upstream] (did you mean 'listen' in [server]?)");
+}
+
+/* Every section takes the same suggestions: its own keys (case ignored), another section's, or
+ * a section name written as a key. */
+static void test_unknown_key_suggestion_everywhere(void **state)
+{
+	expect_error("[server]\nupstrem = 192.0.2.1\n", 2,
+		     "unknown key 'upstrem' in [server] (did you mean a section [upstream]?)");
+	expect_error("[redis]\nadress = 127.0.0.1\n", 2,
+		     "unknown key 'adress' in [redis] (did you mean 'address'?)");
+	expect_error("[stats]\nintervall = 100\n", 2,
+		     "unknown key 'intervall' in [stats] (did you mean 'interval'?)");
+	expect_error("[log]\nQuery_Log = -\n", 2, "unknown key 'Query_Log' in [log] (did you mean 'query_log'?)");
+	expect_error("[geoip]\ndbb = x.mmdb\n", 2, "unknown key 'dbb' in [geoip] (did you mean 'db'?)");
+	expect_error("[labels]\ngroup = x.conf\n", 2, "unknown key 'group' in [labels] (did you mean 'groups'?)");
+	expect_error("[policy]\nblok = PRC\n", 2, "unknown key 'blok' in [policy] (did you mean 'block'?)");
+	expect_error("[client 10.0.0.1]\nmdoe = block\n", 2,
+		     "unknown key 'mdoe' in [client 10.0.0.1] (did you mean 'mode'?)");
+	expect_error("[client 10.0.0.1]\nsinkhole_a = 0.0.0.0\n", 2,
+		     "unknown key 'sinkhole_a' in [client 10.0.0.1] (did you mean 'sinkhole_a' in [policy]?)");
+	expect_error("[client 10.0.0.1]\ncolour = red\n", 2,
+		     "unknown key 'colour' in [client 10.0.0.1] (mode, name, block or action)");
+}
+
+/* [labels] groups = groups.conf (beside the configuration) with PRC and EU, then content. */
+static struct conf *load_with_groups(const char *content, char *err, size_t errlen)
+{
+	char text[2048];
+
+	write_file("groups.conf", "[jurisdiction PRC]\ncountries = CN HK MO\nasns = prc-asns.txt\n"
+				  "[jurisdiction EU]\ncountries = DE FR\n");
+	snprintf(text, sizeof(text), "[labels]\ngroups = groups.conf\n%s", content);
+	return load(text, err, errlen);
+}
+
+static void expect_group_error(const char *content, int line, const char *msg)
+{
+	char err[512], want[1024];
+	struct conf *c = load_with_groups(content, err, sizeof(err));
+
+	if (c)
+		conf_unref(c);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s:%d: %s", tmp_path("test.conf"), line, msg);
+	assert_string_equal(err, want);
+}
+
+/* A mistyped group used to be accepted and to block nothing. Now it is an error on its line,
+ * in [policy] and in [client X]; a group in another case is that group. */
+static void test_block_groups_must_exist(void **state)
+{
+	char err[512];
+	struct conf *c;
+
+	/* line 3: after the two [labels] lines that load_with_groups puts first */
+	expect_group_error("[policy]\nblock = China\n", 4, "unknown group 'China' in block (groups are: PRC, EU)");
+	expect_group_error("[policy]\nblock = PRX\n", 4, "unknown group 'PRX' in block (did you mean 'PRC'?)");
+	expect_group_error("[policy]\nblock = PRC\nblock = CN\n", 5,
+			   "unknown group 'CN' in block ('CN' is a country; groups are: PRC, EU)");
+	expect_group_error("[policy]\nblock = PRC:hostd\n", 4,
+			   "unknown reason 'PRC:hostd' in block (did you mean 'PRC:hosted'?)");
+	expect_group_error("[policy]\nblock = PRC:why\n", 4,
+			   "unknown reason 'PRC:why' in block (hosted, operator, domain or any)");
+	expect_group_error("[policy]\naction = sinkhol\n", 4,
+			   "action = 'sinkhol': expected sinkhole, nxdomain, nodata, refuse, drop or strip "
+			   "(did you mean 'sinkhole'?)");
+	expect_group_error("[policy]\ndefault_mode = blok\n", 4,
+			   "default_mode = 'blok': expected off, log or block (did you mean 'block'?)");
+	expect_group_error("[client 10.0.0.1]\nmode = block\nblock = Chna\n", 5,
+			   "unknown group 'Chna' in block (groups are: PRC, EU)");
+	expect_group_error("[client 10.0.0.1]\nmode = block\nblock = prc:hosted eu:domain prx\n", 5,
+			   "unknown group 'prx' in block (did you mean 'PRC'?)");
+	expect_group_error("[client 10.0.0.1]\naction = nxdomian\n", 4,
+			   "action = 'nxdomian': expected sinkhole, nxdomain, nodata, refuse, drop or strip "
+			   "(did you mean 'nxdomain'?)");
+
+	/* any case; stored as the groups file spells it, and merged with the same group */
+	c = load_with_groups("[policy]\nblock = prc:hosted\nblock = Prc:operator eu\n"
+			     "[client 10.0.0.1]\nblock = eU\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->policy.nblock, 2);
+	assert_string_equal(c->policy.block[0].group, "PRC");
+	assert_int_equal(c->policy.block[0].kinds, 3);
+	assert_string_equal(c->policy.block[1].group, "EU");
+	assert_int_equal(c->policy.nclients, 1);
+	assert_string_equal(c->policy.clients[0].block[0].group, "EU");
+	conf_unref(c);
+}
+
+/* The groups file is known wherever [labels] stands; without one, no group can be checked. */
+static void test_block_groups_file(void **state)
+{
+	char err[512], want[1024], gpath[512];
+	struct conf *c;
+
+	write_file("groups.conf", "[jurisdiction PRC]\ncountries = CN\n");
+	c = load("[policy]\nblock = prc\n[labels]\ngroups = groups.conf\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->policy.block[0].group, "PRC");
+	conf_unref(c);
+
+	write_file("bad-groups.conf", "[jurisdiction PRC\n");
+	c = load("[labels]\ngroups = bad-groups.conf\n[policy]\nblock = PRC\n", err, sizeof(err));
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s:4: block: ", tmp_path("test.conf"));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s:1: expected [jurisdiction NAME]",
+		 tmp_path("bad-groups.conf"));
+	assert_non_null(strstr(err, want));
+	/* the groups file's own errors need no block list: they are the labels' to report */
+	c = load("[labels]\ngroups = bad-groups.conf\n", err, sizeof(err));
+	assert_non_null(c);
+	conf_groups_path(c, gpath, sizeof(gpath));
+	conf_unref(c);
+
+	c = load("[server]\nworkers = 1\n", err, sizeof(err));
+	assert_non_null(c);
+	conf_groups_path(c, gpath, sizeof(gpath));
+	conf_unref(c);
+	if (!gpath[0]) /* no shipped groups file on this machine (the usual case in a build tree) */
+		expect_error("[policy]\nblock = PRC\n", 2,
+			     "block: no groups file to check the groups against (set groups in [labels])");
 }
 
 static void test_unknown_key_without_suggestion(void **state)
@@ -519,7 +643,7 @@ static void test_overrides_without_file_skip_resolv(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->nupstream, 1);
 	assert_false(c->upstream_from_resolv);
-	addr_eq(&c->listen[0], "127.0.0.1:5353");
+	addr_eq(&c->listen[0], "127.0.0.1:5335");
 	conf_unref(c);
 }
 
@@ -847,6 +971,139 @@ static void test_cidr_match_partial_byte(void **state)
 	acl_free(&acl);
 }
 
+/* ---------------------------------------------------------------- [forward DOMAIN], private zones */
+
+static void test_forward_sections(void **state)
+{
+	char err[256];
+	uint8_t name[256];
+	size_t off = 99;
+	struct conf *c = load("[upstream]\nserver = 9.9.9.9\n"
+			      "[forward lan]\nserver = 192.168.1.1\nserver = 192.168.1.2:5353\n"
+			      "[forward 168.192.in-addr.arpa.]\nserver = 192.168.1.1\n"
+			      "[forward  Home.Arpa ]\nserver = [fd00::1]\n",
+			      err, sizeof(err));
+
+	assert_non_null(c);
+	assert_int_equal(c->nforward, 3);
+	assert_string_equal(c->forward[0].name, "lan");
+	assert_int_equal(c->forward[0].nserver, 2);
+	addr_eq(&c->forward[0].server[0], "192.168.1.1:53");
+	addr_eq(&c->forward[0].server[1], "192.168.1.2:5353");
+	assert_int_equal(c->forward[0].line, 3);
+	addr_eq(&c->forward[2].server[0], "[fd00::1]:53");
+	assert_true(c->protect_private_zones);
+	int n = domain_to_wire("printer.LAN", name);
+	assert_int_equal(fwdzones_forward(c->fwd, name, (size_t)n, &off), 0);
+	assert_int_equal(off, 8);
+	n = domain_to_wire("home.arpa", name);
+	assert_int_equal(fwdzones_forward(c->fwd, name, (size_t)n, &off), 2);
+	assert_int_equal(off, 0);
+	n = domain_to_wire("plan", name);
+	assert_int_equal(fwdzones_forward(c->fwd, name, (size_t)n, NULL), -1);
+	conf_unref(c);
+}
+
+static void test_forward_errors(void **state)
+{
+	char err[512];
+	struct conf *c;
+
+	expect_error("[forward bad..name]\nserver = 192.168.1.1\n", 1,
+		     "[forward bad..name]: 'bad..name' is not a domain name (letters, digits, '-' and '_' between dots)");
+	expect_error("[upstream]\nserver = 9.9.9.9\n[forward]\nserver = 192.168.1.1\n", 3,
+		     "[forward]: expected [forward DOMAIN], such as [forward lan]");
+	expect_error("[forward .]\nserver = 192.168.1.1\n", 1,
+		     "[forward .]: '.' is not a domain name (letters, digits, '-' and '_' between dots)");
+	expect_error("[forward lan]\nserver = 192.168.1.1\n[forward LAN.]\nserver = 192.168.1.1\n", 3,
+		     "[forward LAN.]: the zone already has a section on line 1");
+	/* no server: the error names the section's header, also when it is the last one */
+	expect_error("[forward lan]\n; nothing\n[upstream]\nserver = 9.9.9.9\n", 1,
+		     "[forward lan]: no server given (add server = IP[:PORT])");
+	expect_error("[upstream]\nserver = 9.9.9.9\n[forward lan]\n", 3,
+		     "[forward lan]: no server given (add server = IP[:PORT])");
+	expect_error("[forward lan]\nsever = 192.168.1.1\n", 2,
+		     "unknown key 'sever' in [forward lan] (did you mean 'server'?)");
+	expect_error("[forward lan]\nserver = 192.168.1.1\nzzzzzz = 1\n", 3,
+		     "unknown key 'zzzzzz' in [forward lan] (only server)");
+	c = load("[upstream]\nserver = 9.9.9.9\n[forward lan]\nserver = router.lan\n", err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, "test.conf:4: server = "));
+
+	/* at most CONF_MAX_FORWARD_SERVERS servers in a section */
+	char text[8192];
+	size_t o = (size_t)snprintf(text, sizeof(text), "[forward lan]\n");
+	for (int i = 0; i <= CONF_MAX_FORWARD_SERVERS; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "server = 192.168.1.%d\n", i + 1);
+	snprintf(err, sizeof(err), "too many servers in [forward lan] (at most %d)", CONF_MAX_FORWARD_SERVERS);
+	expect_error(text, CONF_MAX_FORWARD_SERVERS + 2, err);
+
+	/* at most CONF_MAX_FORWARD sections; the same server in all of them is one address */
+	o = 0;
+	for (int i = 0; i <= CONF_MAX_FORWARD; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "[forward z%d.lan]\nserver = 192.168.1.1\n", i);
+	snprintf(err, sizeof(err), "too many [forward] sections (at most %d)", CONF_MAX_FORWARD);
+	expect_error(text, 2 * CONF_MAX_FORWARD + 1, err);
+
+	/* at most CONF_MAX_FORWARD_ADDRS different addresses over all sections */
+	o = 0;
+	for (int i = 0; i <= CONF_MAX_FORWARD_ADDRS; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "[forward z%d.lan]\nserver = 192.168.1.%d\n"
+				      "server = 192.168.1.1\n", i, i + 1);
+	snprintf(err, sizeof(err), "too many different [forward] server addresses (at most %d)",
+		 CONF_MAX_FORWARD_ADDRS);
+	expect_error(text, 3 * CONF_MAX_FORWARD_ADDRS + 2, err);
+}
+
+static void test_private_upstreams(void **state)
+{
+	char err[256];
+	struct conf *c = load("[upstream]\nserver = 9.9.9.9\n", err, sizeof(err));
+
+	/* auto: the private, loopback, link-local, ULA and CGNAT ranges */
+	assert_non_null(c);
+	assert_true(permits(&c->private_upstreams, "192.168.1.1"));
+	assert_true(permits(&c->private_upstreams, "127.0.0.1"));
+	assert_true(permits(&c->private_upstreams, "100.100.100.100"));
+	assert_true(permits(&c->private_upstreams, "fd00::53"));
+	assert_false(permits(&c->private_upstreams, "9.9.9.9"));
+	assert_false(permits(&c->private_upstreams, "2620:fe::fe"));
+	conf_unref(c);
+
+	c = load("[upstream]\nserver = 9.9.9.9\nprivate_upstreams = none\nprotect_private_zones = no\n",
+		 err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->private_upstreams.nallow, 0);
+	assert_false(c->protect_private_zones);
+	conf_unref(c);
+
+	c = load("[upstream]\nserver = 9.9.9.9\nprivate_upstreams = 10.8.0.1\nprivate_upstreams = ::1\n",
+		 err, sizeof(err));
+	assert_non_null(c);
+	assert_true(permits(&c->private_upstreams, "10.8.0.1"));
+	assert_true(permits(&c->private_upstreams, "::1"));
+	assert_false(permits(&c->private_upstreams, "192.168.1.1"));
+	conf_unref(c);
+
+	c = load("[upstream]\nprivate_upstreams = auto\nprivate_upstreams = 203.0.113.0/24\nserver = 9.9.9.9\n",
+		 err, sizeof(err));
+	assert_non_null(c);
+	assert_true(permits(&c->private_upstreams, "192.168.1.1"));
+	assert_true(permits(&c->private_upstreams, "203.0.113.53"));
+	conf_unref(c);
+
+	expect_error("[upstream]\nprivate_upstreams = none\nprivate_upstreams = 10.0.0.1\n", 3,
+		     "private_upstreams = 10.0.0.1: cannot be combined with none");
+	expect_error("[upstream]\nprivate_upstreams = 10.0.0.1\nprivate_upstreams = none\n", 3,
+		     "private_upstreams = none: cannot be combined with other values");
+	expect_error("[upstream]\nprivate_upstreams = router\n", 2,
+		     "private_upstreams = 'router': not an IPv4 or IPv6 address (expected auto, none, an address or a CIDR)");
+	expect_error("[upstream]\nprotect_private_zones = maybe\n", 2,
+		     "protect_private_zones = 'maybe': expected one of no, yes");
+	expect_error("[upstream]\nprivate_upstream = none\n", 2,
+		     "unknown key 'private_upstream' in [upstream] (did you mean 'private_upstreams'?)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +1120,9 @@ int main(void)
 		cmocka_unit_test(test_syntax_error_before_value_error_reports_syntax_error),
 		cmocka_unit_test(test_unknown_key_with_suggestion),
 		cmocka_unit_test(test_unknown_key_without_suggestion),
+		cmocka_unit_test(test_unknown_key_suggestion_everywhere),
+		cmocka_unit_test(test_block_groups_must_exist),
+		cmocka_unit_test(test_block_groups_file),
 		cmocka_unit_test(test_unknown_section),
 		cmocka_unit_test(test_unknown_empty_section),
 		cmocka_unit_test(test_overlong_line_is_an_error),
@@ -893,6 +1153,9 @@ int main(void)
 		cmocka_unit_test(test_empty_acl_refuses_all),
 		cmocka_unit_test(test_ipv4_prefix_does_not_match_ipv6_and_back),
 		cmocka_unit_test(test_cidr_match_partial_byte),
+		cmocka_unit_test(test_forward_sections),
+		cmocka_unit_test(test_forward_errors),
+		cmocka_unit_test(test_private_upstreams),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
