@@ -1,10 +1,13 @@
 /* metrics.c - a Prometheus text endpoint on the control thread: GET /metrics, one response per
- * connection, then close. Small on purpose: bounded requests, a few connections, a timeout. */
+ * connection, then close. Small on purpose: bounded requests, a few connections, a timeout.
+ * Below the server, the text of the workers' counters (which does not depend on the server). */
 #include "config.h"
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
 #include "metrics.h"
+#include "worker.h"
 
 #define MAX_REQUEST 2048
 #define MAX_CONNS 16
@@ -226,4 +229,217 @@ void metrics_stop(struct metrics *m)
 		if (m->conns[i])
 			conn_close(m->conns[i]);
 	uv_close((uv_handle_t *)&m->listener, listener_closed);
+}
+
+/* --- the workers' counters as exposition text --- */
+
+static void head(struct strbuf *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{instance="..." then the caller's labels and value */
+static void sample(struct strbuf *b, const char *name, const struct metrics_input *in)
+{
+	sb_printf(b, "%s{instance=", name);
+	sb_json(b, in->instance);
+}
+
+static void total(struct strbuf *b, const struct metrics_input *in, const char *name, const char *help,
+		  size_t off)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < in->nworkers; i++)
+		n += wc_get((wcounter *)((char *)&in->workers[i]->st + off));
+	head(b, name, "counter", help);
+	sample(b, name, in);
+	sb_printf(b, "} %llu\n", (unsigned long long)n);
+}
+
+static void render_latency(struct strbuf *b, const struct metrics_input *in)
+{
+	static const uint32_t bounds_us[ANSWER_NBUCKETS - 1] = { ANSWER_BUCKETS_US };
+	static const char *const kinds[ANS_KINDS] = { "hit", "miss", "local", "error" };
+	static const char name[] = "jurisdns_answer_duration_seconds";
+
+	head(b, name, "histogram",
+	     "Time from the arrival of a query to its answer being handed to the socket, by where the "
+	     "answer came from (hit: the cache, miss: upstream, local: made here, error: made up at once).");
+	for (int k = 0; k < ANS_KINDS; k++) {
+		uint64_t cum = 0, sum = 0;
+		for (unsigned i = 0; i < in->nworkers; i++)
+			sum += wc_get(&in->workers[i]->st.latency_sum_ns[k]);
+		for (int j = 0; j < ANSWER_NBUCKETS; j++) {
+			for (unsigned i = 0; i < in->nworkers; i++)
+				cum += wc_get(&in->workers[i]->st.latency[k][j]);
+			sample(b, "jurisdns_answer_duration_seconds_bucket", in);
+			if (j < ANSWER_NBUCKETS - 1)
+				sb_printf(b, ",cache=\"%s\",le=\"%g\"} %llu\n", kinds[k], bounds_us[j] / 1e6,
+					  (unsigned long long)cum);
+			else
+				sb_printf(b, ",cache=\"%s\",le=\"+Inf\"} %llu\n", kinds[k], (unsigned long long)cum);
+		}
+		sample(b, "jurisdns_answer_duration_seconds_sum", in);
+		sb_printf(b, ",cache=\"%s\"} %llu.%09llu\n", kinds[k], (unsigned long long)(sum / 1000000000),
+			  (unsigned long long)(sum % 1000000000));
+		sample(b, "jurisdns_answer_duration_seconds_count", in);
+		sb_printf(b, ",cache=\"%s\"} %llu\n", kinds[k], (unsigned long long)cum);
+	}
+}
+
+static void render_rcodes(struct strbuf *b, const struct metrics_input *in)
+{
+	static const char *const names[ANSWER_RCODES] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+							  "NOTIMP", "REFUSED", "other" };
+
+	head(b, "jurisdns_answers_total", "counter", "Answers sent to clients, by rcode.");
+	for (int r = 0; r < ANSWER_RCODES; r++) {
+		uint64_t n = 0;
+		for (unsigned i = 0; i < in->nworkers; i++)
+			n += wc_get(&in->workers[i]->st.rcodes[r]);
+		sample(b, "jurisdns_answers_total", in);
+		sb_printf(b, ",rcode=\"%s\"} %llu\n", names[r], (unsigned long long)n);
+	}
+}
+
+struct up_sum {
+	const struct addr *addr;
+	uint64_t v[5];               /* queries, tcp_queries, answers, timeouts, servfail */
+	uint64_t srtt_sum;
+	unsigned srtt_n;
+	bool used, down;
+};
+
+static void render_upstreams(struct strbuf *b, const struct metrics_input *in)
+{
+	static const char *const names[5] = { "jurisdns_upstream_queries_total",
+					      "jurisdns_upstream_tcp_queries_total",
+					      "jurisdns_upstream_answers_total",
+					      "jurisdns_upstream_timeouts_total",
+					      "jurisdns_upstream_servfail_total" };
+	static const char *const help[5] = {
+		"Queries sent to the upstream (attempts: failovers and retries over TCP included).",
+		"Queries sent to the upstream over TCP (after a truncated answer).",
+		"Answers taken from the upstream (NOERROR and NXDOMAIN).",
+		"Queries to the upstream that got no answer within [upstream] failover or timeout ms.",
+		"SERVFAIL answers from the upstream (the query then goes to the next one)." };
+	struct up_sum ups[UP_STATS_MAX];
+	unsigned n = 0;
+	char name[64];
+
+	for (unsigned i = 0; i < in->nworkers; i++) {
+		struct worker_stats *st = &in->workers[i]->st;
+		unsigned m = atomic_load_explicit(&st->nups, memory_order_acquire);
+		for (unsigned j = 0; j < m; j++) {
+			struct up_stats *u = &st->ups[j];
+			unsigned k = 0;
+			while (k < n && !addr_equal(&ups[k].addr->u.sa, &u->addr.u.sa))
+				k++;
+			if (k == n) {
+				if (n == UP_STATS_MAX)
+					continue;
+				memset(&ups[n], 0, sizeof(ups[n]));
+				ups[n++].addr = &u->addr;
+			}
+			wcounter *c[5] = { &u->queries, &u->tcp_queries, &u->answers, &u->timeouts, &u->servfail };
+			for (int f = 0; f < 5; f++)
+				ups[k].v[f] += wc_get(c[f]);
+			uint64_t srtt = wc_get(&u->srtt_us);
+			if (srtt) {
+				ups[k].srtt_sum += srtt;
+				ups[k].srtt_n++;
+			}
+			if (wc_get(&u->users)) {
+				ups[k].used = true;
+				ups[k].down |= wc_get(&u->down) != 0;
+			}
+		}
+	}
+	head(b, "jurisdns_upstream_up", "gauge",
+	     "0 while a worker has the upstream marked down after failures (tried last), until it answers again.");
+	for (unsigned k = 0; k < n; k++)
+		if (ups[k].used) {
+			sample(b, "jurisdns_upstream_up", in);
+			sb_printf(b, ",upstream=\"%s\"} %d\n", addr_str(&ups[k].addr->u.sa, name, sizeof(name)),
+				  !ups[k].down);
+		}
+	for (int f = 0; f < 5; f++) {
+		head(b, names[f], "counter", help[f]);
+		for (unsigned k = 0; k < n; k++) {
+			sample(b, names[f], in);
+			sb_printf(b, ",upstream=\"%s\"} %llu\n", addr_str(&ups[k].addr->u.sa, name, sizeof(name)),
+				  (unsigned long long)ups[k].v[f]);
+		}
+	}
+	head(b, "jurisdns_upstream_rtt_seconds", "gauge",
+	     "Smoothed round-trip time of the upstream's answers (averaged over the workers).");
+	for (unsigned k = 0; k < n; k++)
+		if (ups[k].srtt_n) {
+			uint64_t us = ups[k].srtt_sum / ups[k].srtt_n;
+			sample(b, "jurisdns_upstream_rtt_seconds", in);
+			sb_printf(b, ",upstream=\"%s\"} %llu.%06llu\n",
+				  addr_str(&ups[k].addr->u.sa, name, sizeof(name)),
+				  (unsigned long long)(us / 1000000), (unsigned long long)(us % 1000000));
+		}
+}
+
+void metrics_render_workers(struct strbuf *b, const struct metrics_input *in)
+{
+	uint64_t udp = 0, tcp = 0, entries = 0, bytes = 0;
+
+	render_latency(b, in);
+	render_rcodes(b, in);
+	for (unsigned i = 0; i < in->nworkers; i++) {
+		udp += wc_get(&in->workers[i]->st.udp_queries);
+		tcp += wc_get(&in->workers[i]->st.tcp_queries);
+		entries += wc_get(&in->workers[i]->st.cache_entries);
+		bytes += wc_get(&in->workers[i]->st.cache_bytes);
+	}
+	head(b, "jurisdns_client_queries_total", "counter",
+	     "Messages received from clients (UDP datagrams, TCP messages), malformed ones included.");
+	sample(b, "jurisdns_client_queries_total", in);
+	sb_printf(b, ",transport=\"udp\"} %llu\n", (unsigned long long)udp);
+	sample(b, "jurisdns_client_queries_total", in);
+	sb_printf(b, ",transport=\"tcp\"} %llu\n", (unsigned long long)tcp);
+	total(b, in, "jurisdns_dropped_queries_total", "Client messages dropped unanswered: not a DNS query, or too long.",
+	      offsetof(struct worker_stats, dropped));
+	total(b, in, "jurisdns_truncated_answers_total", "UDP answers sent with TC=1 (too long for the client).",
+	      offsetof(struct worker_stats, truncated));
+	total(b, in, "jurisdns_dedup_joins_total", "Queries that joined an identical upstream query already in flight.",
+	      offsetof(struct worker_stats, dedup_joins));
+	total(b, in, "jurisdns_send_errors_total", "Datagrams the kernel did not take (full socket buffer), clients and upstreams.",
+	      offsetof(struct worker_stats, send_errors));
+	total(b, in, "jurisdns_tcp_connections_total", "Client TCP connections accepted.",
+	      offsetof(struct worker_stats, tcp_clients));
+	total(b, in, "jurisdns_tcp_rejected_total", "Client TCP connections closed at once (tcp_max_clients, shutting down).",
+	      offsetof(struct worker_stats, tcp_rejected));
+	total(b, in, "jurisdns_upstream_bad_messages_total",
+	      "Upstream messages ignored: unknown ID (late, duplicate, spoofed), another question, malformed, "
+	      "or an rcode other than NOERROR, NXDOMAIN and SERVFAIL.",
+	      offsetof(struct worker_stats, upstream_bad));
+	render_upstreams(b, in);
+	head(b, "jurisdns_cache_entries", "gauge", "Answers in the cache (all workers).");
+	sample(b, "jurisdns_cache_entries", in);
+	sb_printf(b, "} %llu\n", (unsigned long long)entries);
+	head(b, "jurisdns_cache_bytes", "gauge", "Bytes the cache holds, as charged against [cache] size.");
+	sample(b, "jurisdns_cache_bytes", in);
+	sb_printf(b, "} %llu\n", (unsigned long long)bytes);
+	head(b, "jurisdns_cache_capacity_bytes", "gauge", "[cache] size: the most the cache holds.");
+	sample(b, "jurisdns_cache_capacity_bytes", in);
+	sb_printf(b, "} %llu\n", (unsigned long long)in->cache_capacity);
+	total(b, in, "jurisdns_cache_evictions_total", "Answers evicted before they expired, to make room.",
+	      offsetof(struct worker_stats, cache_evictions));
+	head(b, "jurisdns_geoip_build_timestamp_seconds", "gauge",
+	     "When the GeoIP database was built (unix time); absent without a database.");
+	if (in->geo_built) {
+		sample(b, "jurisdns_geoip_build_timestamp_seconds", in);
+		sb_printf(b, "} %lld\n", in->geo_built);
+	}
+	head(b, "jurisdns_geoip_age_seconds", "gauge",
+	     "Age of the GeoIP database: now minus its build time; absent without a database.");
+	if (in->geo_built) {
+		sample(b, "jurisdns_geoip_age_seconds", in);
+		sb_printf(b, "} %lld\n", in->now - in->geo_built);
+	}
 }

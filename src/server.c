@@ -2,8 +2,10 @@
  * sessions (RFC 7766: pipelining, out-of-order answers, idle and connection limits), the ACL
  * and the cache-hit path, which neither allocates nor talks upstream. */
 #include "config.h"
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,10 +33,10 @@ static void listener_flush(struct worker *w, struct udp_listener *l)
 			/* EAGAIN: the socket buffer is full, drop what is left, as a busy network
 			 * would. Any other error concerns the first message only: skip it. */
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				w->st.send_errors += l->nout - done;
+				wc_add(&w->st.send_errors, l->nout - done);
 				break;
 			}
-			w->st.send_errors++;
+			wc_add(&w->st.send_errors, 1);
 			done++;
 			continue;
 		}
@@ -252,13 +254,33 @@ static void qlog_note(struct worker *w, const struct request *r, struct label *l
 
 /* --- answering --- */
 
+/* Count an answer handed to the transport: its rcode, and its latency since the read batch the
+ * query came in (one clock read per answer: a vDSO call, no system call). */
+static void count_answer(struct worker *w, const struct request *r, enum answer_kind k, int rcode)
+{
+	static const uint32_t bounds_us[ANSWER_NBUCKETS - 1] = { ANSWER_BUCKETS_US };
+	uint64_t ns = uv_hrtime() - r->start_ns;
+	unsigned b = 0;
+
+	while (b < ANSWER_NBUCKETS - 1 && ns > (uint64_t)bounds_us[b] * 1000)
+		b++;
+	wc_add(&w->st.latency[k][b], 1);
+	wc_add(&w->st.latency_sum_ns[k], ns);
+	wc_add(&w->st.rcodes[rcode >= 0 && rcode < ANSWER_RCODES - 1 ? rcode : ANSWER_RCODES - 1], 1);
+}
+
+/* upstream as server_respond has it: NULL from the cache, "local" for a zone served here */
+static enum answer_kind kind_of(const char *upstream)
+{
+	return !upstream ? ANS_HIT : !strcmp(upstream, "local") ? ANS_LOCAL : ANS_MISS;
+}
+
 /* Answer r as the policy says instead of with the real answer e (or not at all: drop). */
 static void respond_verdict(struct worker *w, struct request *r, const struct verdict *v,
 			    const struct cache_entry *e, const char *upstream)
 {
 	struct label *l = e ? e->label : NULL;
 
-	w->st.policy_actions++;
 	if (v->action != PACT_DROP) {
 		uint8_t *out = r->tcp ? w->scratch + 2 : udp_out_slot(w, r->udp);
 		uint16_t our = (uint16_t)w->conf->max_udp_size;
@@ -289,7 +311,54 @@ static void respond_verdict(struct worker *w, struct request *r, const struct ve
 	int rcode = v->action == PACT_NXDOMAIN ? RCODE_NXDOMAIN
 		    : v->action == PACT_REFUSE ? RCODE_REFUSED
 		    : (v->action == PACT_DROP && e) ? e->rcode : RCODE_NOERROR;
+	if (v->action != PACT_DROP)
+		count_answer(w, r, !e ? ANS_LOCAL : kind_of(upstream),
+			     v->action == PACT_STRIP && e ? e->rcode : rcode);
 	qlog_note(w, r, l, rcode, upstream, v);
+}
+
+/* dnsmasq caches no answer to a query it added a MAC to, but it caches the others (its own, or
+ * from clients off the link) and then serves them to every client, a blocked device included.
+ * Said once per process, the first time it matters: a trusted forwarder asked without a MAC
+ * for a name that some MAC client's rule blocks, and got the real answer. */
+static atomic_bool forwarder_cache_warned;
+
+static void warn_forwarder_cache(const struct policy *pol, const struct policy *ovl,
+				 const struct request *r, const struct cache_entry *e,
+				 const uint8_t *lname)
+{
+	const struct policy *lists[2] = { pol, ovl };
+
+	for (int k = 0; k < 2; k++) {
+		const struct policy *p = lists[k];
+		for (unsigned i = 0; p && i < (p->index ? p->first_net : p->nclients); i++) {
+			struct verdict v;
+			bool trusted;
+			if (!p->clients[i].by_mac)
+				continue;
+			/* the rule that MAC would really get from this forwarder (an overlay may win) */
+			const struct client_rule *cr = policy_client(pol, ovl, &r->src.u.sa,
+								     p->clients[i].mac, &trusted);
+			if (!trusted)
+				return;
+			if (!policy_after(pol, ovl, cr, &r->src.u.sa, e->label, lname, r->q.qname_len, &v) ||
+			    v.action == PACT_PASS)
+				continue;
+			if (atomic_exchange(&forwarder_cache_warned, true))
+				return;
+			char ip[INET6_ADDRSTRLEN] = "?", name[DNS_MAX_NAME * 4 + 1];
+			if (r->src.u.sa.sa_family == AF_INET)
+				inet_ntop(AF_INET, &r->src.u.sin.sin_addr, ip, sizeof(ip));
+			else
+				inet_ntop(AF_INET6, &r->src.u.sin6.sin6_addr, ip, sizeof(ip));
+			log_warn("trusted forwarder %s asked for %s without a MAC option, and the rule of "
+				 "client %02x:%02x:%02x:%02x:%02x:%02x blocks it: if the forwarder is dnsmasq, "
+				 "set cache-size=0 there, or it serves this answer from its cache to that "
+				 "client (said once)", ip, wire_name_str(lname, r->q.qname_len, name, sizeof(name)),
+				 cr->mac[0], cr->mac[1], cr->mac[2], cr->mac[3], cr->mac[4], cr->mac[5]);
+			return;
+		}
+	}
 }
 
 void server_respond(struct worker *w, struct request *r, const struct cache_entry *e,
@@ -310,6 +379,10 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 		respond_verdict(w, r, &v, e, upstream);
 		return;
 	}
+	/* cheap tests first: this runs only for trusted forwarders without a MAC, until it warned */
+	if (!r->q.has_mac && pol->ntrusted && label_has_groups(e->label) &&
+	    !atomic_load_explicit(&forwarder_cache_warned, memory_order_relaxed))
+		warn_forwarder_cache(pol, ovl, r, e, lname);
 
 	if (r->tcp) {
 		size_t n = cache_write_answer(e, &r->q, now, DNS_MAX_MSG, (uint16_t)w->conf->max_udp_size,
@@ -320,16 +393,15 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 		size_t n = cache_write_answer(e, &r->q, now, udp_max_len(w->conf, &r->q),
 					      (uint16_t)w->conf->max_udp_size, out);
 		if (rd16(out + 2) & F_TC)
-			w->st.truncated++;
+			wc_add(&w->st.truncated, 1);
 		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
+	count_answer(w, r, kind_of(upstream), e->rcode);
 	qlog_note(w, r, e->label, e->rcode, upstream, &v);
 }
 
 void server_respond_error(struct worker *w, struct request *r, int rcode)
 {
-	if (rcode == RCODE_SERVFAIL)
-		w->st.servfail++;
 	if (r->tcp) {
 		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, w->scratch + 2);
 		tcp_send(w, r->tcp, w->scratch + 2, n);
@@ -338,6 +410,7 @@ void server_respond_error(struct worker *w, struct request *r, int rcode)
 		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, out);
 		udp_out_commit(w, r->udp, n, &r->src, r->ctl, r->ctl_len);
 	}
+	count_answer(w, r, ANS_ERROR, rcode);
 	if (qlog_on(w)) {
 		/* a client in mode off stays out of the log on errors too */
 		struct verdict v;
@@ -384,22 +457,21 @@ static struct request *request_get(struct worker *w)
  * a request to the upstream side. */
 static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struct udp_listener *l,
 			 struct tcp_session *s, const struct addr *src, const uint8_t *ctl,
-			 size_t ctl_len)
+			 size_t ctl_len, uint64_t now_ns)
 {
 	struct request tmp, *r;
 	uint8_t key[DNS_MAX_NAME + 5];
 	int rc;
 
-	w->st.queries++;
 	rc = wire_parse_query(pkt, len, &tmp.q);
 	if (rc < 0) {
-		w->st.dropped++;
+		wc_add(&w->st.dropped, 1);
 		return;
 	}
 	/* an EDNS MAC is the client's identity only from a trusted forwarder: checked below */
 	bool raw_mac = tmp.q.has_mac;
 	tmp.q.has_mac = false;
-	tmp.start_ns = qlog_on(w) ? uv_hrtime() : 0;
+	tmp.start_ns = now_ns;
 	tmp.tcp = s;
 	tmp.udp = l;
 	tmp.src = *src;
@@ -407,19 +479,10 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 	if (ctl_len)
 		memcpy(tmp.ctl, ctl, ctl_len);
 	if (!acl_permits(&w->conf->acl, &src->u.sa)) {
-		w->st.refused++;
 		server_respond_error(w, &tmp, RCODE_REFUSED);
 		return;
 	}
 	if (rc != RCODE_NOERROR) {
-		if (rc == RCODE_FORMERR)
-			w->st.formerr++;
-		else if (rc == RCODE_NOTIMP)
-			w->st.notimp++;
-		else if (rc == RCODE_BADVERS)
-			w->st.badvers++;
-		else
-			w->st.refused++;
 		server_respond_error(w, &tmp, rc);
 		return;
 	}
@@ -440,14 +503,11 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 	if (w->cache) {
 		const struct cache_entry *e = cache_lookup(w->cache, key, keylen, hash, uv_now(&w->loop));
 		if (e) {
-			w->st.cache_hits++;
 			server_respond(w, &tmp, e, NULL);
 			return;
 		}
 	}
-	w->st.cache_misses++;
 	if (w->inflight >= w->conf->max_inflight || !(r = request_get(w))) {
-		w->st.servfail++;
 		server_respond_error(w, &tmp, RCODE_SERVFAIL);
 		return;
 	}
@@ -491,17 +551,19 @@ static void udp_on_readable(uv_poll_t *p, int status, int events)
 	n = recvmmsg(l->fd, w->rx_msg, BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return;
-	w->st.udp_queries += (unsigned)n;
+	uint64_t now_ns = uv_hrtime(); /* once per batch: the latency starts here */
+	wc_add(&w->st.udp_queries, (unsigned)n);
 	for (int i = 0; i < n; i++) {
 		struct msghdr *m = &w->rx_msg[i].msg_hdr;
 		uint8_t ctl[CTL_LEN];
 		size_t ctl_len = l->pktinfo ? reply_ctl(m, ctl) : 0;
 		w->rx_addr[i].len = m->msg_namelen;
 		if (m->msg_flags & MSG_TRUNC) {
-			w->st.dropped++; /* larger than any query we take */
+			wc_add(&w->st.dropped, 1); /* larger than any query we take */
 			continue;
 		}
-		handle_query(w, w->rx_buf[i], w->rx_msg[i].msg_len, l, NULL, &w->rx_addr[i], ctl, ctl_len);
+		handle_query(w, w->rx_buf[i], w->rx_msg[i].msg_len, l, NULL, &w->rx_addr[i], ctl, ctl_len,
+			     now_ns);
 	}
 }
 
@@ -562,6 +624,7 @@ static void session_process(struct tcp_session *s)
 {
 	struct worker *w = s->w;
 	size_t off = 0;
+	uint64_t now_ns = uv_hrtime();
 
 	while (!s->closing && s->rlen - off >= 2) {
 		size_t mlen = rd16(s->rbuf + off);
@@ -573,8 +636,8 @@ static void session_process(struct tcp_session *s)
 			break;
 		if (s->inflight >= w->conf->tcp_max_queries)
 			break;
-		w->st.tcp_queries++;
-		handle_query(w, s->rbuf + off + 2, mlen, NULL, s, &s->peer, NULL, 0);
+		wc_add(&w->st.tcp_queries, 1);
+		handle_query(w, s->rbuf + off + 2, mlen, NULL, s, &s->peer, NULL, 0, now_ns);
 		off += 2 + mlen;
 		uv_timer_again(&s->idle); /* only whole messages count as activity */
 	}
@@ -625,7 +688,7 @@ static void on_connection(uv_stream_t *server, int status)
 	s->refs = 1;
 	if (uv_accept(server, (uv_stream_t *)&s->h) < 0 || w->draining ||
 	    w->nsessions >= (limit ? limit : 1)) {
-		w->st.tcp_rejected++;
+		wc_add(&w->st.tcp_rejected, 1);
 		uv_close((uv_handle_t *)&s->h, on_handle_closed);
 		return;
 	}
@@ -641,7 +704,7 @@ static void on_connection(uv_stream_t *server, int status)
 	w->sessions.next->prev = s;
 	w->sessions.next = s;
 	w->nsessions++;
-	w->st.tcp_clients++;
+	wc_add(&w->st.tcp_clients, 1);
 	uv_timer_start(&s->idle, on_idle, w->conf->tcp_idle_timeout, w->conf->tcp_idle_timeout);
 	session_process(s);
 }

@@ -836,8 +836,9 @@ void stats_sync_metrics(const struct stats_sync *s, struct strbuf *b)
 		  "# TYPE jurisdns_stats_pending_queries gauge\njurisdns_stats_pending_queries{instance=");
 	sb_json(b, inst);
 	sb_printf(b, "} %llu\n", (unsigned long long)(s->rc ? stats_sync_pending_queries(s) : 0));
-	sb_str(b, "# HELP jurisdns_geoip_age_days Age of the GeoIP database (-1: none).\n"
-		  "# TYPE jurisdns_geoip_age_days gauge\njurisdns_geoip_age_days{instance=");
-	sb_json(b, inst);
-	sb_printf(b, "} %ld\n", s->geo_age);
+}
+
+const char *stats_sync_instance(const struct stats_sync *s)
+{
+	return s->scfg.instance;
 }

@@ -116,6 +116,8 @@ bool stats_sync_idle(const struct stats_sync *s);
 void stats_sync_stop(struct stats_sync *s);
 /* The Prometheus exposition of the counts since start. */
 void stats_sync_metrics(const struct stats_sync *s, struct strbuf *b);
+/* The instance label: [stats] instance or the host name. */
+const char *stats_sync_instance(const struct stats_sync *s);
 
 extern const char stats_script[];
 

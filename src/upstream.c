@@ -3,13 +3,17 @@
  * sockets per upstream with random source ports and random IDs; an answer counts only if it
  * comes from the connected peer (the kernel checks), carries a pending ID and repeats the
  * question. TC=1 moves the query to a pipelined TCP connection. Silence moves it to the next
- * upstream after `failover` ms; SERVFAIL reaches the client at `timeout` at the latest. */
+ * upstream after `failover` ms; SERVFAIL reaches the client at `timeout` at the latest.
+ * A name goes only to the upstreams its route allows: a [forward] zone's servers, or for the
+ * private zones only private upstreams, else it is answered here (route()). */
 #include "config.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "fwdzone.h"
 #include "log.h"
+#include "synth.h"
 #include "worker.h"
 
 #define BACKOFF_MIN_MS 1000
@@ -127,7 +131,8 @@ static void upstream_ok(struct upstream *up)
 	up->fails = 0;
 	up->backoff_ms = 0;
 	up->down_until = 0;
-	up->answers++;
+	wc_set(&up->st->down, 0);
+	wc_add(&up->st->answers, 1);
 }
 
 static void upstream_failed(struct upstream *up, uint64_t now, bool hard, const char *why)
@@ -141,18 +146,82 @@ static void upstream_failed(struct upstream *up, uint64_t now, bool hard, const 
 	if (!up->down_until)
 		log_warn("upstream %s %s: trying the others first for %u ms", up->name, why, up->backoff_ms);
 	up->down_until = now + up->backoff_ms;
+	wc_set(&up->st->down, 1);
 }
 
-/* The first upstream in order that is not down and not tried yet; if all untried ones are down,
- * the one that comes back soonest (a probe). With retry, tried ones are candidates again. */
-static int upstream_pick(struct worker *w, struct uquery *uq, bool retry)
+/* --- which upstreams may see a name --- */
+
+#define ROUTE_LOCAL -1
+#define ROUTE_MAX (CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS)
+#define LOCAL_ZONE_TTL 300       /* seconds; the RFC's 10800 would outlive a reload by hours */
+
+/* The upstreams (indexes into w->ups, in order of preference) that may get a question for
+ * name: the servers of the longest [forward] zone that covers it; for a private zone (RFC
+ * 6303, home.arpa), only the private [upstream] servers; else every [upstream] server.
+ * Returns their count, or ROUTE_LOCAL when none may see the name: then the private zone is
+ * answered here, and *zone_off says where its apex starts in name. */
+static int route(const struct worker *w, const uint8_t *name, size_t len, uint16_t qclass,
+		 uint8_t idx[ROUTE_MAX], size_t *zone_off)
+{
+	const struct conf *c = w->conf;
+	size_t off = 0;
+	int n = 0, z = fwdzones_forward(c->fwd, name, len, &off);
+
+	if (z >= 0 && (unsigned)z < c->nforward && z < CONF_MAX_FORWARD) {
+		for (unsigned k = 0; k < c->forward[z].nserver; k++)
+			if (w->fwd_ups[z][k] < w->nups)
+				idx[n++] = w->fwd_ups[z][k];
+		return n;
+	}
+	bool priv = c->protect_private_zones && qclass == 1 /* IN */ &&
+		    fwdzones_private(c->fwd, name, len, &off);
+	for (unsigned i = 0; i < w->nmain; i++)
+		if (!priv || ((w->private_ups >> i) & 1))
+			idx[n++] = (uint8_t)i;
+	if (priv && !n) {
+		if (zone_off)
+			*zone_off = off;
+		return ROUTE_LOCAL;
+	}
+	return n;
+}
+
+/* A name in a private zone that no upstream may see: the zone is served here, empty, through
+ * the normal answer path (policy, statistics, query log with upstream "local"). Not cached, so
+ * a [forward] zone added by a reload applies at once. */
+static void answer_local(struct worker *w, struct request *r, const uint8_t *key, size_t keylen,
+			 uint64_t hash, size_t zone_off)
+{
+	uint8_t pkt[SYNTH_MAX];
+	struct dns_answer a;
+	struct cache_entry *e = NULL;
+	uint32_t ttl = w->conf->negative_ttl < LOCAL_ZONE_TTL ? w->conf->negative_ttl : LOCAL_ZONE_TTL;
+	size_t len = synth_empty_zone(key, r->q.qname_len, r->q.qtype, r->q.qclass, r->q.flags,
+				      zone_off, ttl, pkt);
+
+	if (wire_parse_answer(pkt, len, key, r->q.qname_len, r->q.qtype, r->q.qclass, &a, w->ttl_off,
+			      sizeof(w->ttl_off) / sizeof(w->ttl_off[0])) == 0)
+		e = cache_entry_new(key, keylen, hash, pkt, len, &a, w->ttl_off, ttl, 0, w->conf->max_ttl,
+				    uv_now(&w->loop));
+	if (e)
+		server_respond(w, r, e, "local");
+	else
+		server_respond_error(w, r, RCODE_SERVFAIL);
+	server_request_done(w, r);
+	cache_entry_free(e);
+}
+
+/* The first upstream of the route that is not down and not tried yet; if all untried ones are
+ * down, the one that comes back soonest (a probe). With retry, tried ones are candidates again. */
+static int upstream_pick(struct worker *w, struct uquery *uq, const uint8_t *idx, int n, bool retry)
 {
 	uint64_t now = uv_now(&w->loop), best_down = UINT64_MAX;
 	int best = -1;
 
-	for (unsigned i = 0; i < w->nups; i++) {
+	for (int k = 0; k < n; k++) {
+		unsigned i = idx[k];
 		struct upstream *up = w->ups[i];
-		if (!retry && (uq->tried & (1u << i)))
+		if (!retry && (uq->tried & ((uint64_t)1 << i)))
 			continue;
 		if (up->down_until <= now)
 			return (int)i;
@@ -219,6 +288,8 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 	a->up = up;
 	a->tcp = tcp;
 	a->sent_ms = uv_now(&w->loop);
+	a->sent_ns = uv_hrtime();
+	a->timed_out = false;
 	if (tcp) {
 		struct up_tcp *c = up_tcp_get(w, up);
 		if (!c)
@@ -228,7 +299,7 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 		a->written = false;
 		sock_list_add(&c->attempts, a);
 		uv_timer_stop(&c->idle);
-		w->st.upstream_tcp++;
+		wc_add(&up->st->tcp_queries, 1);
 	} else {
 		struct up_udp *s = &up->udp[prng_next(&w->rng) % UP_SOCKS];
 		if (s->fd < 0)
@@ -242,8 +313,7 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 	w->pend[slot] = a;
 	a->active = true;
 	up->pending++;
-	up->queries++;
-	w->st.upstream_queries++;
+	wc_add(&up->st->queries, 1);
 	if (tcp) {
 		struct up_tcp *c = a->sock;
 		if (c->connected)
@@ -257,11 +327,15 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 /* Send uq to the next upstream. Returns 0, or -1 when none is left. */
 static int uquery_send_next(struct worker *w, struct uquery *uq, bool retry)
 {
-	for (unsigned n = 0; n <= w->nups; n++) {
-		int i = upstream_pick(w, uq, retry);
+	uint8_t idx[ROUTE_MAX];
+	/* routed anew each time: a reload may have changed the table */
+	int nidx = route(w, uq->key, uq->qname_len, uq->qclass, idx, NULL);
+
+	for (int n = 0; n <= nidx; n++) {
+		int i = upstream_pick(w, uq, idx, nidx, retry);
 		if (i < 0)
 			return -1;
-		uq->tried |= 1u << i;
+		uq->tried |= (uint64_t)1 << i;
 		if (attempt_start(w, uq, w->ups[i], false) == 0) {
 			fo_append(w, uq, uv_now(&w->loop) + w->conf->failover);
 			return 0;
@@ -378,7 +452,7 @@ static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *p
 
 	if (!a->tcp && (cut || (len >= DNS_HDR && (rd16(pkt + 2) & F_TC)))) {
 		if (wire_check_question(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass) < 0) {
-			w->st.upstream_bad++;
+			wc_add(&w->st.upstream_bad, 1);
 			return; /* not the answer to this question: keep waiting */
 		}
 		attempt_end(w, a);
@@ -388,23 +462,24 @@ static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *p
 	}
 	if (wire_parse_answer(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass, &ans, w->ttl_off,
 			      sizeof(w->ttl_off) / sizeof(w->ttl_off[0])) < 0) {
-		w->st.upstream_bad++;
+		wc_add(&w->st.upstream_bad, 1);
 		if (a->tcp) { /* a TCP stream carries no spoofed answers: this one is broken */
 			attempt_end(w, a);
 			uquery_next(w, uq);
 		}
 		return;
 	}
+	uint64_t rtt_us = (uv_hrtime() - a->sent_ns) / 1000, srtt = wc_get(&up->st->srtt_us);
+	wc_set(&up->st->srtt_us, srtt ? srtt - srtt / 8 + rtt_us / 8 : rtt_us); /* as TCP does */
 	switch (ans.rcode) {
 	case RCODE_NOERROR:
 	case RCODE_NXDOMAIN:
-		w->st.upstream_answers++;
 		upstream_ok(up);
 		uquery_finish(w, uq, pkt, len, &ans, up);
 		return;
 	default:
 		/* SERVFAIL, REFUSED, NOTIMP, FORMERR, BADVERS...: not an answer to pass on */
-		w->st.upstream_bad++;
+		wc_add(ans.rcode == RCODE_SERVFAIL ? &up->st->servfail : &w->st.upstream_bad, 1);
 		attempt_end(w, a);
 		uquery_next(w, uq);
 	}
@@ -473,7 +548,7 @@ static void up_udp_readable(uv_poll_t *p, int status, int events)
 		size_t len = w->rx_msg[i].msg_len;
 		struct attempt *a;
 		if (len < DNS_HDR || !(a = pend_find(w, s, rd16(w->rx_buf[i])))) {
-			w->st.upstream_bad++; /* unknown ID: late, duplicate or spoofed */
+			wc_add(&w->st.upstream_bad, 1); /* unknown ID: late, duplicate or spoofed */
 			continue;
 		}
 		attempt_answer(w, a, w->rx_buf[i], len, w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC);
@@ -494,7 +569,7 @@ void upstream_flush(struct worker *w)
 				if (errno == EINTR)
 					continue;
 				/* lost datagrams are recovered by failover */
-				w->st.send_errors++;
+				wc_add(&w->st.send_errors, 1);
 				if (errno == EAGAIN || errno == EWOULDBLOCK)
 					break;
 				done++;
@@ -623,7 +698,7 @@ static void up_tcp_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		if (mlen >= DNS_HDR && (a = pend_find(w, c, rd16(c->rbuf + off + 2))))
 			attempt_answer(w, a, c->rbuf + off + 2, mlen, false);
 		else
-			w->st.upstream_bad++;
+			wc_add(&w->st.upstream_bad, 1);
 		off += 2 + mlen;
 	}
 	if (c->closing)
@@ -736,6 +811,23 @@ static void upstream_release(struct upstream *up)
 	upstream_free(up);
 }
 
+/* The counters of the upstream at addr: its slot, or a new one (published for the metrics), or
+ * the unshown spare once the table is full. */
+static struct up_stats *up_stats_slot(struct worker *w, const struct addr *addr)
+{
+	struct worker_stats *st = &w->st;
+	unsigned n = atomic_load_explicit(&st->nups, memory_order_relaxed);
+
+	for (unsigned i = 0; i < n; i++)
+		if (addr_equal(&st->ups[i].addr.u.sa, &addr->u.sa))
+			return &st->ups[i];
+	if (n == UP_STATS_MAX)
+		return &st->ups[UP_STATS_MAX];
+	st->ups[n].addr = *addr;
+	atomic_store_explicit(&st->nups, n + 1, memory_order_release);
+	return &st->ups[n];
+}
+
 static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
 {
 	struct upstream *up = calloc(1, sizeof(*up));
@@ -745,6 +837,9 @@ static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
 		return NULL;
 	up->w = w;
 	up->addr = *addr;
+	up->st = up_stats_slot(w, addr);
+	wc_add(&up->st->users, 1);
+	wc_set(&up->st->down, 0);
 	addr_str(&addr->u.sa, up->name, sizeof(up->name));
 	for (unsigned i = 0; i < UP_SOCKS; i++) {
 		if ((rc = up_udp_open(w, up, &up->udp[i])) < 0 && i == 0 && w->idx == 0)
@@ -753,34 +848,71 @@ static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
 	return up;
 }
 
+/* The addresses the table must hold: the [upstream] servers in order, then each [forward]
+ * server not yet among them; fwd gets each zone's servers as indexes. Returns the count. */
+static unsigned upstreams_wanted(const struct conf *c, const struct addr **want,
+				 uint8_t fwd[CONF_MAX_FORWARD][CONF_MAX_FORWARD_SERVERS])
+{
+	const unsigned cap = CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->nupstream && n < cap; i++)
+		want[n++] = &c->upstream[i];
+	for (unsigned z = 0; z < c->nforward && z < CONF_MAX_FORWARD; z++)
+		for (unsigned k = 0; k < c->forward[z].nserver; k++) {
+			const struct addr *a = &c->forward[z].server[k];
+			unsigned j = 0;
+			while (j < n && !addr_equal(&want[j]->u.sa, &a->u.sa))
+				j++;
+			if (j == n && n < cap) /* conf_load keeps it in bounds */
+				want[n++] = a;
+			fwd[z][k] = j < n ? (uint8_t)j : UINT8_MAX;
+		}
+	return n;
+}
+
 int upstreams_apply(struct worker *w)
 {
-	struct upstream *next[CONF_MAX_UPSTREAM];
+	struct upstream *next[CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS];
+	const struct addr *want[CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS];
 	const struct conf *c = w->conf;
+	unsigned n, built;
+	int rc = 0;
 
-	for (unsigned i = 0; i < c->nupstream; i++) {
+	memset(w->fwd_ups, UINT8_MAX, sizeof(w->fwd_ups));
+	n = upstreams_wanted(c, want, w->fwd_ups);
+	for (built = 0; built < n; built++) {
+		unsigned i = built;
 		next[i] = NULL;
 		for (unsigned j = 0; j < w->nups; j++)
-			if (w->ups[j] && addr_equal(&w->ups[j]->addr.u.sa, &c->upstream[i].u.sa)) {
+			if (w->ups[j] && addr_equal(&w->ups[j]->addr.u.sa, &want[i]->u.sa)) {
 				next[i] = w->ups[j];
 				w->ups[j] = NULL;
 				break;
 			}
-		if (!next[i] && !(next[i] = upstream_new(w, &c->upstream[i])))
-			return UV_ENOMEM;
+		if (!next[i] && !(next[i] = upstream_new(w, want[i]))) {
+			rc = UV_ENOMEM; /* go on with the ones built: route() skips the others */
+			break;
+		}
 	}
 	for (unsigned j = 0; j < w->nups; j++) {
 		struct upstream *up = w->ups[j];
 		if (!up)
 			continue;
 		up->retired = true;
+		wc_set(&up->st->users, wc_get(&up->st->users) - 1);
 		up->next_retired = w->retired;
 		w->retired = up;
 		upstream_release(up);
 	}
-	memcpy(w->ups, next, c->nupstream * sizeof(*next));
-	w->nups = c->nupstream;
-	return 0;
+	memcpy(w->ups, next, built * sizeof(*next));
+	w->nups = built;
+	w->nmain = c->nupstream < built ? c->nupstream : built;
+	w->private_ups = 0;
+	for (unsigned i = 0; i < w->nmain; i++)
+		if (acl_permits(&c->private_upstreams, &w->ups[i]->addr.u.sa))
+			w->private_ups |= (uint64_t)1 << i;
+	return rc;
 }
 
 void upstreams_close(struct worker *w)
@@ -788,6 +920,7 @@ void upstreams_close(struct worker *w)
 	uquery_abort_all(w);
 	for (unsigned j = 0; j < w->nups; j++) {
 		w->ups[j]->retired = true;
+		wc_set(&w->ups[j]->st->users, wc_get(&w->ups[j]->st->users) - 1);
 		w->ups[j]->next_retired = w->retired;
 		w->retired = w->ups[j];
 		upstream_release(w->ups[j]);
@@ -801,14 +934,19 @@ void uquery_resolve(struct worker *w, struct request *r, const uint8_t *key, siz
 		    uint64_t hash)
 {
 	struct uquery *uq;
-	size_t b = hash & w->dedup_mask;
+	size_t b = hash & w->dedup_mask, zone_off = 0;
+	uint8_t idx[ROUTE_MAX];
 
+	if (route(w, key, r->q.qname_len, r->q.qclass, idx, &zone_off) == ROUTE_LOCAL) {
+		answer_local(w, r, key, keylen, hash, zone_off);
+		return;
+	}
 	for (uq = w->dedup[b]; uq; uq = uq->hnext)
 		if (uq->hash == hash && uq->keylen == keylen && !memcmp(uq->key, key, keylen)) {
 			r->next = uq->waiters;
 			uq->waiters = r;
 			uq->nwaiters++;
-			w->st.dedup_joins++;
+			wc_add(&w->st.dedup_joins, 1);
 			return;
 		}
 	uq = calloc(1, sizeof(*uq));
@@ -856,7 +994,8 @@ static void uquery_failover(struct worker *w, struct uquery *uq)
 			latest = &uq->att[i];
 		}
 	if (latest) {
-		latest->up->timeouts++;
+		latest->timed_out = true;
+		wc_add(&latest->up->st->timeouts, 1);
 		upstream_failed(latest->up, now, false, "does not answer");
 	}
 	if (uquery_send_next(w, uq, false) < 0)
@@ -873,8 +1012,11 @@ void uquery_timer_run(struct worker *w)
 		uquery_failover(w, uq);
 	}
 	while (w->deadlines.dnext != &w->deadlines && w->deadlines.dnext->deadline_ms <= now) {
-		w->st.upstream_timeouts++;
-		uquery_fail(w, w->deadlines.dnext);
+		struct uquery *uq = w->deadlines.dnext;
+		for (unsigned i = 0; i < MAX_ATTEMPTS; i++) /* the attempts still unanswered */
+			if (uq->att[i].active && !uq->att[i].timed_out)
+				wc_add(&uq->att[i].up->st->timeouts, 1);
+		uquery_fail(w, uq);
 	}
 }
 

@@ -105,9 +105,21 @@ static void stats_publish(struct worker *w)
 		w->stats->keep_recent = w->conf->stats.recent > 0;
 }
 
+/* The cache's figures for /metrics (the cache itself is this thread's alone). */
+static void cache_publish(struct worker *w)
+{
+	struct cache_stats cs;
+
+	cache_get_stats(w->cache, &cs);
+	wc_set(&w->st.cache_entries, cs.entries);
+	wc_set(&w->st.cache_bytes, cs.bytes);
+	wc_set(&w->st.cache_evictions, cs.evictions);
+}
+
 static void on_stats_timer(uv_timer_t *t)
 {
 	stats_publish(t->data);
+	cache_publish(t->data);
 }
 
 static void stats_setup(struct worker *w)

@@ -72,7 +72,7 @@ struct request {
 	struct addr src;
 	uint8_t ctl[CTL_LEN];        /* local address for wildcard listeners */
 	size_t ctl_len;
-	uint64_t start_ns;           /* uv_hrtime() on arrival, when the query log is on */
+	uint64_t start_ns;           /* uv_hrtime() when its read batch arrived */
 	struct dns_query q;
 };
 
@@ -115,7 +115,7 @@ struct upstream {
 	struct worker *w;
 	struct up_udp udp[UP_SOCKS];
 	struct up_tcp *tcp;
-	uint64_t queries, answers, timeouts;
+	struct up_stats *st;         /* its counters in w->st, by address */
 };
 
 /* One query sent to one upstream. */
@@ -126,8 +126,10 @@ struct attempt {
 	struct upstream *up;
 	void *sock;                  /* struct up_udp or struct up_tcp */
 	uint64_t sent_ms;
+	uint64_t sent_ns;            /* uv_hrtime(), for the round-trip time */
 	uint16_t id;
 	bool active, tcp, written;
+	bool timed_out;              /* counted as a timeout already */
 };
 
 /* An upstream transaction: one per distinct (name, type, class, flags) in flight, shared by
@@ -141,7 +143,7 @@ struct uquery {
 	uint64_t deadline_ms, failover_ms;
 	struct request *waiters;
 	unsigned nwaiters;
-	uint32_t tried;              /* bit per upstream index */
+	uint64_t tried;              /* bit per upstream index */
 	struct attempt att[MAX_ATTEMPTS];
 	uint16_t qtype, qclass, flags;
 	bool edns_do;
@@ -150,11 +152,61 @@ struct uquery {
 	uint8_t key[DNS_MAX_NAME + 5]; /* starts with the lower-cased name */
 };
 
+/* A counter that one worker writes and the control thread reads for /metrics. A relaxed load
+ * and store, not an atomic add: there is one writer, so it compiles to a plain add. */
+typedef _Atomic uint64_t wcounter;
+
+static inline void wc_add(wcounter *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline void wc_set(wcounter *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+static inline uint64_t wc_get(wcounter *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Upper bounds (microseconds) of the answer latency histogram; a last bucket takes the rest. */
+#define ANSWER_BUCKETS_US 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, \
+			  500000, 1000000, 2500000
+#define ANSWER_NBUCKETS 15
+
+/* Where an answer came from, for the latency histogram. */
+enum answer_kind {
+	ANS_HIT,                     /* the cache */
+	ANS_MISS,                    /* an upstream transaction (SERVFAIL when none answered included) */
+	ANS_LOCAL,                   /* made here: the policy before any lookup, private zones */
+	ANS_ERROR,                   /* made up at once: ACL REFUSED, FORMERR, NOTIMP, overload */
+	ANS_KINDS
+};
+
+#define ANSWER_RCODES 7              /* NOERROR..REFUSED (0-5), then any other */
+#define UP_STATS_MAX (4 * CONF_MAX_UPSTREAM)
+
+/* One upstream's counters in one worker, by address: an upstream that a reload keeps keeps its
+ * counts. A slot is filled, then published by nups (release); its address never changes. */
+struct up_stats {
+	struct addr addr;
+	wcounter queries, tcp_queries, answers, timeouts, servfail;
+	wcounter srtt_us;            /* smoothed round-trip time, 0 before the first answer */
+	wcounter down;               /* 1 while marked down (failures), until it answers again */
+	wcounter users;              /* struct upstreams on it in the worker's tables */
+};
+
 struct worker_stats {
-	uint64_t queries, udp_queries, tcp_queries, cache_hits, cache_misses, dedup_joins;
-	uint64_t refused, formerr, notimp, badvers, servfail, dropped, truncated;
-	uint64_t upstream_queries, upstream_answers, upstream_bad, upstream_tcp, upstream_timeouts;
-	uint64_t send_errors, tcp_clients, tcp_rejected, policy_actions;
+	wcounter udp_queries, tcp_queries, dropped, truncated, dedup_joins;
+	wcounter upstream_bad, send_errors, tcp_clients, tcp_rejected;
+	wcounter rcodes[ANSWER_RCODES]; /* answers sent to clients */
+	wcounter latency[ANS_KINDS][ANSWER_NBUCKETS]; /* per bucket, not cumulative */
+	wcounter latency_sum_ns[ANS_KINDS];
+	wcounter cache_entries, cache_bytes, cache_evictions; /* copied every stats interval */
+	atomic_uint nups;
+	struct up_stats ups[UP_STATS_MAX + 1]; /* the last one takes upstreams past the table, unshown */
 };
 
 struct worker {
@@ -193,8 +245,12 @@ struct worker {
 	struct udp_listener *dirty_listeners;
 	struct up_udp *dirty_up;
 
-	struct upstream *ups[CONF_MAX_UPSTREAM];
-	unsigned nups;
+	/* the [upstream] servers (ups[0..nmain), in order), then the [forward] servers not among
+	 * them: one health state per address */
+	struct upstream *ups[CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS];
+	unsigned nups, nmain;
+	uint64_t private_ups;        /* bit per index: [upstream] servers that may see private names */
+	uint8_t fwd_ups[CONF_MAX_FORWARD][CONF_MAX_FORWARD_SERVERS]; /* per [forward] zone: indexes */
 	struct upstream *retired;
 
 	struct attempt **pend;
