@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <hiredis/hiredis.h>
 #include "conf.h"
+#include "ctl_clients.h"
 #include "groups.h"
 #include "policy.h"
 #include "rconn.h"
@@ -30,6 +31,7 @@ struct ctl {
 	redisContext *rc;
 	struct redis_conf rcfg;
 	struct conf *conf;           /* the configuration file's, or the defaults */
+	struct ctl_clients *clients; /* the file's and Redis's clients, read on first use */
 	char base[160];              /* <prefix>{policy}: */
 	char sbase[160];             /* <prefix>{stats}: */
 	char channel[160];
@@ -54,11 +56,11 @@ static void usage(FILE *f)
 {
 	fputs("usage: jurisdns-ctl [-c CONFIG] [-r ADDRESS] [-p PREFIX] [-u USER] [--json] COMMAND\n"
 	      "\n"
-	      "  client list                       clients with a policy in Redis\n"
-	      "  client show ID                    one client (ID: IP address, CIDR or MAC)\n"
-	      "  client set ID [--mode off|log|block] [--name NAME] [--block GROUPS] [--action ACTION]\n"
+	      "  client list                       clients with a policy in the file or in Redis\n"
+	      "  client show CLIENT                one client (CLIENT: IP address, CIDR, MAC or name)\n"
+	      "  client set CLIENT [--mode off|log|block] [--name NAME] [--block GROUPS] [--action ACTION]\n"
 	      "                                    (a value of 'default' removes the setting)\n"
-	      "  client del ID                     remove a client's policy\n"
+	      "  client del CLIENT                 remove a client's policy from Redis\n"
 	      "  policy show                       the defaults, the version and the counts\n"
 	      "  policy set [--mode M] [--block GROUPS] [--action ACTION]\n"
 	      "  allow|deny add DOMAIN...          add to the operator's allow or deny list\n"
@@ -66,13 +68,15 @@ static void usage(FILE *f)
 	      "  allow|deny list\n"
 	      "  groups                            the jurisdiction groups known to the configuration\n"
 	      "  reload                            every instance reloads its configuration and policy\n"
+	      "  instances                         the running instances: version, GeoIP database age, last flush\n"
 	      "  stats [CLIENT]                    counters: totals and per client, or one client\n"
 	      "  top CLIENT [GROUP]                the client's top domains per jurisdiction group\n"
 	      "  tail [-n N] [-f] [--queries]      first contacts (or, with --queries, recent labelled\n"
 	      "                                    queries): the last N (10), then follow with -f\n"
 	      "  report --html FILE [--days N]     a self-contained HTML report (N days of history, 7)\n"
 	      "\n"
-	      "  -c CONFIG    read [redis] and [labels] from CONFIG (default " DEFAULT_CONF " if it exists)\n"
+	      "  -c CONFIG    read [redis], [labels] and the [client X] sections from CONFIG\n"
+	      "               (default " DEFAULT_CONF " if it exists)\n"
 	      "  -r ADDRESS   Redis: unix:/path, IP:port or [IPv6]:port (default [redis] address, else "
 	      DEFAULT_REDIS ")\n"
 	      "  -p PREFIX    key prefix (default [redis] prefix, else jurisdns:)\n"
@@ -202,15 +206,27 @@ static redisReply *members(struct ctl *c, const char *what, char ***out)
 
 /* ---- validation ---- */
 
-/* The canonical client id: lower-case MAC, compressed IPv6, CIDR with its length. */
-static void client_id(const char *id, char *out, size_t len)
+/* The clients of the file and of Redis, read once (Redis must be connected). */
+static struct ctl_clients *clients(struct ctl *c)
 {
-	struct client_rule r;
-	char err[200];
+	char err[600];
 
-	if (policy_client_init(&r, id, err, sizeof(err)) < 0)
-		die("client %s", err);
-	policy_client_id(&r, out, len);
+	if (!c->clients)
+		c->clients = ctl_clients_load(c->rc, c->base, &c->conf->policy, err, sizeof(err));
+	if (!c->clients)
+		die("%s", err);
+	return c->clients;
+}
+
+/* A CLIENT argument: an address, canonicalised, else the id of a unique name. */
+static void resolve(struct ctl *c, const char *arg, char *id, size_t len)
+{
+	char err[1200];
+
+	if (ctl_client_canon(arg, id, len, err, sizeof(err)) == 0)
+		return; /* an address is never a name */
+	if (ctl_clients_resolve(clients(c), arg, id, len, err, sizeof(err)) < 0)
+		die("%s", err);
 }
 
 static struct groups *load_groups(struct ctl *c)
@@ -228,29 +244,16 @@ static struct groups *load_groups(struct ctl *c)
 	return g;
 }
 
-/* A block list: valid syntax, and every group known (when the groups file is at hand). */
+/* A block list: valid syntax, and every group known (when the groups file is at hand), with the
+ * daemon's own check: names in any case, the nearest group suggested. */
 static void check_block(struct ctl *c, const char *value)
 {
 	struct block_spec b[POLICY_MAX_BLOCK];
 	unsigned n = 0;
-	char err[300];
-	struct groups *g;
+	char err[1400];
 
-	if (policy_parse_block(value, b, &n, err, sizeof(err)) < 0)
+	if (policy_parse_block(value, load_groups(c), b, &n, err, sizeof(err)) < 0)
 		die("%s", err);
-	if (!(g = load_groups(c)))
-		return;
-	for (unsigned i = 0; i < n; i++) {
-		bool known = false;
-		char names[200] = "";
-		for (unsigned k = 0; k < groups_count(g); k++) {
-			const char *name = groups_get(g, k)->name;
-			known |= !strcmp(name, b[i].group);
-			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", k ? ", " : "", name);
-		}
-		if (!known)
-			die("block = '%s': unknown group '%s' (known: %s)", value, b[i].group, names);
-	}
 }
 
 static void check_field(struct ctl *c, const char *field, const char *value)
@@ -261,7 +264,7 @@ static void check_field(struct ctl *c, const char *field, const char *value)
 	if (!strcmp(value, "default"))
 		return;
 	policy_client_init(&r, "0.0.0.0/0", err, sizeof(err));
-	if (policy_client_set(&r, field, value, err, sizeof(err)) < 0)
+	if (policy_client_set(&r, field, value, NULL, err, sizeof(err)) < 0)
 		die("%s", err);
 	if (!strcmp(field, "block"))
 		check_block(c, value);
@@ -369,78 +372,169 @@ static int set_fields(struct ctl *c, const char *key, const struct opts *o)
 	return n;
 }
 
-static void print_client(struct ctl *c, struct strbuf *b, const char *id, bool first_in_list)
+/* A field of the client's rule in force as stored ("" when the default applies). */
+static const char *rule_value(const struct ctl_client *cl, const char *field, char *buf, size_t len)
 {
-	redisReply *h = cmd(c, "HGETALL %sclient:%s", c->base, id);
+	const char *v;
+
+	if (cl->fields)
+		return (v = hget(cl->fields, field)) ? v : "";
+	ctl_rule_field(cl->file, field, buf, len);
+	return buf;
+}
+
+/* The fields a rule sets, as JSON members, "k: v" lines, or "k v, k v" (inline). */
+enum rule_style { RS_JSON, RS_LINES, RS_INLINE };
+static void rule_fields(struct strbuf *b, const struct client_rule *r, enum rule_style st, bool *first)
+{
+	static const char *const names[] = { "mode", "name", "block", "action" };
+	char v[300];
+
+	for (int i = 0; i < 4; i++) {
+		if (!ctl_rule_field(r, names[i], v, sizeof(v)))
+			continue;
+		if (st == RS_JSON) {
+			sb_str(b, *first ? "" : ",");
+			sb_json(b, names[i]);
+			sb_str(b, ":");
+			sb_json(b, v);
+		} else if (st == RS_LINES) {
+			sb_printf(b, "%s: %s\n", names[i], v);
+		} else {
+			sb_printf(b, "%s%s %s", *first ? "" : ", ", names[i], v);
+		}
+		*first = false;
+	}
+}
+
+/* One client: a JSON object, or a row of the list. */
+static void print_client(struct ctl *c, struct strbuf *b, const struct ctl_client *cl, bool first_in_list)
+{
+	const char *mode = policy_mode_name(ctl_client_mode(clients(c), cl));
 	bool first = false;
 
-	if (h->type != REDIS_REPLY_ARRAY)
-		die("Redis: %sclient:%s is not a hash", c->base, id);
 	if (c->json) {
 		sb_str(b, first_in_list ? "{\"id\":" : ",{\"id\":");
-		sb_json(b, id);
-		fields(b, h, true, &first);
+		sb_json(b, cl->id);
+		if (cl->fields)
+			fields(b, cl->fields, true, &first);
+		else
+			rule_fields(b, cl->file, RS_JSON, &first);
+		sb_str(b, ",\"source\":");
+		sb_json(b, ctl_client_source(cl));
+		sb_str(b, ",\"effective_mode\":");
+		sb_json(b, mode);
+		if (cl->file && cl->fields) { /* both: the file's rule, replaced by Redis's */
+			bool f = true;
+			sb_str(b, ",\"file\":{");
+			rule_fields(b, cl->file, RS_JSON, &f);
+			sb_str(b, "}");
+		}
 		sb_str(b, "}");
 	} else {
-		const char *mode = hget(h, "mode"), *block = hget(h, "block"), *action = hget(h, "action"),
-			   *name = hget(h, "name");
-		sb_printf(b, "%-20s %-6s %-14s %-9s %s\n", id, mode ? mode : "-", block ? block : "-",
-			  action ? action : "-", name ? name : "");
+		char bl[300], ac[64], nm[64];
+		const char *block = rule_value(cl, "block", bl, sizeof(bl));
+		const char *action = rule_value(cl, "action", ac, sizeof(ac));
+		const char *name = rule_value(cl, "name", nm, sizeof(nm));
+		sb_printf(b, "%-20s %-6s %-14s %-9s %-10s %s\n", cl->id, mode, block[0] ? block : "-",
+			  action[0] ? action : "-", ctl_client_source(cl), name);
 	}
-	freeReplyObject(h);
+}
+
+static const char *conf_name(const struct ctl *c)
+{
+	return c->conf->path ? c->conf->path : "the configuration file";
+}
+
+/* A note on stderr when a client set or removed in Redis is also a [client] of the file: for
+ * one id the Redis rule is in force and replaces the file's as a whole. */
+static void note_file_rule(struct ctl *c, const struct ctl_client *cl, bool removed)
+{
+	struct strbuf t = { 0 };
+	bool none = true;
+
+	if (!cl || !cl->file)
+		return;
+	rule_fields(&t, cl->file, RS_INLINE, &none);
+	if (t.oom)
+		die("out of memory");
+	fprintf(stderr, "jurisdns-ctl: note: client %s is also defined in %s", cl->id, conf_name(c));
+	if (removed)
+		fprintf(stderr, "; its rule there applies again%s%s%s\n", none ? "" : " (", none ? "" : t.s,
+			none ? "" : ")");
+	else if (none)
+		fprintf(stderr, "; the Redis rule replaces that one\n");
+	else
+		fprintf(stderr, "; for this id the Redis rule is in force and replaces the file's (%s) as "
+			"a whole\n", t.s);
+	sb_free(&t);
 }
 
 static int cmd_client(struct ctl *c, int argc, char **argv)
 {
 	struct strbuf b = { 0 };
 	char id[128], key[400];
+	const struct ctl_client *cl;
 
 	if (argc < 2)
 		usage_error("client: expected list, show, set or del%s", "");
 	if (!strcmp(argv[1], "list")) {
-		char **ids;
-		redisReply *m;
+		size_t n;
 		if (argc != 2)
 			usage_error("client list: unexpected argument '%s'", argv[2]);
-		m = members(c, "clients", &ids);
+		cl = ctl_clients_all(clients(c), &n);
 		sb_str(&b, c->json ? "[" : "");
-		if (!c->json && ids[0])
-			sb_printf(&b, "%-20s %-6s %-14s %-9s %s\n", "ID", "MODE", "BLOCK", "ACTION", "NAME");
-		for (size_t i = 0; ids[i]; i++)
-			print_client(c, &b, ids[i], i == 0);
+		if (!c->json && n)
+			sb_printf(&b, "%-20s %-6s %-14s %-9s %-10s %s\n", "ID", "MODE", "BLOCK", "ACTION", "SOURCE",
+				  "NAME");
+		for (size_t i = 0; i < n; i++)
+			print_client(c, &b, &cl[i], i == 0);
 		sb_str(&b, c->json ? "]\n" : "");
-		free(ids);
-		freeReplyObject(m);
 		out(&b);
 		return 0;
 	}
+	if (strcmp(argv[1], "show") && strcmp(argv[1], "set") && strcmp(argv[1], "del"))
+		usage_error("client: unknown subcommand '%s' (list, show, set or del)", argv[1]);
 	if (argc < 3)
-		usage_error("client %s: expected a client ID", argv[1]);
-	client_id(argv[2], id, sizeof(id));
+		usage_error("client %s: expected a client (an address or a name)", argv[1]);
+	if (strcmp(argv[1], "set") && argc != 3)
+		usage_error("client: unexpected argument '%s'", argv[3]);
+	struct opts o = { 0 };
+	if (!strcmp(argv[1], "set"))
+		parse_opts(argc, argv, 3, &o, true);
+	resolve(c, argv[2], id, sizeof(id));
+	cl = ctl_clients_find(clients(c), id);
 	snprintf(key, sizeof(key), "%sclient:%s", c->base, id);
 	if (!strcmp(argv[1], "show")) {
-		if (argc != 3)
-			usage_error("client show: unexpected argument '%s'", argv[3]);
-		redisReply *r = cmd(c, "SISMEMBER %sclients %s", c->base, id);
-		if (r->integer != 1)
+		if (!cl)
 			die("client '%s' not found", id);
-		freeReplyObject(r);
 		if (c->json) {
-			print_client(c, &b, id, true);
+			print_client(c, &b, cl, true);
 			sb_str(&b, "\n");
 		} else {
-			redisReply *h = cmd(c, "HGETALL %s", key);
 			bool first = true;
-			sb_printf(&b, "id: %s\n", id);
-			fields(&b, h, false, &first);
-			freeReplyObject(h);
+			sb_printf(&b, "id: %s\nsource: %s", id, ctl_client_source(cl));
+			if (cl->sources == CTL_SRC_FILE)
+				sb_printf(&b, " (%s)", conf_name(c));
+			else if (cl->file)
+				sb_str(&b, " (the Redis rule is in force)");
+			sb_str(&b, "\n");
+			if (cl->fields)
+				fields(&b, cl->fields, false, &first);
+			else
+				rule_fields(&b, cl->file, RS_LINES, &first);
+			sb_printf(&b, "effective mode: %s\n", policy_mode_name(ctl_client_mode(clients(c), cl)));
+			if (cl->file && cl->fields) {
+				first = true;
+				sb_str(&b, "file rule (replaced by Redis's): ");
+				rule_fields(&b, cl->file, RS_INLINE, &first);
+				sb_str(&b, first ? "no settings\n" : "\n");
+			}
 		}
 		out(&b);
 		return 0;
 	}
 	if (!strcmp(argv[1], "set")) {
-		struct opts o = { 0 };
-		parse_opts(argc, argv, 3, &o, true);
 		if (o.mode)
 			check_field(c, "mode", o.mode);
 		if (o.name && o.name[0])
@@ -453,23 +547,24 @@ static int cmd_client(struct ctl *c, int argc, char **argv)
 		append(c, "SADD %sclients %s", c->base, id);
 		long long v = commit(c, 1 + set_fields(c, key, &o));
 		printf("client %s updated (policy version %lld)\n", id, v);
+		fflush(stdout);
+		note_file_rule(c, cl, false);
 		return 0;
 	}
-	if (!strcmp(argv[1], "del")) {
-		if (argc != 3)
-			usage_error("client del: unexpected argument '%s'", argv[3]);
-		redisReply *r = cmd(c, "SISMEMBER %sclients %s", c->base, id);
-		if (r->integer != 1)
-			die("client '%s' not found", id);
-		freeReplyObject(r);
-		begin(c);
-		append(c, "SREM %sclients %s", c->base, id);
-		append(c, "DEL %s", key);
-		long long v = commit(c, 2);
-		printf("client %s removed (policy version %lld)\n", id, v);
-		return 0;
-	}
-	usage_error("client: unknown subcommand '%s' (list, show, set or del)", argv[1]);
+	/* del */
+	if (!cl)
+		die("client '%s' not found", id);
+	if (!(cl->sources & CTL_SRC_REDIS))
+		die("cannot delete client %s: it is defined only in %s, not in Redis (remove its "
+		    "[client %s] section there)", id, conf_name(c), id);
+	begin(c);
+	append(c, "SREM %sclients %s", c->base, id);
+	append(c, "DEL %s", key);
+	long long v = commit(c, 2);
+	printf("client %s removed (policy version %lld)\n", id, v);
+	fflush(stdout);
+	note_file_rule(c, cl, true);
+	return 0;
 }
 
 static long long card(struct ctl *c, const char *what)
@@ -614,21 +709,27 @@ static int cmd_groups(struct ctl *c, int argc, char **argv)
 
 /* ---- statistics ---- */
 
-/* The display name of a client: its policy name, else its DHCP host name, else "". */
-static void client_name(struct ctl *c, const char *id, char *buf, size_t len)
+/* The display name of a client as the daemon names it: the name of the most specific rule
+ * (file or Redis) covering it, else its DHCP host name, else "". *source (may be NULL): where the
+ * rule is defined, "lease", or NULL. */
+static void ctl_name_of(struct ctl *c, const char *id, char *buf, size_t len, const char **source)
 {
-	redisReply *r = cmd(c, "HGET %sclient:%s name", c->base, id);
+	char err[600];
 
-	buf[0] = 0;
-	if (r->type == REDIS_REPLY_STRING)
-		snprintf(buf, len, "%s", r->str);
-	freeReplyObject(r);
-	if (buf[0])
-		return;
-	r = cmd(c, "HGET %slease:%s hostname", c->base, id);
-	if (r->type == REDIS_REPLY_STRING)
-		snprintf(buf, len, "%s", r->str);
-	freeReplyObject(r);
+	if (ctl_clients_name(clients(c), id, buf, len, source, err, sizeof(err)) < 0)
+		die("%s", err);
+}
+
+/* ,"name":"...","source":"..." (source null when no rule or lease names the client) */
+static void name_json(struct strbuf *b, const char *name, const char *source)
+{
+	sb_str(b, ",\"name\":");
+	sb_json(b, name);
+	sb_str(b, ",\"source\":");
+	if (source)
+		sb_json(b, source);
+	else
+		sb_str(b, "null");
 }
 
 static long long hnum(const redisReply *h, const char *field)
@@ -681,25 +782,27 @@ static int cmd_stats(struct ctl *c, int argc, char **argv)
 {
 	struct strbuf b = { 0 };
 	char id[128], name[128];
+	const char *source;
 
 	if (argc > 2)
 		usage_error("stats: unexpected argument '%s'", argv[2]);
 	if (argc == 2) {
-		client_id(argv[1], id, sizeof(id));
+		resolve(c, argv[1], id, sizeof(id));
 		redisReply *h = cmd(c, "HGETALL %sclient:%s", c->sbase, id);
 		if (h->type != REDIS_REPLY_ARRAY || !h->elements)
 			die("no statistics for client '%s'", id);
-		client_name(c, id, name, sizeof(name));
+		ctl_name_of(c, id, name, sizeof(name), &source);
 		if (c->json) {
 			sb_str(&b, "{\"id\":");
 			sb_json(&b, id);
-			sb_str(&b, ",\"name\":");
-			sb_json(&b, name);
+			name_json(&b, name, source);
 			sb_str(&b, ",\"counters\":");
 			stats_json(&b, h);
 			sb_str(&b, "}\n");
 		} else {
 			sb_printf(&b, "client: %s%s%s%s\n", id, name[0] ? " (" : "", name, name[0] ? ")" : "");
+			if (source)
+				sb_printf(&b, "source: %s\n", source);
 			sb_printf(&b, "queries: %lld\ncache hits: %lld\nblocked: %lld\nrewritten: %lld\n",
 				  hnum(h, "queries"), hnum(h, "cache_hits"), hnum(h, "blocked"), hnum(h, "rewritten"));
 			sb_str(&b, "groups: ");
@@ -736,23 +839,22 @@ static int cmd_stats(struct ctl *c, int argc, char **argv)
 		sb_printf(&b, "total: %lld queries, %lld cache hits, %lld blocked, %lld rewritten; groups: ",
 			  hnum(t, "queries"), hnum(t, "cache_hits"), hnum(t, "blocked"), hnum(t, "rewritten"));
 		group_summary(&b, t);
-		sb_printf(&b, "\n\n%-20s %-20s %9s %8s %8s  %s\n", "CLIENT", "NAME", "QUERIES", "HITS",
-			  "BLOCKED", "GROUPS");
+		sb_printf(&b, "\n\n%-20s %-20s %-10s %9s %8s %8s  %s\n", "CLIENT", "NAME", "SOURCE", "QUERIES",
+			  "HITS", "BLOCKED", "GROUPS");
 	}
 	for (size_t i = 0; ids[i]; i++) {
 		redisReply *h = cmd(c, "HGETALL %sclient:%s", c->sbase, ids[i]);
-		client_name(c, ids[i], name, sizeof(name));
+		ctl_name_of(c, ids[i], name, sizeof(name), &source);
 		if (c->json) {
 			sb_str(&b, i ? ",{\"id\":" : "{\"id\":");
 			sb_json(&b, ids[i]);
-			sb_str(&b, ",\"name\":");
-			sb_json(&b, name);
+			name_json(&b, name, source);
 			sb_str(&b, ",\"counters\":");
 			stats_json(&b, h);
 			sb_str(&b, "}");
 		} else {
-			sb_printf(&b, "%-20s %-20.20s %9lld %8lld %8lld  ", ids[i], name, hnum(h, "queries"),
-				  hnum(h, "cache_hits"), hnum(h, "blocked"));
+			sb_printf(&b, "%-20s %-20.20s %-10s %9lld %8lld %8lld  ", ids[i], name, source ? source : "-",
+				  hnum(h, "queries"), hnum(h, "cache_hits"), hnum(h, "blocked"));
 			group_summary(&b, h);
 			sb_str(&b, "\n");
 		}
@@ -776,7 +878,7 @@ static int cmd_top(struct ctl *c, int argc, char **argv)
 
 	if (argc < 2 || argc > 3)
 		usage_error("top: expected CLIENT [GROUP]%s", "");
-	client_id(argv[1], id, sizeof(id));
+	resolve(c, argv[1], id, sizeof(id));
 	if (argc == 3) {
 		groups[ng++] = argv[2];
 	} else {
@@ -828,7 +930,7 @@ static void event_out(struct ctl *c, struct strbuf *b, const redisReply *e)
 	const char *client = hget(f, "client");
 
 	if (client)
-		client_name(c, client, name, sizeof(name));
+		ctl_name_of(c, client, name, sizeof(name), NULL);
 	if (c->json) {
 		sb_str(b, "{\"id\":");
 		sb_json(b, e->element[0]->str);
@@ -913,6 +1015,12 @@ static int cmd_tail(struct ctl *c, int argc, char **argv)
 	}
 }
 
+/* report_opts.client_name: names as everywhere else in jurisdns-ctl (file clients too). */
+static int report_name(void *ctx, const char *id, char *buf, size_t len, char *err, size_t errlen)
+{
+	return ctl_clients_name(ctx, id, buf, len, NULL, err, errlen);
+}
+
 static int cmd_report(struct ctl *c, int argc, char **argv)
 {
 	const char *file = NULL;
@@ -933,7 +1041,7 @@ static int cmd_report(struct ctl *c, int argc, char **argv)
 	if (!file)
 		usage_error("report: --html FILE is required%s", "");
 	struct report_opts o = { .stats_base = c->sbase, .policy_base = c->base, .days = days,
-				 .now = time(NULL) };
+				 .now = time(NULL), .client_name = report_name, .ctx = clients(c) };
 	char tmp[1100];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
 	FILE *f = fopen(tmp, "w");
@@ -949,6 +1057,84 @@ static int cmd_report(struct ctl *c, int argc, char **argv)
 		die("%s: %s", file, strerror(errno));
 	}
 	printf("report written to %s\n", file);
+	return 0;
+}
+
+/* The heartbeats (S instance:NAME): which instances run, and how old their GeoIP data is. The keys
+ * expire ~30 s after an instance's last flush, so there are few; SCAN is bounded all the same. */
+static int cmd_instances(struct ctl *c, int argc, char **argv)
+{
+	struct strbuf b = { 0 };
+	char pat[400], cursor[32] = "0";
+	size_t skip = strlen(c->sbase) + strlen("instance:"), n = 0, k = 0;
+
+	if (argc != 1)
+		usage_error("instances: unexpected argument '%s'", argv[1]);
+	for (const char *p = c->sbase; *p && k + 12 < sizeof(pat); p++) {
+		if (strchr("*?[]\\", *p))
+			pat[k++] = '\\';
+		pat[k++] = *p;
+	}
+	snprintf(pat + k, sizeof(pat) - k, "instance:*");
+	if (c->json)
+		sb_str(&b, "[");
+	for (int it = 0; it < 1000; it++) {
+		redisReply *x = cmd(c, "SCAN %s MATCH %s COUNT 1000", cursor, pat);
+		if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
+		    x->element[0]->type != REDIS_REPLY_STRING || x->element[1]->type != REDIS_REPLY_ARRAY)
+			die("Redis: unexpected reply to SCAN");
+		for (size_t i = 0; i < x->element[1]->elements; i++) {
+			const redisReply *key = x->element[1]->element[i];
+			if (key->type != REDIS_REPLY_STRING || key->len <= skip)
+				continue;
+			redisReply *h = cmd(c, "HGETALL %b", key->str, key->len);
+			if (h->type != REDIS_REPLY_ARRAY || !h->elements) {
+				freeReplyObject(h);     /* expired between SCAN and HGETALL */
+				continue;
+			}
+			const char *ver = hget(h, "version"), *age = hget(h, "geo_age_days"),
+				   *flush = hget(h, "last_flush");
+			long days = age ? strtol(age, NULL, 10) : -1;
+			if (c->json) {
+				sb_str(&b, n ? ",{\"instance\":" : "{\"instance\":");
+				sb_json(&b, key->str + skip);
+				sb_str(&b, ",\"version\":");
+				if (ver)
+					sb_json(&b, ver);
+				else
+					sb_str(&b, "null");
+				if (days >= 0)
+					sb_printf(&b, ",\"geo_age_days\":%ld", days);
+				else
+					sb_str(&b, ",\"geo_age_days\":null");
+				sb_printf(&b, ",\"last_flush\":%lld}", flush ? strtoll(flush, NULL, 10) : 0LL);
+			} else {
+				time_t t = flush ? (time_t)strtoll(flush, NULL, 10) : 0;
+				char when[32] = "-";
+				struct tm tm;
+				if (t && gmtime_r(&t, &tm))
+					strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+				sb_printf(&b, "%s: version %s, ", key->str + skip, ver ? ver : "?");
+				if (days >= 0)
+					sb_printf(&b, "GeoIP database %ld day%s old", days, days == 1 ? "" : "s");
+				else
+					sb_str(&b, "no GeoIP database");
+				sb_printf(&b, ", last flush %s\n", when);
+			}
+			n++;
+			freeReplyObject(h);
+		}
+		snprintf(cursor, sizeof(cursor), "%s", x->element[0]->str);
+		freeReplyObject(x);
+		if (!strcmp(cursor, "0"))
+			break;
+	}
+	if (c->json)
+		sb_str(&b, "]\n");
+	else if (!n)
+		sb_str(&b, "no instance has flushed recently (a heartbeat needs [stats]; it expires "
+			   "about 30 s after the last flush)\n");
+	out(&b);
 	return 0;
 }
 
@@ -1031,7 +1217,7 @@ int main(int argc, char **argv)
 	char **av = argv + optind;
 	int ac = argc - optind;
 	static const char *const cmds[] = { "client", "policy", "allow", "deny", "groups", "reload",
-					    "stats", "top", "tail", "report" };
+					    "instances", "stats", "top", "tail", "report" };
 	bool known = false;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++)
 		known |= !strcmp(av[0], cmds[i]);
@@ -1047,11 +1233,13 @@ int main(int argc, char **argv)
 	rc = !strcmp(av[0], "client") ? cmd_client(&c, ac, av)
 		 : !strcmp(av[0], "policy") ? cmd_policy(&c, ac, av)
 		 : !strcmp(av[0], "reload") ? cmd_reload(&c, ac, av)
+		 : !strcmp(av[0], "instances") ? cmd_instances(&c, ac, av)
 		 : !strcmp(av[0], "stats")  ? cmd_stats(&c, ac, av)
 		 : !strcmp(av[0], "top")    ? cmd_top(&c, ac, av)
 		 : !strcmp(av[0], "tail")   ? cmd_tail(&c, ac, av)
 		 : !strcmp(av[0], "report") ? cmd_report(&c, ac, av)
 					    : cmd_list(&c, ac, av);
+	ctl_clients_free(c.clients);
 	redisFree(c.rc);
 	conf_unref(c.conf);
 	return rc;

@@ -67,12 +67,14 @@ struct rep {
 	size_t ndevs, nrows;
 	unsigned days, nhours;
 	time_t hour0;                /* the start of the first hour charted */
+	int (*client_name)(void *ctx, const char *id, char *buf, size_t len, char *err, size_t errlen);
+	void *ctx;
 };
 
 /* ---- errors and Redis ---- */
 
-static int fail(struct rep *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(struct rep *r, const char *fmt, ...)
+static int rep_fail(struct rep *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int rep_fail(struct rep *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -93,11 +95,11 @@ static const char *rc_errstr(const struct rep *r)
 static redisReply *checked(struct rep *r, redisReply *x)
 {
 	if (!x) {
-		fail(r, "Redis: %s", rc_errstr(r));
+		rep_fail(r, "Redis: %s", rc_errstr(r));
 		return NULL;
 	}
 	if (x->type == REDIS_REPLY_ERROR) {
-		fail(r, "Redis: %s", x->str);
+		rep_fail(r, "Redis: %s", x->str);
 		freeReplyObject(x);
 		return NULL;
 	}
@@ -126,11 +128,11 @@ static int pipe_read(struct rep *r, redisReply **v, size_t n, size_t sent)
 	for (size_t i = 0; i < sent; i++) {
 		void *x = NULL;
 		if (redisGetReply(r->rc, &x) != REDIS_OK)
-			return fail(r, "Redis: %s", rc_errstr(r)); /* the connection is gone */
+			return rep_fail(r, "Redis: %s", rc_errstr(r)); /* the connection is gone */
 		if (!(v[i] = checked(r, x)))
 			ret = -1;
 	}
-	return sent < n ? fail(r, "out of memory") : ret;
+	return sent < n ? rep_fail(r, "out of memory") : ret;
 }
 
 static void free_replies(redisReply **v, size_t n)
@@ -152,7 +154,7 @@ static bool is_hash(const redisReply *h)
 	return true;
 }
 
-static const char *hget(const redisReply *h, const char *field)
+static const char *rep_hget(const redisReply *h, const char *field)
 {
 	size_t n = strlen(field);
 
@@ -165,7 +167,7 @@ static const char *hget(const redisReply *h, const char *field)
 /* The value as Redis has it; a field that was never incremented is absent and means 0. */
 static const char *hval(const redisReply *h, const char *field)
 {
-	const char *v = hget(h, field);
+	const char *v = rep_hget(h, field);
 	return v ? v : "0";
 }
 
@@ -300,12 +302,12 @@ static const char *dev_label(const struct dev *d)
 static int flush_out(struct rep *r, bool final)
 {
 	if (r->b.oom)
-		return fail(r, "out of memory");
+		return rep_fail(r, "out of memory");
 	if (r->b.len && fwrite(r->b.s, 1, r->b.len, r->out) != r->b.len)
-		return fail(r, "writing the report: %s", strerror(errno));
+		return rep_fail(r, "writing the report: %s", strerror(errno));
 	r->b.len = 0;
 	if (final && fflush(r->out) != 0)
-		return fail(r, "writing the report: %s", strerror(errno));
+		return rep_fail(r, "writing the report: %s", strerror(errno));
 	return 0;
 }
 
@@ -356,13 +358,13 @@ static int read_total(struct rep *r)
 	if (!(r->total = rcmd(r, "HGETALL %stotal", r->sb)))
 		return -1;
 	if (!is_hash(r->total))
-		return fail(r, "Redis: %stotal is not a hash", r->sb);
+		return rep_fail(r, "Redis: %stotal is not a hash", r->sb);
 	return 0;
 }
 
 static void dev_sums(struct dev *d)
 {
-	d->queries = num(hget(d->h, "queries"));
+	d->queries = num(rep_hget(d->h, "queries"));
 	for (size_t i = 0; i + 1 < d->h->elements; i += 2)
 		if (group_of(d->h->element[i]->str))
 			d->gsum += num(d->h->element[i + 1]->str);
@@ -377,7 +379,7 @@ static int read_devices(struct rep *r)
 	if (!(r->members = rcmd(r, "SMEMBERS %sclients", r->sb)))
 		return -1;
 	if (r->members->type != REDIS_REPLY_ARRAY)
-		return fail(r, "Redis: %sclients is not a set", r->sb);
+		return rep_fail(r, "Redis: %sclients is not a set", r->sb);
 	n = r->members->elements < REP_READ ? r->members->elements : REP_READ;
 	if (!n)
 		return 0;
@@ -385,12 +387,12 @@ static int read_devices(struct rep *r)
 	v = calloc(n, sizeof(*v));
 	if (!r->devs || !v) {
 		free(v);
-		return fail(r, "out of memory");
+		return rep_fail(r, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
 		if (r->members->element[i]->type != REDIS_REPLY_STRING) {
 			free(v);
-			return fail(r, "Redis: %sclients has a member that is not a string", r->sb);
+			return rep_fail(r, "Redis: %sclients has a member that is not a string", r->sb);
 		}
 	while (sent < n && redisAppendCommand(r->rc, "HGETALL %sclient:%s", r->sb,
 					      r->members->element[sent]->str) == REDIS_OK)
@@ -402,7 +404,7 @@ static int read_devices(struct rep *r)
 		d->h = v[i];
 		v[i] = NULL;
 		if (!is_hash(d->h))
-			ret = fail(r, "Redis: %sclient:%s is not a hash", r->sb, d->id);
+			ret = rep_fail(r, "Redis: %sclient:%s is not a hash", r->sb, d->id);
 		else
 			dev_sums(d);
 	}
@@ -430,12 +432,12 @@ static int name_from(struct rep *r, const redisReply *x, char **out)
 	if (*out || !x || x->type != REDIS_REPLY_STRING || !x->len)
 		return 0;
 	if (!(*out = strdup(x->str)))
-		return fail(r, "out of memory");
+		return rep_fail(r, "out of memory");
 	return 0;
 }
 
-/* Display names of n clients (NULL when none): the policy's name, else the DHCP lease's host
- * name. Two pipelined HGETs each. */
+/* Display names of n clients (NULL when none): the caller's, else the policy's name, else the
+ * DHCP lease's host name (two pipelined HGETs each). */
 static int fetch_names(struct rep *r, const char *const *ids, char **names, size_t n)
 {
 	size_t sent = 0;
@@ -443,8 +445,18 @@ static int fetch_names(struct rep *r, const char *const *ids, char **names, size
 
 	if (!n)
 		return 0;
+	if (r->client_name) {
+		char buf[256];
+		for (size_t i = 0; i < n; i++) {
+			if (r->client_name(r->ctx, ids[i], buf, sizeof(buf), r->err, r->errlen) < 0)
+				return -1;
+			if (buf[0] && !(names[i] = strdup(buf)))
+				return rep_fail(r, "out of memory");
+		}
+		return 0;
+	}
 	if (!(v = calloc(2 * n, sizeof(*v))))
-		return fail(r, "out of memory");
+		return rep_fail(r, "out of memory");
 	while (sent < 2 * n && redisAppendCommand(r->rc, sent % 2 ? "HGET %slease:%s hostname"
 							       : "HGET %sclient:%s name",
 						  r->pb, ids[sent / 2]) == REDIS_OK)
@@ -470,7 +482,7 @@ static int read_dev_names(struct rep *r)
 	if (!ids || !names) {
 		free(ids);
 		free(names);
-		return fail(r, "out of memory");
+		return rep_fail(r, "out of memory");
 	}
 	for (size_t i = 0; i < r->nrows; i++)
 		ids[i] = r->devs[i].id;
@@ -544,7 +556,7 @@ static int add_key(struct rep *r, char **keys, size_t *n, const redisReply *k)
 		if (!strcmp(keys[i], k->str))
 			return 0; /* SCAN may return a key twice */
 	if (!(keys[*n] = strdup(k->str)))
-		return fail(r, "out of memory");
+		return rep_fail(r, "out of memory");
 	(*n)++;
 	return 0;
 }
@@ -563,7 +575,7 @@ static int scan_instances(struct rep *r, char **keys, size_t *n)
 		if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
 		    x->element[0]->type != REDIS_REPLY_STRING || x->element[1]->type != REDIS_REPLY_ARRAY) {
 			freeReplyObject(x);
-			return fail(r, "Redis: unexpected reply to SCAN");
+			return rep_fail(r, "Redis: unexpected reply to SCAN");
 		}
 		for (size_t i = 0; i < x->element[1]->elements; i++)
 			if (add_key(r, keys, n, x->element[1]->element[i]) < 0) {
@@ -582,21 +594,21 @@ static int scan_instances(struct rep *r, char **keys, size_t *n)
 static void instance_row(struct rep *r, const char *name, const redisReply *h)
 {
 	struct strbuf *b = &r->b;
-	const char *geo = hget(h, "geo_age_days");
+	const char *geo = rep_hget(h, "geo_age_days");
 	char when[40];
 
-	fmt_unix(when, sizeof(when), hget(h, "last_flush"));
+	fmt_unix(when, sizeof(when), rep_hget(h, "last_flush"));
 	sb_str(b, "<tr data-instance=\"");
 	sb_html(b, name);
 	sb_str(b, "\"><td>");
 	sb_html(b, name);
 	sb_str(b, "</td><td data-field=\"version\">");
-	sb_html(b, hget(h, "version") ? hget(h, "version") : "?");
+	sb_html(b, rep_hget(h, "version") ? rep_hget(h, "version") : "?");
 	sb_str(b, "</td><td class=\"n\" data-field=\"geo_age_days\">");
 	sb_html(b, geo ? geo : "?");
 	sb_str(b, geo && !strcmp(geo, "-1") ? " <span class=\"muted\">(no GeoIP database)</span>" : "");
 	sb_str(b, "</td><td data-field=\"last_flush\" data-value=\"");
-	sb_html(b, hget(h, "last_flush") ? hget(h, "last_flush") : "");
+	sb_html(b, rep_hget(h, "last_flush") ? rep_hget(h, "last_flush") : "");
 	sb_printf(b, "\">%s</td></tr>\n", when);
 }
 
@@ -616,7 +628,7 @@ static int sec_instances(struct rep *r)
 	for (size_t i = 0; ret == 0 && i < n; i++) {
 		redisReply *h = rcmd(r, "HGETALL %s", keys[i]);
 		if (!h || !is_hash(h))
-			ret = h ? fail(r, "Redis: %s is not a hash", keys[i]) : -1;
+			ret = h ? rep_fail(r, "Redis: %s is not a hash", keys[i]) : -1;
 		else
 			instance_row(r, strlen(keys[i]) > skip ? keys[i] + skip : keys[i], h);
 		if (h)
@@ -662,7 +674,7 @@ static void group_totals(struct rep *r)
 		sb_str(b, "</td>");
 		total_cell(r, f);
 		sb_str(b, "<td class=\"n\">");
-		pct(b, num(hget(r->total, f)), num(hget(r->total, "queries")));
+		pct(b, num(rep_hget(r->total, f)), num(rep_hget(r->total, "queries")));
 		sb_str(b, "</td>");
 		for (int k = 0; k < 3; k++) {
 			snprintf(f, sizeof(f), "g:%s:%s", r->groups[g], kinds[k]);
@@ -696,7 +708,7 @@ static void sec_totals(struct rep *r)
 /* A time from the client's hash, in UTC; the unix seconds as Redis has them in data-value. */
 static void seen_cell(struct strbuf *b, const struct dev *d, const char *field)
 {
-	const char *v = hget(d->h, field);
+	const char *v = rep_hget(d->h, field);
 	char when[40];
 
 	fmt_unix(when, sizeof(when), v);
@@ -727,7 +739,7 @@ static void dev_row(struct rep *r, const struct dev *d)
 		snprintf(f, sizeof(f), "g:%s", r->groups[g]);
 		num_cell(b, d->id, f, hval(d->h, f));
 		sb_str(b, "<td class=\"n\">");
-		pct(b, num(hget(d->h, f)), d->queries);
+		pct(b, num(rep_hget(d->h, f)), d->queries);
 		sb_str(b, "</td>");
 	}
 	seen_cell(b, d, "first_seen");
@@ -793,11 +805,11 @@ static int read_hours(struct rep *r, const char *key_base, redisReply **v)
 		return -1;
 	for (unsigned h = 0; h < r->nhours; h++) {
 		if (v[h]->type != REDIS_REPLY_ARRAY || v[h]->elements != r->ngroups)
-			return fail(r, "Redis: unexpected reply to HMGET %s...", key_base);
+			return rep_fail(r, "Redis: unexpected reply to HMGET %s...", key_base);
 		for (unsigned g = 0; g < r->ngroups; g++)
 			if (v[h]->element[g]->type != REDIS_REPLY_STRING &&
 			    v[h]->element[g]->type != REDIS_REPLY_NIL)
-				return fail(r, "Redis: unexpected reply to HMGET %s...", key_base);
+				return rep_fail(r, "Redis: unexpected reply to HMGET %s...", key_base);
 	}
 	return 0;
 }
@@ -872,7 +884,7 @@ static int chart(struct rep *r, const char *key_base, const char *id, const char
 	unsigned long long max = 0;
 
 	if (!v)
-		return fail(r, "out of memory");
+		return rep_fail(r, "out of memory");
 	if (read_hours(r, key_base, v) < 0) {
 		free_replies(v, r->nhours);
 		return -1;
@@ -992,7 +1004,7 @@ static int sec_top(struct rep *r)
 	sb_str(&r->b, "<h2>Top domains</h2>\n<p>Per device and group, the ten domains queried most "
 		      "(approximate by design: see docs/redis-schema.md).</p>\n");
 	if (!n || !(v = calloc(n, sizeof(*v))))
-		return n ? fail(r, "out of memory") : 0;
+		return n ? rep_fail(r, "out of memory") : 0;
 	while (sent < n && redisAppendCommand(r->rc, "ZREVRANGE %stop:%s:%s 0 9 WITHSCORES", r->sb,
 					      r->devs[sent / r->ngroups].id,
 					      r->groups[sent % r->ngroups]) == REDIS_OK)
@@ -1001,7 +1013,7 @@ static int sec_top(struct rep *r)
 	for (size_t i = 0; ret == 0 && i < n; i++) {
 		const struct dev *d = &r->devs[i / r->ngroups];
 		if (!is_zrange(v[i]))
-			ret = fail(r, "Redis: %stop:%s:%s is not a sorted set", r->sb, d->id,
+			ret = rep_fail(r, "Redis: %stop:%s:%s is not a sorted set", r->sb, d->id,
 				   r->groups[i % r->ngroups]);
 		else if (v[i]->elements) {
 			top_table(r, d, r->groups[i % r->ngroups], v[i]);
@@ -1035,14 +1047,14 @@ static void event_row(struct rep *r, const redisReply *e, const char *name)
 {
 	struct strbuf *b = &r->b;
 	const redisReply *f = e->element[1];
-	const char *client = hget(f, "client"), *type = hget(f, "type");
+	const char *client = rep_hget(f, "client"), *type = rep_hget(f, "type");
 	char when[40];
 
-	fmt_unix(when, sizeof(when), hget(f, "ts"));
+	fmt_unix(when, sizeof(when), rep_hget(f, "ts"));
 	sb_str(b, "<tr data-event=\"");
 	sb_html(b, e->element[0]->str);
 	sb_str(b, "\"><td data-field=\"ts\" data-value=\"");
-	sb_html(b, hget(f, "ts") ? hget(f, "ts") : "");
+	sb_html(b, rep_hget(f, "ts") ? rep_hget(f, "ts") : "");
 	sb_printf(b, "\">%s</td><td data-field=\"client\" data-client=\"", when);
 	sb_html(b, client ? client : "");
 	sb_str(b, "\">");
@@ -1053,12 +1065,12 @@ static void event_row(struct rep *r, const redisReply *e, const char *name)
 		sb_str(b, "</span>");
 	}
 	sb_str(b, "</td>");
-	event_cell(b, "group", hget(f, "group"));
+	event_cell(b, "group", rep_hget(f, "group"));
 	if (type && !strcmp(type, "group"))
 		sb_str(b, "<td data-field=\"domain\" class=\"muted\">first query into the group</td>");
 	else
-		event_cell(b, "domain", hget(f, "domain"));
-	event_cell(b, "reason", hget(f, "reason"));
+		event_cell(b, "domain", rep_hget(f, "domain"));
+	event_cell(b, "reason", rep_hget(f, "reason"));
 	sb_str(b, "</tr>\n");
 }
 
@@ -1067,10 +1079,10 @@ static int events_table(struct rep *r, const redisReply *x)
 	size_t n = x->elements;
 	const char **ids = calloc(n, sizeof(*ids));
 	char **names = calloc(n, sizeof(*names));
-	int ret = ids && names ? 0 : fail(r, "out of memory");
+	int ret = ids && names ? 0 : rep_fail(r, "out of memory");
 
 	for (size_t i = 0; ret == 0 && i < n; i++) {
-		ids[i] = hget(x->element[i]->element[1], "client");
+		ids[i] = rep_hget(x->element[i]->element[1], "client");
 		ids[i] = ids[i] ? ids[i] : "";
 	}
 	if (ret == 0)
@@ -1100,10 +1112,10 @@ static int sec_events(struct rep *r)
 	if (!x)
 		return -1;
 	if (x->type != REDIS_REPLY_ARRAY)
-		ret = fail(r, "Redis: %sevents is not a stream", r->sb);
+		ret = rep_fail(r, "Redis: %sevents is not a stream", r->sb);
 	for (size_t i = 0; ret == 0 && i < x->elements; i++)
 		if (!is_entry(x->element[i]))
-			ret = fail(r, "Redis: unexpected entry in %sevents", r->sb);
+			ret = rep_fail(r, "Redis: unexpected entry in %sevents", r->sb);
 	if (ret == 0 && !x->elements)
 		sb_str(&r->b, "<p class=\"muted\">None recorded.</p>\n");
 	else if (ret == 0)
@@ -1134,7 +1146,8 @@ int report_html(redisContext *rc, const struct report_opts *o, FILE *out, char *
 {
 	char dummy[1];
 	struct rep r = { .rc = rc, .sb = o->stats_base, .pb = o->policy_base, .now = o->now,
-			 .out = out, .err = errlen ? err : dummy, .errlen = errlen ? errlen : 1 };
+			 .out = out, .err = errlen ? err : dummy, .errlen = errlen ? errlen : 1,
+			 .client_name = o->client_name, .ctx = o->ctx };
 	int ret;
 
 	r.err[0] = 0;

@@ -10,6 +10,10 @@
 struct report_opts {
 	const char *stats_base;      /* "<prefix>{stats}:" */
 	const char *policy_base;     /* "<prefix>{policy}:" (client names) */
+	/* The display name of a client id into buf ("" for none); 0, or -1 with one line in err.
+	 * NULL: the Redis policy's name, else the DHCP lease's host name. */
+	int (*client_name)(void *ctx, const char *id, char *buf, size_t len, char *err, size_t errlen);
+	void *ctx;
 	unsigned days;               /* history shown, from the hourly buckets */
 	time_t now;
 };

@@ -306,7 +306,7 @@ class TestCtl(StatsCase):
     """jurisdns-ctl stats, top and tail read exactly what the daemon wrote."""
 
     def ctl(self, *args):
-        p = subprocess.run([CTL, "-r", self.redis.address] + list(args), capture_output=True,
+        p = subprocess.run([CTL, "-c", "/dev/null", "-r", self.redis.address] + list(args), capture_output=True,
                            text=True, timeout=10)
         self.assertEqual(p.returncode, 0, p.stderr)
         return p.stdout
@@ -342,9 +342,23 @@ class TestCtl(StatsCase):
         self.assertEqual(sum(1 for q in recent if q["action"] == "sinkhole"), 3)
         self.assertTrue(all(q["group"] == "PRC" for q in recent))
         # errors: one line, exit 1
-        p = subprocess.run([CTL, "-r", self.redis.address, "stats", "10.9.9.9"],
+        p = subprocess.run([CTL, "-c", "/dev/null", "-r", self.redis.address, "stats", "10.9.9.9"],
                            capture_output=True, text=True, timeout=10)
         self.assertEqual((p.returncode, p.stderr.count("\n")), (1, 1), p.stderr)
+
+    def test_instances_show_the_age_of_their_geoip_database(self):
+        self.assertIn("no instance has flushed recently", self.ctl("instances"))
+        self.make_jd(instance="geo-age")
+        hb = self.r.hgetall(S + "instance:geo-age")
+        days = int(hb["geo_age_days"])
+        self.assertGreater(days, 365, hb)      # the test database was built in 2023
+        text = self.ctl("instances")
+        self.assertRegex(text, r"(?m)^geo-age: version %s, GeoIP database %d days old, last flush "
+                         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$" % (re.escape(hb["version"]), days))
+        inst = json.loads(self.ctl("--json", "instances"))
+        self.assertEqual(inst, [{"instance": "geo-age", "version": hb["version"],
+                                 "geo_age_days": days, "last_flush": inst[0]["last_flush"]}])
+        self.assertLess(abs(inst[0]["last_flush"] - time.time()), 60)
 
 
 class TestTopAndEvents(StatsCase):
