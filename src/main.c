@@ -2,6 +2,7 @@
  * SIGHUP reloads, SIGTERM/SIGINT drain and exit). */
 #include "config.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <maxminddb.h>
 #include <time.h>
@@ -53,8 +55,28 @@ struct control {
 	struct dynpol *dyn;          /* the policy from Redis in force, NULL when none */
 };
 
+/* The refresh that changes something: the Debian libloc-database is a snapshot, so first fetch
+ * the current one, then rebuild the file that jurisdns reads. */
+#define GEO_REFRESH_HINT "run `location update`, then `build-mmdb --out %s` (the Debian " \
+	"package does both daily: systemctl start jurisdns-geoip-update; contrib/geoip/README.md)"
+
 #define QLOG_RING (8u << 20)
 #define QLOG_DRAIN_MS 100
+
+/* One line with every address that is really listened on (quickstart prints nothing of its own). */
+static void log_listening(const struct control *ctl)
+{
+	const struct conf *c = ctl->conf;
+	char ls[CONF_MAX_LISTEN * 48] = "", us[64], a[64];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < c->nlisten && n < sizeof(ls); i++)
+		n += (size_t)snprintf(ls + n, sizeof(ls) - n, "%s%s", i ? ", " : "",
+				      addr_str(&c->listen[i].u.sa, a, sizeof(a)));
+	log_info("listening on %s (UDP and TCP), %u workers, upstream %s%s%s", ls, ctl->nworkers,
+		 addr_str(&c->upstream[0].u.sa, us, sizeof(us)), c->nupstream > 1 ? " and more" : "",
+		 c->upstream_from_resolv ? " (from " RESOLV_CONF ")" : "");
+}
 
 static void geo_report(const struct conf *c, struct geo *g)
 {
@@ -64,17 +86,19 @@ static void geo_report(const struct conf *c, struct geo *g)
 	geo_describe(g, desc, sizeof(desc));
 	log_info("geoip: %s", desc);
 	if (c->geo_max_age && age > (long)c->geo_max_age)
-		log_warn("geoip: the database is %ld days old (max_age = %u): rebuild it with "
-			 "contrib/geoip/build-mmdb", age, c->geo_max_age);
+		log_warn("geoip: the database is %ld days old (max_age = %u): " GEO_REFRESH_HINT, age,
+			 c->geo_max_age, c->geo_db);
 }
 
 /* Open the GeoIP databases and the groups of c. On failure a file named in the configuration is
- * an error at start-up and keeps the old snapshot on reload; a missing default is a warning. */
+ * an error at start-up and keeps the old snapshot on reload; a missing default is a warning.
+ * At start-up both are tried, so that -t reports every bad file. */
 static int load_labels(struct control *ctl, const struct conf *c, bool startup)
 {
 	char err[600], gpath[512];
 	struct geo *g = NULL;
 	struct groups *gr = NULL;
+	int rc = 0;
 
 	if (c->geo_db[0]) {
 		g = geo_open(c->geo_db, c->asn_db, &c->geo_paths, err, sizeof(err));
@@ -83,24 +107,28 @@ static int load_labels(struct control *ctl, const struct conf *c, bool startup)
 		} else if (c->geo_db_set || !startup) {
 			log_err("geoip: %s%s", err, startup ? "" : " (keeping the database in use)");
 			if (startup)
-				return -1;
-			g = geo_ref(ctl->geo);
+				rc = -1;
+			else
+				g = geo_ref(ctl->geo);
 		} else {
-			log_warn("geoip: %s: answers get no country or ASN; build a database with "
-				 "contrib/geoip/build-mmdb", err);
+			log_warn("geoip: %s: answers get no country or ASN; " GEO_REFRESH_HINT, err, c->geo_db);
 		}
 	}
 	conf_groups_path(c, gpath, sizeof(gpath));
 	gr = gpath[0] ? groups_load(gpath, err, sizeof(err)) : groups_empty();
 	if (!gr) {
 		log_err("labels: %s%s", err, startup ? "" : " (keeping the groups in use)");
-		if (startup && c->groups_set) {
-			geo_unref(g);
-			return -1;
-		}
-		gr = ctl->groups ? groups_ref(ctl->groups) : groups_empty();
+		if (startup && c->groups_set)
+			rc = -1;
+		else
+			gr = ctl->groups ? groups_ref(ctl->groups) : groups_empty();
 	} else if (gpath[0]) {
 		log_info("labels: %u jurisdiction groups from %s", groups_count(gr), gpath);
+	}
+	if (rc < 0) {
+		geo_unref(g);
+		groups_unref(gr);
+		return -1;
 	}
 	geo_unref(ctl->geo);
 	groups_unref(ctl->groups);
@@ -127,11 +155,16 @@ static void qlog_drain_all(struct control *ctl)
 static void on_qlog_tick(uv_timer_t *t) { qlog_drain_all(t->data); }
 static void on_qlog_wake(uv_async_t *a) { qlog_drain_all(a->data); }
 
+static bool qlog_wanted(const struct conf *c)
+{
+	return c->query_log[0] && c->qlog_mode != QLOG_NONE;
+}
+
 /* Open, reopen (same file: logrotate) or replace the query-log writer for c. */
 static int setup_qlog(struct control *ctl, const struct conf *c, bool startup)
 {
 	char err[600];
-	bool want = c->query_log[0] && c->qlog_mode != QLOG_NONE;
+	bool want = qlog_wanted(c);
 
 	if (ctl->qlog) {
 		qlog_drain_all(ctl);
@@ -152,6 +185,73 @@ static int setup_qlog(struct control *ctl, const struct conf *c, bool startup)
 	snprintf(ctl->qlog_key, sizeof(ctl->qlog_key), "%s", c->client_hash_key);
 	ctl->qlog_id = c->client_id;
 	return 0;
+}
+
+/* 0 when the directory of path takes a new file; access(2), so that nothing is created. */
+static int parent_dir_writable(const char *path)
+{
+	char dir[512];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return access(dir, W_OK | X_OK);
+}
+
+/* The query log that setup_qlog opens with O_APPEND | O_CREAT, checked without creating it: an
+ * existing file must open for appending, a missing one needs a directory that takes it. */
+static int check_query_log(const struct conf *c)
+{
+	int fd;
+
+	if (!qlog_wanted(c) || !strcmp(c->query_log, "-"))
+		return 0;
+	if ((fd = open(c->query_log, O_WRONLY | O_APPEND | O_CLOEXEC)) >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == ENOENT && parent_dir_writable(c->query_log) == 0)
+		return 0;
+	log_err("query_log %s: %s", c->query_log, strerror(errno));
+	return -1;
+}
+
+/* The Redis policy snapshot is saved as FILE.tmp, then renamed over FILE: its directory must
+ * take new files. The built-in location is a warning only, like the default GeoIP database: a
+ * system without /var/lib/jurisdns still serves, it just starts without a saved policy. */
+static int check_snapshot_dir(const struct conf *c)
+{
+	if (!c->redis.address[0] || !c->redis.snapshot[0] || parent_dir_writable(c->redis.snapshot) == 0)
+		return 0;
+	if (!strcmp(c->redis.snapshot, JD_POLICY_SNAPSHOT)) {
+		log_warn("redis policy: snapshot %s: %s: the policy from Redis is not saved (set [redis] "
+			 "snapshot, empty for none)", c->redis.snapshot, strerror(errno));
+		return 0;
+	}
+	log_err("redis policy: snapshot %s: %s", c->redis.snapshot, strerror(errno));
+	return -1;
+}
+
+/* What start-up needs beyond a parsed configuration, and all that -t checks beyond conf_load:
+ * the GeoIP databases and the groups (loaded into ctl), the query log and the snapshot
+ * directory (checked, nothing created). No socket is bound here. Each problem is logged on its
+ * own line; -1 when start-up must not go on. */
+static int startup_checks(struct control *ctl)
+{
+	int rc = load_labels(ctl, ctl->conf, true);
+
+	if (check_query_log(ctl->conf) < 0)
+		rc = -1;
+	if (check_snapshot_dir(ctl->conf) < 0)
+		rc = -1;
+	return rc;
 }
 
 static void on_geo_check(uv_timer_t *t)
@@ -177,7 +277,7 @@ static void usage(FILE *f)
 		"  -v            more log output (repeat for debug)\n"
 		"  -V            print the version and exit\n"
 		"  -h            print this help and exit\n"
-		"IPv6 addresses go in brackets: -l [::1]:5353. Defaults: listen 127.0.0.1:5353, upstreams\n"
+		"IPv6 addresses go in brackets: -l [::1]:5335. Defaults: listen 127.0.0.1:5335, upstreams\n"
 		"from " RESOLV_CONF ". SIGHUP reloads the configuration, SIGTERM finishes queries and exits.\n");
 }
 
@@ -287,6 +387,12 @@ static void dyn_apply(struct dynpol *d, void *data)
 
 static void reload(struct control *ctl);
 
+/* Block lists from Redis are checked against the groups loaded now. */
+static const struct groups *dyn_groups(void *data)
+{
+	return ((struct control *)data)->groups;
+}
+
 static void dyn_reload(void *data)
 {
 	struct control *ctl = data;
@@ -308,7 +414,7 @@ static void load_snapshot(struct control *ctl, const struct conf *c)
 			 c->redis.snapshot);
 		return;
 	}
-	if (!(d = dynpol_load(c->redis.snapshot, err, sizeof(err)))) {
+	if (!(d = dynpol_load(c->redis.snapshot, ctl->groups, err, sizeof(err)))) {
 		log_warn("redis policy: snapshot not used: %s", err);
 		return;
 	}
@@ -321,7 +427,7 @@ static void load_snapshot(struct control *ctl, const struct conf *c)
 /* Follow Redis as c says: start, restart on a changed [redis], re-read, or stop. */
 static void setup_redis(struct control *ctl, const struct conf *c)
 {
-	static const struct redispol_hooks hooks_tmpl = { dyn_apply, dyn_reload, NULL };
+	static const struct redispol_hooks hooks_tmpl = { dyn_apply, dyn_reload, NULL, dyn_groups };
 	struct redispol_hooks hooks = hooks_tmpl;
 
 	if (ctl->rpol && !redispol_conf_changed(ctl->rpol, &c->redis)) {
@@ -372,8 +478,14 @@ static void render_metrics(struct strbuf *b, void *data)
 	struct control *ctl = data;
 
 	collect_stats(ctl); /* the workers' tables so far: the figures are at most an interval old */
-	if (ctl->stats)
-		stats_sync_metrics(ctl->stats, b);
+	if (!ctl->stats)
+		return;
+	stats_sync_metrics(ctl->stats, b);
+	struct metrics_input in = { .instance = stats_sync_instance(ctl->stats), .workers = ctl->workers,
+				    .nworkers = ctl->nworkers, .cache_capacity = ctl->conf->cache_size,
+				    .geo_built = ctl->geo ? (long long)geo_build_time(ctl->geo) : 0,
+				    .now = (long long)time(NULL) };
+	metrics_render_workers(b, &in);
 }
 
 static void setup_metrics(struct control *ctl, const struct conf *c)
@@ -608,7 +720,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	log_max_level = LOG_INFO + verbose;
+	/* -t speaks of problems only, unless -v asks for more */
+	log_max_level = (check_only ? LOG_WARN : LOG_INFO) + verbose;
 	/* From here on SIGHUP, SIGTERM and SIGINT wait for the control loop: loading a large
 	 * policy takes a while, and a signal then must not take the default action (kill us).
 	 * Workers inherit the mask, so only the control loop ever takes them. */
@@ -646,9 +759,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		printf("%s: configuration is valid\n", ctl.conf_path ? ctl.conf_path : "defaults");
+		int rc = startup_checks(&ctl);
+		if (rc == 0)
+			printf("%s: configuration is valid\n", ctl.conf_path ? ctl.conf_path : "defaults");
+		geo_unref(ctl.geo);
+		groups_unref(ctl.groups);
 		conf_unref(ctl.conf);
-		return 0;
+		return rc < 0 ? 1 : 0;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -660,7 +777,7 @@ int main(int argc, char **argv)
 	uv_timer_init(ctl.loop, &ctl.geo_timer);
 	uv_timer_init(ctl.loop, &ctl.stats_timer);
 	ctl.qlog_wake.data = ctl.qlog_timer.data = ctl.geo_timer.data = ctl.stats_timer.data = &ctl;
-	if (load_labels(&ctl, ctl.conf, true) < 0 || setup_qlog(&ctl, ctl.conf, true) < 0)
+	if (startup_checks(&ctl) < 0 || setup_qlog(&ctl, ctl.conf, true) < 0)
 		return startup_failed(&ctl);
 	load_snapshot(&ctl, ctl.conf);
 	ctl.nworkers = ctl.conf->workers ? ctl.conf->workers : cpu_count();
@@ -709,14 +826,7 @@ int main(int argc, char **argv)
 	if (ctl.conf->geo_check)
 		uv_timer_start(&ctl.geo_timer, on_geo_check, ctl.conf->geo_check * 1000ULL,
 			       ctl.conf->geo_check * 1000ULL);
-	{
-		char ls[64], us[64];
-		log_info("listening on %s%s, %u workers, upstream %s%s%s", addr_str(&ctl.conf->listen[0].u.sa, ls, sizeof(ls)),
-			 ctl.conf->nlisten > 1 ? " and more" : "", ctl.nworkers,
-			 addr_str(&ctl.conf->upstream[0].u.sa, us, sizeof(us)),
-			 ctl.conf->nupstream > 1 ? " and more" : "",
-			 ctl.conf->upstream_from_resolv ? " (from " RESOLV_CONF ")" : "");
-	}
+	log_listening(&ctl);
 
 	uv_signal_init(ctl.loop, &ctl.sighup);
 	uv_signal_init(ctl.loop, &ctl.sigterm);
