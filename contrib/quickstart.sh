@@ -1,7 +1,9 @@
 #!/bin/sh
 # quickstart.sh run|test - install what jurisdns needs on Debian 12, build it, then either run it
-# in the foreground (127.0.0.1:5353, upstreams from /etc/resolv.conf) or run the whole test suite.
-# Safe to repeat: packages already installed are not fetched again, a configured tree is reused.
+# in the foreground (127.0.0.1:5335, upstreams from /etc/resolv.conf) or run the whole test suite.
+# Safe to repeat: packages already installed are not fetched again, a configured tree is reused;
+# `test` re-runs configure (keeping its options) when the tree was configured without the tests.
+# CONFIGURE_FLAGS (e.g. --enable-sanitizers) is passed to configure when it runs.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -10,7 +12,8 @@ shift 2>/dev/null || true
 
 BUILD_DEPS="build-essential autoconf automake pkg-config libuv1-dev libldns-dev libmaxminddb-dev \
 libhiredis-dev libinih-dev"
-TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server redis-tools libmaxmind-db-writer-perl chromium"
+TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server redis-tools \
+libmaxmind-db-writer-perl chromium dnsmasq-base iproute2 prometheus logrotate util-linux"
 
 GEO_DEPS="location libloc-database libmaxmind-db-writer-perl"
 GEO_DB=/var/lib/jurisdns/geo.mmdb
@@ -36,7 +39,18 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x configure ] || autoreconf -fi
-[ -f Makefile ] || ./configure
+if [ ! -f Makefile ]; then
+	if [ "$what" = test ]; then
+		./configure --enable-tests ${CONFIGURE_FLAGS:-}
+	else
+		./configure ${CONFIGURE_FLAGS:-}
+	fi
+elif [ "$what" = test ] && ! ./config.status --config | grep -q -- "--enable-tests"; then
+	# Configured by `run`, before the test dependencies were here: configure again, with the
+	# same options, so that no test is left out.
+	echo "quickstart: configuring again with the test dependencies"
+	eval "./configure $(./config.status --config) --enable-tests"
+fi
 make -j"$(nproc)"
 
 case $what in
@@ -48,8 +62,8 @@ run)
 		as_root ./contrib/geoip/build-mmdb --out "$GEO_DB.tmp"
 		as_root mv "$GEO_DB.tmp" "$GEO_DB"
 	fi
-	echo "quickstart: jurisdns on 127.0.0.1:5353 (UDP+TCP), labelled queries logged to stdout"
-	echo "quickstart: try: dig @127.0.0.1 -p 5353 www.baidu.com"
+	echo "quickstart: starting jurisdns; it logs the addresses it listens on, then one JSON line per"
+	echo "quickstart: labelled query (with the default address: dig @127.0.0.1 -p 5335 www.baidu.com)"
 	exec ./src/jurisdns "$@"
 	;;
 test)
