@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "conf.h"
 #include "fwdzone.h"
+#include "oui.h"
 #include "rconn.h"
 #include "util.h"
 
@@ -49,7 +50,7 @@ static const struct key_def known_keys[] = {
 	{ "cache", "negative_ttl" }, { "cache", "servfail_ttl" },
 	{ "geoip", "db" }, { "geoip", "asn_db" }, { "geoip", "country_path" }, { "geoip", "asn_path" },
 	{ "geoip", "org_path" }, { "geoip", "max_age" }, { "geoip", "check_interval" },
-	{ "labels", "groups" },
+	{ "labels", "groups" }, { "labels", "oui" },
 	{ "log", "query_log" }, { "log", "query_log_mode" }, { "log", "client_id" },
 	{ "log", "client_hash_key" },
 	{ "policy", "default_mode" }, { "policy", "block" }, { "policy", "action" },
@@ -537,6 +538,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			return set_string(p, name, value, dst, sizeof(c->geo_paths.country));
 		}
 	}
+	if (!strcmp(section, "labels") && !strcmp(name, "oui")) {
+		c->oui_set = true;
+		return set_path(p, name, value, c->oui_dir, sizeof(c->oui_dir));
+	}
 	if (!strcmp(section, "labels") && !strcmp(name, "groups")) {
 		c->groups_set = true;
 		return set_path(p, name, value, c->groups, sizeof(c->groups));
@@ -761,6 +766,7 @@ static void conf_defaults(struct conf *c)
 	c->negative_ttl = 3600;
 	c->servfail_ttl = 5;
 	snprintf(c->geo_db, sizeof(c->geo_db), "%s", JD_GEO_DB);
+	snprintf(c->oui_dir, sizeof(c->oui_dir), "%s", OUI_DEFAULT_DIR);
 	geo_paths_default(&c->geo_paths);
 	c->geo_max_age = 90;
 	c->geo_check = 60;

@@ -70,6 +70,8 @@ struct conf {
 
 	char groups[512];            /* jurisdiction groups file, "" = none */
 	bool groups_set;
+	char oui_dir[512];           /* ieee-data directory for device vendors, "" = off */
+	bool oui_set;                /* given in the file: then it must load */
 
 	struct policy policy;        /* [policy] and [client X] */
 	struct redis_conf redis;     /* [redis] */

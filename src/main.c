@@ -21,6 +21,7 @@
 #include "qlog.h"
 #include "log.h"
 #include "metrics.h"
+#include "oui.h"
 #include "redispol.h"
 #include "worker.h"
 
@@ -40,6 +41,7 @@ struct control {
 
 	struct geo *geo;
 	struct groups *groups;
+	struct oui *oui;             /* device vendors for the query log, NULL when off */
 	struct qlog_writer *qlog;
 	char qlog_path[512];
 	enum client_id_mode qlog_id;
@@ -90,6 +92,35 @@ static void geo_report(const struct conf *c, struct geo *g)
 			 c->geo_max_age, c->geo_db);
 }
 
+/* The device vendor table of c ([labels] oui), read anew on every call (SIGHUP refreshes it).
+ * Like the GeoIP database: a configured directory must load at start-up, a missing default
+ * (ieee-data not installed) is a warning, and a failed reload keeps the table in use. Only the
+ * control thread's query-log writer uses it; the workers never see it. */
+static int load_oui(struct control *ctl, const struct conf *c, bool startup, struct oui **out)
+{
+	char err[1200];
+
+	*out = NULL;
+	if (!c->oui_dir[0])
+		return 0;
+	if ((*out = oui_load(c->oui_dir, err, sizeof(err)))) {
+		log_info("devices: %zu MAC address registrations from %s", oui_count(*out), c->oui_dir);
+		return 0;
+	}
+	if (!startup && ctl->oui) {
+		log_err("devices: %s (keeping the vendor table in use)", err);
+		*out = oui_ref(ctl->oui);
+		return 0;
+	}
+	if (c->oui_set) {
+		log_err("devices: %s", err);
+		return startup ? -1 : 0;
+	}
+	log_warn("devices: %s: the query log names no device vendors (install the ieee-data package, "
+		 "or set [labels] oui, empty for none)", err);
+	return 0;
+}
+
 /* Open the GeoIP databases and the groups of c. On failure a file named in the configuration is
  * an error at start-up and keeps the old snapshot on reload; a missing default is a warning.
  * At start-up both are tried, so that -t reports every bad file. */
@@ -125,15 +156,23 @@ static int load_labels(struct control *ctl, const struct conf *c, bool startup)
 	} else if (gpath[0]) {
 		log_info("labels: %u jurisdiction groups from %s", groups_count(gr), gpath);
 	}
+	struct oui *ou;
+	if (load_oui(ctl, c, startup, &ou) < 0)
+		rc = -1;
 	if (rc < 0) {
 		geo_unref(g);
 		groups_unref(gr);
+		oui_unref(ou);
 		return -1;
 	}
 	geo_unref(ctl->geo);
 	groups_unref(ctl->groups);
+	oui_unref(ctl->oui);
 	ctl->geo = g;
 	ctl->groups = gr;
+	ctl->oui = ou;
+	if (ctl->qlog)
+		qlog_writer_set_oui(ctl->qlog, ou);
 	if (ctl->started)
 		for (unsigned i = 0; i < ctl->nworkers; i++)
 			worker_set_labels(ctl->workers[i], g, gr);
@@ -181,6 +220,7 @@ static int setup_qlog(struct control *ctl, const struct conf *c, bool startup)
 		log_err("%s", err);
 		return startup ? -1 : 0;
 	}
+	qlog_writer_set_oui(ctl->qlog, ctl->oui);
 	snprintf(ctl->qlog_path, sizeof(ctl->qlog_path), "%s", c->query_log);
 	snprintf(ctl->qlog_key, sizeof(ctl->qlog_key), "%s", c->client_hash_key);
 	ctl->qlog_id = c->client_id;
@@ -240,7 +280,7 @@ static int check_snapshot_dir(const struct conf *c)
 }
 
 /* What start-up needs beyond a parsed configuration, and all that -t checks beyond conf_load:
- * the GeoIP databases and the groups (loaded into ctl), the query log and the snapshot
+ * the GeoIP databases, the groups and the vendor table (loaded into ctl), the query log and the snapshot
  * directory (checked, nothing created). No socket is bound here. Each problem is logged on its
  * own line; -1 when start-up must not go on. */
 static int startup_checks(struct control *ctl)
@@ -638,6 +678,7 @@ static int startup_failed(struct control *ctl)
 	qlog_writer_free(ctl->qlog);
 	geo_unref(ctl->geo);
 	groups_unref(ctl->groups);
+	oui_unref(ctl->oui);
 	dynpol_unref(ctl->dyn);
 	conf_unref(ctl->conf);
 	if (ctl->loop) {
@@ -764,6 +805,7 @@ int main(int argc, char **argv)
 			printf("%s: configuration is valid\n", ctl.conf_path ? ctl.conf_path : "defaults");
 		geo_unref(ctl.geo);
 		groups_unref(ctl.groups);
+		oui_unref(ctl.oui);
 		conf_unref(ctl.conf);
 		return rc < 0 ? 1 : 0;
 	}
@@ -844,6 +886,7 @@ int main(int argc, char **argv)
 	qlog_writer_free(ctl.qlog);
 	geo_unref(ctl.geo);
 	groups_unref(ctl.groups);
+	oui_unref(ctl.oui);
 	dynpol_unref(ctl.dyn);
 	for (unsigned i = 0; i < ctl.nworkers; i++) {
 		qlog_ring_free(&ctl.workers[i]->qlog);

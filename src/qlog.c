@@ -87,6 +87,7 @@ struct qlog_writer {
 	char *buf;
 	size_t len;
 	uint64_t dropped_reported;
+	struct oui *oui;             /* vendors, NULL when off; looked up here, never in a worker */
 };
 
 static int open_log(const char *path)
@@ -194,7 +195,8 @@ static void write_rec(const struct qlog_rec *rec, void *ctx)
 
 	if (WRITE_BUF - w->len < LINE_MAX_LEN)
 		flush_buf(w);
-	w->len += qlog_format(rec, w->id_mode, w->key, w->keylen, w->buf + w->len, WRITE_BUF - w->len);
+	w->len += qlog_format(rec, w->id_mode, w->key, w->keylen, w->oui, w->buf + w->len,
+			      WRITE_BUF - w->len);
 }
 
 size_t qlog_writer_drain(struct qlog_writer *w, struct qlog_ring *r)
@@ -218,11 +220,20 @@ void qlog_ring_discard(struct qlog_ring *r)
 	ring_consume(r, skip_rec, NULL);
 }
 
+void qlog_writer_set_oui(struct qlog_writer *w, struct oui *t)
+{
+	struct oui *old = w->oui;
+
+	w->oui = oui_ref(t);
+	oui_unref(old);
+}
+
 void qlog_writer_free(struct qlog_writer *w)
 {
 	if (!w)
 		return;
 	flush_buf(w);
+	oui_unref(w->oui);
 	close(w->fd);
 	free(w->buf);
 	free(w->path);
@@ -384,8 +395,26 @@ static void put_client(struct out *o, const struct qlog_rec *rec, enum client_id
 	}
 }
 
+/* ,"vendor":"..." (null when no registration covers the MAC) and ,"made":"PRC" for a vendor
+ * registered in CN, HK or MO: information about the device, never an input to the policy. */
+static void put_vendor(struct out *o, const struct qlog_rec *rec, const struct oui *oui)
+{
+	const struct oui_vendor *v;
+
+	if (!rec->has_mac || !oui)
+		return;
+	v = oui_lookup(oui, rec->mac);
+	puts_raw(o, ",\"vendor\":");
+	if (v)
+		put_jstr(o, v->name);
+	else
+		puts_raw(o, "null");
+	if (v && v->prc)
+		puts_raw(o, ",\"made\":\"PRC\"");
+}
+
 size_t qlog_format(const struct qlog_rec *rec, enum client_id_mode id_mode, const uint8_t *key,
-		   size_t keylen, char *buf, size_t buflen)
+		   size_t keylen, const struct oui *oui, char *buf, size_t buflen)
 {
 	struct out o = { buf, buflen, false };
 	char tmp[DNS_MAX_NAME * 4 + 8], t2[32];
@@ -397,6 +426,7 @@ size_t qlog_format(const struct qlog_rec *rec, enum client_id_mode id_mode, cons
 	strftime(t2, sizeof(t2), "%Y-%m-%dT%H:%M:%S", &tm);
 	putf(&o, "{\"ts\":\"%s.%03uZ\",", t2, (unsigned)(rec->ts_ms % 1000));
 	put_client(&o, rec, id_mode, key, keylen);
+	put_vendor(&o, rec, oui);
 	wire_name_str(rec->qname, rec->qname_len, tmp, sizeof(tmp));
 	size_t tl = strlen(tmp);
 	if (tl > 1 && tmp[tl - 1] == '.')

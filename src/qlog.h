@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "addr.h"
 #include "label.h"
+#include "oui.h"
 
 enum qlog_mode { QLOG_ALL = 0, QLOG_LABELLED = 1, QLOG_NONE = 2 };
 enum client_id_mode { CLIENT_ID_IP = 0, CLIENT_ID_MAC = 1, CLIENT_ID_HASH = 2 };
@@ -57,6 +58,9 @@ struct qlog_writer;
 
 struct qlog_writer *qlog_writer_new(const char *path, enum client_id_mode id_mode,
 				    const char *hash_key, char *err, size_t errlen);
+/* The vendor table for the "vendor" and "made" fields of records with a MAC (NULL: none). The
+ * writer takes its own reference and drops the one it had. */
+void qlog_writer_set_oui(struct qlog_writer *w, struct oui *t);
 /* Reopen the file (logrotate). Returns 0, or -1 with a logged reason (keeps the old fd). */
 int qlog_writer_reopen(struct qlog_writer *w);
 /* Format every record of the ring and write them out. Returns the number of records. */
@@ -65,9 +69,10 @@ void qlog_writer_free(struct qlog_writer *w);
 /* Drop every record of the ring (no writer): releases their labels. */
 void qlog_ring_discard(struct qlog_ring *r);
 
-/* Format one record as a JSON line (with '\n') into buf. Returns its length, or 0 if it does
- * not fit. Exposed for tests. */
+/* Format one record as a JSON line (with '\n') into buf, with the device vendor from oui when
+ * the record has a MAC and oui is not NULL. Returns its length, or 0 if it does not fit.
+ * Exposed for tests. */
 size_t qlog_format(const struct qlog_rec *rec, enum client_id_mode id_mode, const uint8_t *key,
-		   size_t keylen, char *buf, size_t buflen);
+		   size_t keylen, const struct oui *oui, char *buf, size_t buflen);
 
 #endif

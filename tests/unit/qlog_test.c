@@ -377,7 +377,7 @@ static size_t fmt(const struct qlog_rec *rec, enum client_id_mode mode, const ch
 	size_t n;
 
 	assert_non_null(buf);
-	n = qlog_format(rec, mode, (const uint8_t *)key, key ? strlen(key) : 0, buf, 8192);
+	n = qlog_format(rec, mode, (const uint8_t *)key, key ? strlen(key) : 0, NULL, buf, 8192);
 	assert_true(n > 0);
 	assert_true(n < outlen);
 	assert_json_line(buf, n);
@@ -1142,7 +1142,7 @@ static void test_format_small_buffer(void **state)
 	for (size_t len = 0; len < full + 8; len++) {
 		char *buf = malloc(len ? len : 1);
 		assert_non_null(buf);
-		size_t n = qlog_format(rec, CLIENT_ID_HASH, (const uint8_t *)"k", 1, buf, len);
+		size_t n = qlog_format(rec, CLIENT_ID_HASH, (const uint8_t *)"k", 1, NULL, buf, len);
 		if (len < full)
 			assert_int_equal(n, 0);
 		else if (len > full)
