@@ -1,6 +1,8 @@
 /* server.c - the client side of a worker: UDP listeners batched with recvmmsg/sendmmsg, TCP
- * sessions (RFC 7766: pipelining, out-of-order answers, idle and connection limits), the ACL
- * and the cache-hit path, which neither allocates nor talks upstream. */
+ * sessions (RFC 7766: pipelining, out-of-order answers, idle and connection limits), the ACL,
+ * the cache-hit path, which neither allocates nor talks upstream, and on a miss one pending
+ * entry per question: one upstream transaction, whose answer is labelled and cached once and
+ * then decided per waiting client. */
 #include "config.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 #include "log.h"
+#include "fwdzone.h"
+#include "server.h"
 #include "synth.h"
-#include "worker.h"
+#include "upstream.h"
 
 #define TCP_MAX_QUEUED (1u << 20)   /* bytes of unread answers before a client is cut off */
 
@@ -361,8 +365,9 @@ static void warn_forwarder_cache(const struct policy *pol, const struct policy *
 	}
 }
 
-void server_respond(struct worker *w, struct request *r, const struct cache_entry *e,
-		    const char *upstream)
+/* Answer r from e. upstream names where it came from (NULL: from the cache). */
+static void server_respond(struct worker *w, struct request *r, const struct cache_entry *e,
+			   const char *upstream)
 {
 	uint64_t now = uv_now(&w->loop);
 	const struct policy *pol = &w->conf->policy, *ovl = w->dyn ? &w->dyn->p : NULL;
@@ -400,7 +405,7 @@ void server_respond(struct worker *w, struct request *r, const struct cache_entr
 	qlog_note(w, r, e->label, e->rcode, upstream, &v);
 }
 
-void server_respond_error(struct worker *w, struct request *r, int rcode)
+static void server_respond_error(struct worker *w, struct request *r, int rcode)
 {
 	if (r->tcp) {
 		size_t n = wire_write_error(&r->q, rcode, (uint16_t)w->conf->max_udp_size, w->scratch + 2);
@@ -421,7 +426,7 @@ void server_respond_error(struct worker *w, struct request *r, int rcode)
 	}
 }
 
-void server_request_done(struct worker *w, struct request *r)
+static void server_request_done(struct worker *w, struct request *r)
 {
 	struct tcp_session *s = r->tcp;
 
@@ -437,8 +442,11 @@ void server_request_done(struct worker *w, struct request *r)
 	r->next = w->free_reqs;
 	w->free_reqs = r;
 	w->inflight--;
-	if (w->draining)
-		worker_maybe_finish(w);
+}
+
+bool server_idle(const struct worker *w)
+{
+	return !w->inflight && !w->nsessions;
 }
 
 static struct request *request_get(struct worker *w)
@@ -451,6 +459,133 @@ static struct request *request_get(struct worker *w)
 		return NULL;
 	w->inflight++;
 	return r;
+}
+
+/* --- resolution: local answers and pending entries --- */
+
+#define LOCAL_ZONE_TTL 300       /* seconds; the RFC's 10800 would outlive a reload by hours */
+
+/* A name in a private zone that no upstream may see: the zone is served here, empty, through
+ * the normal answer path (policy, statistics, query log with upstream "local"). Not cached, so
+ * a [forward] zone added by a reload applies at once. */
+static void answer_local(struct worker *w, struct request *r, const uint8_t *key, size_t keylen,
+			 uint64_t hash, size_t zone_off)
+{
+	uint8_t pkt[SYNTH_MAX];
+	struct dns_answer a;
+	struct cache_entry *e = NULL;
+	uint32_t ttl = w->conf->negative_ttl < LOCAL_ZONE_TTL ? w->conf->negative_ttl : LOCAL_ZONE_TTL;
+	size_t len = synth_empty_zone(key, r->q.qname_len, r->q.qtype, r->q.qclass, r->q.flags,
+				      zone_off, ttl, pkt);
+
+	if (wire_parse_answer(pkt, len, key, r->q.qname_len, r->q.qtype, r->q.qclass, &a, w->ttl_off,
+			      sizeof(w->ttl_off) / sizeof(w->ttl_off[0])) == 0)
+		e = cache_entry_new(key, keylen, hash, pkt, len, &a, w->ttl_off, ttl, 0, w->conf->max_ttl,
+				    uv_now(&w->loop));
+	if (e)
+		server_respond(w, r, e, "local");
+	else
+		server_respond_error(w, r, RCODE_SERVFAIL);
+	server_request_done(w, r);
+	cache_entry_free(e);
+}
+
+/* How long the cache keeps an answer. */
+static uint32_t answer_ttl(const struct conf *c, const struct dns_answer *a)
+{
+	uint32_t t = a->min_ttl == UINT32_MAX ? 0 : a->min_ttl;
+
+	if (a->rcode == RCODE_NXDOMAIN || (a->rcode == RCODE_NOERROR && a->ancount == 0)) {
+		if (!a->has_soa)
+			return 0; /* RFC 2308 5: no SOA, no negative caching */
+		if (a->soa_ttl_min < t)
+			t = a->soa_ttl_min;
+		return t < c->negative_ttl ? t : c->negative_ttl;
+	}
+	if (a->rcode == RCODE_SERVFAIL)
+		return c->servfail_ttl;
+	if (a->rcode != RCODE_NOERROR)
+		return 0;
+	if (t < c->min_ttl)
+		t = c->min_ttl;
+	return t < c->max_ttl ? t : c->max_ttl;
+}
+
+/* The upstream transaction of pd ended (an upstream_cb): label the answer once, cache
+ * it once, answer every waiter, free pd. */
+static void pending_answered(void *arg, const uint8_t *pkt, size_t len, const struct dns_answer *a,
+			     const char *upstream)
+{
+	struct pending *pd = arg;
+	struct worker *w = pd->w;
+	struct pending **pp = &w->dedup[pd->hash & w->dedup_mask];
+	struct cache_entry *e = NULL;
+	struct request *r, *next;
+	bool stored;
+
+	while (*pp && *pp != pd)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = pd->hnext;
+	if (pkt)
+		e = cache_entry_new(pd->key, pd->keylen, pd->hash, pkt, len, a, w->ttl_off,
+				    answer_ttl(w->conf, a), a->rcode == RCODE_NOERROR ? w->conf->min_ttl : 0,
+				    w->conf->max_ttl, uv_now(&w->loop));
+	/* the label is computed once here, on the miss, and served with every hit */
+	if (e && upstream && (a->rcode == RCODE_NOERROR || a->rcode == RCODE_NXDOMAIN) &&
+	    (w->geo || groups_count(w->groups)))
+		cache_entry_set_label(e, label_answer(pkt, len, a->question_end, a->ancount, pd->key,
+						      pd->qname_len, w->geo, w->groups));
+	stored = e && w->conf->cache_size && cache_store(w->cache, e) == 0;
+	for (r = pd->waiters; r; r = next) {
+		next = r->next;
+		if (e)
+			server_respond(w, r, e, upstream ? upstream : "");
+		else
+			server_respond_error(w, r, RCODE_SERVFAIL);
+		server_request_done(w, r);
+	}
+	if (e && !stored)
+		cache_entry_free(e);
+	free(pd);
+}
+
+/* Resolve r's question: answer it here (a private zone), join the identical question in
+ * flight, or start one. */
+static void server_resolve(struct worker *w, struct request *r, const uint8_t *key, size_t keylen,
+			   uint64_t hash)
+{
+	struct pending *pd;
+	size_t b = hash & w->dedup_mask, zone_off = 0;
+
+	if (upstream_is_local(w, key, r->q.qname_len, r->q.qclass, &zone_off)) {
+		answer_local(w, r, key, keylen, hash, zone_off);
+		return;
+	}
+	for (pd = w->dedup[b]; pd; pd = pd->hnext)
+		if (pd->hash == hash && pd->keylen == keylen && !memcmp(pd->key, key, keylen)) {
+			r->next = pd->waiters;
+			pd->waiters = r;
+			pd->nwaiters++;
+			wc_add(&w->st.dedup_joins, 1);
+			return;
+		}
+	if (!(pd = calloc(1, sizeof(*pd)))) {
+		server_respond_error(w, r, RCODE_SERVFAIL);
+		server_request_done(w, r);
+		return;
+	}
+	pd->w = w;
+	pd->hash = hash;
+	pd->keylen = (uint16_t)keylen;
+	pd->qname_len = r->q.qname_len;
+	memcpy(pd->key, key, keylen);
+	pd->waiters = r;
+	pd->nwaiters = 1;
+	r->next = NULL;
+	pd->hnext = w->dedup[b];
+	w->dedup[b] = pd;
+	uquery_start(w, key, &r->q, pending_answered, pd); /* pd may be gone when it returns */
 }
 
 /* One query from a client, either transport. Answers at once (error, ACL, cache hit) or hands
@@ -516,7 +651,7 @@ static void handle_query(struct worker *w, const uint8_t *pkt, size_t len, struc
 		s->refs++;
 		s->inflight++;
 	}
-	uquery_resolve(w, r, key, keylen, hash);
+	server_resolve(w, r, key, keylen, hash);
 }
 
 /* --- UDP input --- */
@@ -584,8 +719,6 @@ static void session_close(struct tcp_session *s)
 	s->w->nsessions--;
 	uv_close((uv_handle_t *)&s->h, on_handle_closed);
 	uv_close((uv_handle_t *)&s->idle, on_handle_closed);
-	if (s->w->draining)
-		worker_maybe_finish(s->w);
 }
 
 static void on_idle(uv_timer_t *t)

@@ -3,9 +3,10 @@
  * sockets per upstream with random source ports and random IDs; an answer counts only if it
  * comes from the connected peer (the kernel checks), carries a pending ID and repeats the
  * question. TC=1 moves the query to a pipelined TCP connection. Silence moves it to the next
- * upstream after `failover` ms; SERVFAIL reaches the client at `timeout` at the latest.
+ * upstream after `failover` ms; a SERVFAIL goes back at `timeout` at the latest. Every
+ * transaction ends in one call of its callback; nothing here knows who asked.
  * A name goes only to the upstreams its route allows: a [forward] zone's servers, or for the
- * private zones only private upstreams, else it is answered here (route()). */
+ * private zones only private upstreams, else nobody (upstream_is_local()). */
 #include "config.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -13,8 +14,7 @@
 #include <unistd.h>
 #include "fwdzone.h"
 #include "log.h"
-#include "synth.h"
-#include "worker.h"
+#include "upstream.h"
 
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -54,8 +54,6 @@ static void fo_append(struct worker *w, struct uquery *uq, uint64_t when)
 	uq->fprev = w->failovers.fprev;
 	w->failovers.fprev->fnext = uq;
 	w->failovers.fprev = uq;
-	if (!uv_is_active((uv_handle_t *)&w->timer))
-		worker_arm_timer(w);
 }
 
 /* --- pending attempts, by (socket, id) --- */
@@ -153,7 +151,6 @@ static void upstream_failed(struct upstream *up, uint64_t now, bool hard, const 
 
 #define ROUTE_LOCAL -1
 #define ROUTE_MAX (CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS)
-#define LOCAL_ZONE_TTL 300       /* seconds; the RFC's 10800 would outlive a reload by hours */
 
 /* The upstreams (indexes into w->ups, in order of preference) that may get a question for
  * name: the servers of the longest [forward] zone that covers it; for a private zone (RFC
@@ -186,29 +183,12 @@ static int route(const struct worker *w, const uint8_t *name, size_t len, uint16
 	return n;
 }
 
-/* A name in a private zone that no upstream may see: the zone is served here, empty, through
- * the normal answer path (policy, statistics, query log with upstream "local"). Not cached, so
- * a [forward] zone added by a reload applies at once. */
-static void answer_local(struct worker *w, struct request *r, const uint8_t *key, size_t keylen,
-			 uint64_t hash, size_t zone_off)
+bool upstream_is_local(const struct worker *w, const uint8_t *name, size_t len, uint16_t qclass,
+		       size_t *zone_off)
 {
-	uint8_t pkt[SYNTH_MAX];
-	struct dns_answer a;
-	struct cache_entry *e = NULL;
-	uint32_t ttl = w->conf->negative_ttl < LOCAL_ZONE_TTL ? w->conf->negative_ttl : LOCAL_ZONE_TTL;
-	size_t len = synth_empty_zone(key, r->q.qname_len, r->q.qtype, r->q.qclass, r->q.flags,
-				      zone_off, ttl, pkt);
+	uint8_t idx[ROUTE_MAX];
 
-	if (wire_parse_answer(pkt, len, key, r->q.qname_len, r->q.qtype, r->q.qclass, &a, w->ttl_off,
-			      sizeof(w->ttl_off) / sizeof(w->ttl_off[0])) == 0)
-		e = cache_entry_new(key, keylen, hash, pkt, len, &a, w->ttl_off, ttl, 0, w->conf->max_ttl,
-				    uv_now(&w->loop));
-	if (e)
-		server_respond(w, r, e, "local");
-	else
-		server_respond_error(w, r, RCODE_SERVFAIL);
-	server_request_done(w, r);
-	cache_entry_free(e);
+	return route(w, name, len, qclass, idx, zone_off) == ROUTE_LOCAL;
 }
 
 /* The first upstream of the route that is not down and not tried yet; if all untried ones are
@@ -348,12 +328,6 @@ static int uquery_send_next(struct worker *w, struct uquery *uq, bool retry)
 
 static void uquery_unlink(struct worker *w, struct uquery *uq)
 {
-	struct uquery **pp = &w->dedup[uq->hash & w->dedup_mask];
-
-	while (*pp && *pp != uq)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = uq->hnext;
 	dl_remove(uq);
 	fo_remove(uq);
 	for (unsigned i = 0; i < MAX_ATTEMPTS; i++)
@@ -361,60 +335,17 @@ static void uquery_unlink(struct worker *w, struct uquery *uq)
 	w->nuq--;
 }
 
-static uint32_t answer_ttl(const struct conf *c, const struct dns_answer *a)
-{
-	uint32_t t = a->min_ttl == UINT32_MAX ? 0 : a->min_ttl;
-
-	if (a->rcode == RCODE_NXDOMAIN || (a->rcode == RCODE_NOERROR && a->ancount == 0)) {
-		if (!a->has_soa)
-			return 0; /* RFC 2308 5: no SOA, no negative caching */
-		if (a->soa_ttl_min < t)
-			t = a->soa_ttl_min;
-		return t < c->negative_ttl ? t : c->negative_ttl;
-	}
-	if (a->rcode == RCODE_SERVFAIL)
-		return c->servfail_ttl;
-	if (a->rcode != RCODE_NOERROR)
-		return 0;
-	if (t < c->min_ttl)
-		t = c->min_ttl;
-	return t < c->max_ttl ? t : c->max_ttl;
-}
-
-/* Answer every waiter from the checked message pkt (from upstream up; NULL when synthesized),
- * label it, cache it, and free uq. */
+/* Hand the checked message pkt (from upstream up; NULL when made here) to the callback, then
+ * free uq. */
 static void uquery_finish(struct worker *w, struct uquery *uq, const uint8_t *pkt, size_t len,
 			  const struct dns_answer *a, const struct upstream *up)
 {
-	struct cache_entry *e;
-	struct request *r, *next;
-	uint32_t ttl = answer_ttl(w->conf, a);
-	bool stored;
 	char upname[sizeof(up->name)];
 
 	/* copied now: unlinking may free a retired upstream */
 	snprintf(upname, sizeof(upname), "%s", up ? up->name : "");
-
-	e = cache_entry_new(uq->key, uq->keylen, uq->hash, pkt, len, a, w->ttl_off, ttl,
-			    a->rcode == RCODE_NOERROR ? w->conf->min_ttl : 0, w->conf->max_ttl,
-			    uv_now(&w->loop));
 	uquery_unlink(w, uq);
-	/* the label is computed once here, on the miss, and served with every hit */
-	if (e && up && (a->rcode == RCODE_NOERROR || a->rcode == RCODE_NXDOMAIN) &&
-	    (w->geo || groups_count(w->groups)))
-		cache_entry_set_label(e, label_answer(pkt, len, a->question_end, a->ancount, uq->key,
-						      uq->qname_len, w->geo, w->groups));
-	stored = e && w->conf->cache_size && cache_store(w->cache, e) == 0;
-	for (r = uq->waiters; r; r = next) {
-		next = r->next;
-		if (e)
-			server_respond(w, r, e, upname);
-		else
-			server_respond_error(w, r, RCODE_SERVFAIL);
-		server_request_done(w, r);
-	}
-	if (e && !stored)
-		cache_entry_free(e);
+	uq->cb(uq->cb_arg, pkt, len, a, up ? upname : NULL);
 	free(uq);
 }
 
@@ -930,45 +861,24 @@ void upstreams_close(struct worker *w)
 
 /* --- transactions --- */
 
-void uquery_resolve(struct worker *w, struct request *r, const uint8_t *key, size_t keylen,
-		    uint64_t hash)
+void uquery_start(struct worker *w, const uint8_t *key, const struct dns_query *q, upstream_cb cb,
+		  void *arg)
 {
-	struct uquery *uq;
-	size_t b = hash & w->dedup_mask, zone_off = 0;
-	uint8_t idx[ROUTE_MAX];
+	struct uquery *uq = calloc(1, sizeof(*uq));
 
-	if (route(w, key, r->q.qname_len, r->q.qclass, idx, &zone_off) == ROUTE_LOCAL) {
-		answer_local(w, r, key, keylen, hash, zone_off);
-		return;
-	}
-	for (uq = w->dedup[b]; uq; uq = uq->hnext)
-		if (uq->hash == hash && uq->keylen == keylen && !memcmp(uq->key, key, keylen)) {
-			r->next = uq->waiters;
-			uq->waiters = r;
-			uq->nwaiters++;
-			wc_add(&w->st.dedup_joins, 1);
-			return;
-		}
-	uq = calloc(1, sizeof(*uq));
 	if (!uq) {
-		server_respond_error(w, r, RCODE_SERVFAIL);
-		server_request_done(w, r);
+		cb(arg, NULL, 0, NULL, NULL);
 		return;
 	}
 	uq->w = w;
-	uq->hash = hash;
-	uq->keylen = (uint16_t)keylen;
-	memcpy(uq->key, key, keylen);
-	uq->qname_len = r->q.qname_len;
-	uq->qtype = r->q.qtype;
-	uq->qclass = r->q.qclass;
-	uq->flags = r->q.flags & (F_RD | F_CD);
-	uq->edns_do = r->q.edns_do;
-	uq->waiters = r;
-	uq->nwaiters = 1;
-	r->next = NULL;
-	uq->hnext = w->dedup[b];
-	w->dedup[b] = uq;
+	uq->cb = cb;
+	uq->cb_arg = arg;
+	memcpy(uq->key, key, q->qname_len);
+	uq->qname_len = q->qname_len;
+	uq->qtype = q->qtype;
+	uq->qclass = q->qclass;
+	uq->flags = q->flags & (F_RD | F_CD);
+	uq->edns_do = q->edns_do;
 	w->nuq++;
 	uq->deadline_ms = uv_now(&w->loop) + w->conf->timeout;
 	uq->dnext = &w->deadlines;
@@ -977,8 +887,17 @@ void uquery_resolve(struct worker *w, struct request *r, const uint8_t *key, siz
 	w->deadlines.dprev = uq;
 	if (uquery_send_next(w, uq, false) < 0)
 		uquery_fail(w, uq);
-	else if (!uv_is_active((uv_handle_t *)&w->timer))
-		worker_arm_timer(w);
+}
+
+uint64_t uquery_next_timer(const struct worker *w)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (w->deadlines.dnext != &w->deadlines)
+		next = w->deadlines.dnext->deadline_ms;
+	if (w->failovers.fnext != &w->failovers && w->failovers.fnext->failover_ms < next)
+		next = w->failovers.fnext->failover_ms;
+	return next;
 }
 
 /* Silence for `failover` ms: count it against the upstream and ask another (or the same one

@@ -5,7 +5,23 @@
 #include <string.h>
 #include <unistd.h>
 #include "log.h"
+#include "server.h"
+#include "upstream.h"
 #include "worker.h"
+
+static void worker_maybe_finish(struct worker *w);
+
+static void on_timer(uv_timer_t *t);
+
+static void worker_arm_timer(struct worker *w)
+{
+	uint64_t next = uquery_next_timer(w), now = uv_now(&w->loop);
+
+	if (next == UINT64_MAX)
+		uv_timer_stop(&w->timer);
+	else
+		uv_timer_start(&w->timer, on_timer, next > now ? next - now : 0, 0);
+}
 
 static void on_timer(uv_timer_t *t)
 {
@@ -16,29 +32,23 @@ static void on_timer(uv_timer_t *t)
 	/* The check phase comes only after the next poll, which may block: send now. */
 	upstream_flush(w);
 	server_flush(w);
+	if (w->draining)
+		worker_maybe_finish(w);
 }
 
-void worker_arm_timer(struct worker *w)
-{
-	uint64_t next = UINT64_MAX, now = uv_now(&w->loop);
-
-	if (w->deadlines.dnext != &w->deadlines)
-		next = w->deadlines.dnext->deadline_ms;
-	if (w->failovers.fnext != &w->failovers && w->failovers.fnext->failover_ms < next)
-		next = w->failovers.fnext->failover_ms;
-	if (next == UINT64_MAX)
-		uv_timer_stop(&w->timer);
-	else
-		uv_timer_start(&w->timer, on_timer, next > now ? next - now : 0, 0);
-}
-
-/* Once per loop iteration, after all I/O callbacks: send what they queued, in batches. */
+/* Once per loop iteration, after all I/O callbacks: send what they queued, in batches, and
+ * arm the timer for transactions they started (their deadlines are FIFO: only an idle timer
+ * needs it). Draining, this is where the worker sees that its last answer went out. */
 static void on_check(uv_check_t *h)
 {
 	struct worker *w = h->data;
 
 	upstream_flush(w);
 	server_flush(w);
+	if (!uv_is_active((uv_handle_t *)&w->timer) && !w->closing)
+		worker_arm_timer(w);
+	if (w->draining)
+		worker_maybe_finish(w);
 }
 
 static void close_cb_noop(uv_handle_t *h) {}
@@ -69,9 +79,9 @@ static void worker_finish(struct worker *w)
 	uv_close((uv_handle_t *)&w->flush, close_cb_noop);
 }
 
-void worker_maybe_finish(struct worker *w)
+static void worker_maybe_finish(struct worker *w)
 {
-	if (w->draining && !w->inflight && !w->nsessions)
+	if (w->draining && server_idle(w))
 		worker_finish(w);
 }
 

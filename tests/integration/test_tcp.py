@@ -121,6 +121,58 @@ class TcpClients(h.JDTestCase):
             return  # closing on EOF is allowed too (RFC 7766 leaves it open); no crash is what counts
         self.assertResponseTo(r, q)
 
+    def assertCachedOnce(self, name):
+        """Asked again after the upstream's delay: answered at once, from the cache (the
+        upstream saw exactly one query for the name)."""
+        t0 = time.monotonic()
+        r = self.jd.q(name, transport="tcp")
+        self.assertEqual(h.rrset_addresses(r), ["192.0.2.99"])
+        self.assertLess(time.monotonic() - t0, 0.3, "%s: not a cache hit" % name)
+        self.assertEqual(self.up.count(name), 1, name)
+
+    def test_answer_cached_after_client_closed_mid_flight(self):
+        self.up.set_mode("late.tcp.test.", "delay:400")
+        s = tcp_connect(self.jd.port)
+        s.sendall(frame(make_query("late.tcp.test.").to_wire()))
+        h.wait_for(lambda: self.up.count("late.tcp.test.") == 1, 3, what="the upstream query")
+        s.close()  # while the question is upstream
+        time.sleep(0.6)
+        self.assertTrue(self.jd.alive())
+        self.assertCachedOnce("late.tcp.test.")
+        self.assertEqual(self.jd.stop(), 0)  # ASan: no use-after-free, no leak at exit
+
+    def test_pipelined_queries_then_close_all_cached(self):
+        names = ["late%d.tcp.test." % i for i in range(4)]
+        for n in names:
+            self.up.set_mode(n, "delay:400")
+        s = tcp_connect(self.jd.port)
+        # each name twice: the second joins the first one's upstream query
+        s.sendall(b"".join(frame(make_query(n, qid=100 + i).to_wire())
+                           for i, n in enumerate(names + names)))
+        h.wait_for(lambda: all(self.up.count(n) for n in names), 3, what="the upstream queries")
+        s.close()
+        time.sleep(0.6)
+        self.assertTrue(self.jd.alive())
+        for n in names:
+            self.assertCachedOnce(n)
+        self.assertEqual(self.jd.stop(), 0)
+
+    def test_live_client_answered_when_another_left_same_question(self):
+        self.up.set_mode("shared.tcp.test.", "delay:400")
+        q = make_query("shared.tcp.test.")
+        gone = tcp_connect(self.jd.port)
+        gone.sendall(frame(q.to_wire()))
+        h.wait_for(lambda: self.up.count("shared.tcp.test.") == 1, 3, what="the upstream query")
+        live = tcp_connect(self.jd.port)
+        self.addCleanup(live.close)
+        live.sendall(frame(q.to_wire()))
+        gone.close()
+        r = dns.message.from_wire(tcp_read_msg(live, 3))
+        self.assertResponseTo(r, q)
+        self.assertEqual(h.rrset_addresses(r), ["192.0.2.99"])
+        self.assertEqual(self.up.count("shared.tcp.test."), 1)
+        self.assertEqual(self.jd.stop(), 0)
+
 
 class TcpMaxQueries(h.JDTestCase):
 
