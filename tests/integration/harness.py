@@ -589,6 +589,7 @@ class UpQuery:
         self.transport = transport          # "udp" or "tcp"
         self.time = time.monotonic()
         self.src = src
+        self.sport = src[1] if transport == "udp" and src else None   # the sender's UDP port
         self.wire = wire
         self.id = msg.id
         self.flags = msg.flags
@@ -622,6 +623,10 @@ class FakeUpstream:
       wrong_id        UDP: first an answer with another ID (address SPOOF), after 100 ms the right one
       wrong_question  UDP: first an answer for another name (address SPOOF), then the right one
       wrong_port      UDP: first an answer from another source port (address SPOOF), then the right one
+      wrong_case      UDP: first an answer whose question has the case of its letters swapped
+                      (address SPOOF, as a spoofer who cannot see the 0x20 case), then the right one
+      flatten_case    the normal answer, but its question and owner names lower-cased (as some
+                      upstreams and middleboxes do)
       delay:MS        the normal answer after MS milliseconds
       big             100 A records (> 1232 bytes): over UDP truncated like a real server (TC=1)
       drop_udp        never answer over UDP, answer over TCP
@@ -630,15 +635,17 @@ class FakeUpstream:
       garbage         UDP and TCP: the right ID, QR=1, then bytes that do not parse
       bigadd          the normal answer plus 40 A records in the additional section (> 512 B),
                       never truncated (it fits the daemon's advertised EDNS size)
-    Every query is recorded (see UpQuery) in .queries.
+    Every query is recorded (see UpQuery) in .queries. forge() sends a forged UDP answer from
+    the fake's own address and port to any port, e.g. one the daemon used earlier.
     """
 
     SPOOF = "203.0.113.66"
     BIG_COUNT = 100
 
     def __init__(self, default="answer", address="192.0.2.99", ttl=300, neg_ttl=300,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", port=None):
         self.host = host
+        self.want_port = port      # None = a free port (a fixed one, e.g. 53, in a test netns)
         self.default = default
         self.address = address
         self.ttl = ttl
@@ -691,8 +698,8 @@ class FakeUpstream:
 
     def start(self):
         fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        for _ in range(50):
-            port = free_port(self.host)
+        for _ in range(1 if self.want_port else 50):
+            port = self.want_port or free_port(self.host)
             u = socket.socket(fam, socket.SOCK_DGRAM)
             t = socket.socket(fam, socket.SOCK_STREAM)
             t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -834,6 +841,16 @@ class FakeUpstream:
         self._tcp_out[c] += frame(wire)
         self._flush(c)
 
+    def forge(self, uq, dport, address=None):
+        """Send, from the fake's own address and port, an answer (A <address>, default SPOOF)
+        to the recorded UDP query uq, with its ID and question (exact case), to the daemon's
+        port dport instead of the port uq came from."""
+        msg = dns.message.from_wire(uq.wire)
+        r = self._response(msg)
+        r.answer.append(dns.rrset.from_text(msg.question[0].name, self.ttl, "IN", "A",
+                                            address or self.SPOOF))
+        self.udp.sendto(r.to_wire(), (uq.src[0], dport) + tuple(uq.src[2:]))
+
     def _send_udp(self, wire, dst, sock=None):
         (sock or self.udp).sendto(wire, dst)
 
@@ -938,6 +955,10 @@ class FakeUpstream:
             r = self._normal(msg)
             r.flags |= dns.flags.AD
             return send(self._to_wire(r, transport, msg))
+        if mode == "flatten_case":
+            low = dns.message.from_wire(data)
+            low.question[0].name = dns.name.from_text(uq.qname_lower)
+            return send(self._to_wire(self._normal(low), transport, low))
         if mode == "bigadd":
             # a small answer plus a large additional section (> 512 bytes in all)
             r = self._normal(msg)
@@ -946,10 +967,14 @@ class FakeUpstream:
                     "extra%02d.example.test." % i, self.ttl, "IN", "A", "198.51.100.%d" % (i + 1)))
             return send(r.to_wire(max_size=65535))
         good = self._to_wire(self._normal(msg, big=(mode == "big")), transport, msg)
-        if transport == "udp" and mode in ("wrong_id", "wrong_question", "wrong_port"):
+        if transport == "udp" and mode in ("wrong_id", "wrong_question", "wrong_port",
+                                           "wrong_case"):
             spoof = self._normal(msg)
             spoof.answer = []
             name = msg.question[0].name
+            if mode == "wrong_case":
+                name = dns.name.from_text(uq.qname.swapcase())
+                spoof.question = [dns.rrset.RRset(name, dns.rdataclass.IN, msg.question[0].rdtype)]
             if mode == "wrong_question":
                 other = dns.name.from_text("spoof.example.test.")
                 spoof.question = [dns.rrset.RRset(other, dns.rdataclass.IN, msg.question[0].rdtype)]
