@@ -15,7 +15,7 @@ libhiredis-dev libinih-dev"
 TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server redis-tools \
 libmaxmind-db-writer-perl chromium dnsmasq-base iproute2 prometheus logrotate util-linux"
 
-GEO_DEPS="location libloc-database libmaxmind-db-writer-perl"
+GEO_DEPS="location libloc-database libmaxmind-db-writer-perl ieee-data"
 GEO_DB=/var/lib/jurisdns/geo.mmdb
 
 case $what in
