@@ -13,7 +13,7 @@ shift 2>/dev/null || true
 BUILD_DEPS="build-essential autoconf automake pkg-config libuv1-dev libldns-dev libmaxminddb-dev \
 libhiredis-dev libinih-dev"
 TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server redis-tools \
-libmaxmind-db-writer-perl chromium dnsmasq-base iproute2 prometheus logrotate util-linux"
+libmaxmind-db-writer-perl chromium dnsmasq-base iproute2 nftables prometheus logrotate util-linux"
 
 GEO_DEPS="location libloc-database libmaxmind-db-writer-perl ieee-data"
 GEO_DB=/var/lib/jurisdns/geo.mmdb
