@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "ctl_clients.h"
 #include "groups.h"
+#include "label.h"
 #include "policy.h"
 #include "rconn.h"
 #include "report.h"
@@ -749,13 +750,12 @@ static void group_summary(struct strbuf *b, const redisReply *h)
 			continue;
 		char sub[GROUP_NAME_MAX + 16];
 		sb_printf(b, "%s%s %s", any ? ", " : "", f + 2, h->element[i + 1]->str);
-		const char *kinds[] = { "hosted", "operator", "domain" };
 		bool first = true;
 		for (int k = 0; k < 3; k++) {
-			snprintf(sub, sizeof(sub), "%s:%s", f, kinds[k]);
+			snprintf(sub, sizeof(sub), "%s:%s", f, label_kind_names[k]);
 			const char *v = hget(h, sub);
 			if (v) {
-				sb_printf(b, "%s%s %s", first ? " (" : ", ", kinds[k], v);
+				sb_printf(b, "%s%s %s", first ? " (" : ", ", label_kind_names[k], v);
 				first = false;
 			}
 		}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "label.h"
 #include "ctl_clients.h"
 
 #define MAX_CANDIDATES 16
@@ -299,8 +300,6 @@ enum pmode ctl_client_mode(const struct ctl_clients *cs, const struct ctl_client
 
 bool ctl_rule_field(const struct client_rule *r, const char *field, char *buf, size_t len)
 {
-	static const char *const reasons[] = { "hosted", "operator", "domain" };
-
 	buf[0] = 0;
 	if (!strcmp(field, "mode") && r->mode >= 0)
 		snprintf(buf, len, "%s", policy_mode_name((enum pmode)r->mode));
@@ -318,7 +317,7 @@ bool ctl_rule_field(const struct client_rule *r, const char *field, char *buf, s
 				if (b->kinds != 0x7 && !(b->kinds & (1 << k)))
 					continue;
 				int w = snprintf(buf + used, len - used, "%s%s%s%s", used ? "," : "", b->group,
-						 b->kinds == 0x7 ? "" : ":", b->kinds == 0x7 ? "" : reasons[k]);
+						 b->kinds == 0x7 ? "" : ":", b->kinds == 0x7 ? "" : label_kind_names[k]);
 				used += w > 0 ? (size_t)w : 0;
 			}
 		}

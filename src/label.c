@@ -13,7 +13,15 @@
 #define MAX_CHAIN 16
 #define MAX_ALL_ADDRS 512
 
-static const char *const kind_names[] = { "hosted", "operator", "domain" };
+const char *const label_kind_names[LABEL_KINDS] = { "hosted", "operator", "domain" };
+
+int label_kind_parse(const char *s)
+{
+	for (int k = 0; k < LABEL_KINDS; k++)
+		if (!strcmp(s, label_kind_names[k]))
+			return k;
+	return -1;
+}
 
 void label_unref(struct label *l)
 {
@@ -23,7 +31,7 @@ void label_unref(struct label *l)
 
 const char *label_reason_str(const struct label_reason *r, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s:%s:%s", r->group, kind_names[r->kind], r->detail);
+	snprintf(buf, len, "%s:%s:%s", r->group, label_kind_names[r->kind], r->detail);
 	return buf;
 }
 

@@ -17,6 +17,14 @@
 #define LABEL_MAX_REASONS 16
 
 enum label_kind { LABEL_HOSTED = 0, LABEL_OPERATOR = 1, LABEL_DOMAIN = 2 };
+#define LABEL_KINDS 3
+
+/* The one table of reason names, indexed by enum label_kind: "hosted", "operator", "domain".
+ * The log, the stats keys, the metrics, the policy syntax and the ctl all spell them so. */
+extern const char *const label_kind_names[LABEL_KINDS];
+
+/* The enum label_kind named s (exact, lower case), or -1. */
+int label_kind_parse(const char *s);
 
 struct label_addr {
 	uint8_t ip[16];              /* IPv4 as ::ffff:a.b.c.d */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "label.h"
 #include "policy.h"
 #include "util.h"
 #include "wire.h"
@@ -15,8 +16,6 @@
 static const char *const mode_names[] = { "off", "log", "block", NULL };
 static const char *const action_names[] = { "pass", "sinkhole", "nxdomain", "nodata", "refuse",
 					    "drop", "strip", "tcp-only", "local", NULL };
-static const char *const kind_names[] = { "hosted", "operator", "domain" };
-static const char *const reason_names[] = { "hosted", "operator", "domain", "any" };
 
 const char *policy_action_name(enum paction a) { return action_names[a]; }
 const char *policy_mode_name(enum pmode m) { return mode_names[m]; }
@@ -120,14 +119,13 @@ int policy_parse_block(const char *value, const struct groups *g, struct block_s
 		unsigned i;
 		if (colon) {
 			*colon = 0;
-			if (!strcmp(colon + 1, "hosted"))
-				kinds = 1 << LABEL_HOSTED;
-			else if (!strcmp(colon + 1, "operator"))
-				kinds = 1 << LABEL_OPERATOR;
-			else if (!strcmp(colon + 1, "domain"))
-				kinds = 1 << LABEL_DOMAIN;
+			int k = label_kind_parse(colon + 1);
+			if (k >= 0)
+				kinds = (uint8_t)(1 << k);
 			else if (strcmp(colon + 1, "any")) {
-				const char *near = suggest_word(colon + 1, reason_names, 4);
+				const char *const words[] = { label_kind_names[0], label_kind_names[1],
+							      label_kind_names[2], "any" };
+				const char *near = suggest_word(colon + 1, words, 4);
 				if (near)
 					snprintf(err, errlen, "unknown reason '%.40s:%.40s' in block (did you mean "
 						 "'%.40s:%s'?)", tok, colon + 1, tok, near);
@@ -639,7 +637,7 @@ bool policy_after(const struct policy *p, const struct policy *o, const struct c
 			v->action = action_for(p, o, c);
 			v->ede = EDE_FILTERED;
 			snprintf(v->text, sizeof(v->text), "filtered by opt-in: %s %s:%s", lr->group,
-				 kind_names[lr->kind], lr->detail);
+				 label_kind_names[lr->kind], lr->detail);
 			return true;
 		}
 	}

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "log.h"
+#include "label.h"
 #include "qlog.h"
 #include "util.h"
 #include "wire.h"
@@ -472,9 +473,8 @@ size_t qlog_format(const struct qlog_rec *rec, enum client_id_mode id_mode, cons
 		putf(&o, ",\"answers_omitted\":%u", (unsigned)(l->total_addrs - l->naddrs));
 	puts_raw(&o, ",\"labels\":[");
 	for (unsigned i = 0; l && i < l->nreasons; i++) {
-		static const char *const kinds[] = { "hosted", "operator", "domain" };
 		const struct label_reason *r = &l->reasons[i];
-		snprintf(tmp, sizeof(tmp), "%s:%s", kinds[r->kind], r->detail);
+		snprintf(tmp, sizeof(tmp), "%s:%s", label_kind_names[r->kind], r->detail);
 		putf(&o, "%s{\"group\":", i ? "," : "");
 		put_jstr(&o, r->group);
 		puts_raw(&o, ",\"reason\":");

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <hiredis/hiredis.h>
+#include "label.h"
 #include "report.h"
 #include "util.h"
 
@@ -42,7 +43,6 @@
 
 static const char *const palette[REP_PALETTE] = { "#c0392b", "#2471a3", "#d68910", "#229954",
 						  "#7d3c98", "#17a589", "#a04000", "#5d6d7e" };
-static const char *const kinds[3] = { "hosted", "operator", "domain" };
 
 struct dev {
 	const char *id;              /* in rep.members */
@@ -677,7 +677,7 @@ static void group_totals(struct rep *r)
 		pct(b, num(rep_hget(r->total, f)), num(rep_hget(r->total, "queries")));
 		sb_str(b, "</td>");
 		for (int k = 0; k < 3; k++) {
-			snprintf(f, sizeof(f), "g:%s:%s", r->groups[g], kinds[k]);
+			snprintf(f, sizeof(f), "g:%s:%s", r->groups[g], label_kind_names[k]);
 			total_cell(r, f);
 		}
 		sb_str(b, "</tr>\n");

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "log.h"
+#include "label.h"
 #include "stats.h"
 #include "util.h"
 #include "wire.h"
@@ -477,7 +478,6 @@ const char stats_script[] =
 	"redis.call('HSET', KEYS[1], inst, seq)\n"
 	"return 1\n";
 
-static const char *const kind_names[] = { "hosted", "operator", "domain" };
 static const char *const fixed_names[] = { "queries", "cache_hits", "blocked", "rewritten" };
 
 struct argbuf {
@@ -541,7 +541,7 @@ static void counts_args(struct argbuf *a, const struct acc_counts *c)
 		for (int r = 0; r < 4; r++)
 			if (c->g[g].v[r]) {
 				if (r)
-					arg(a, "g:%s:%s", c->g[g].name, kind_names[r - 1]);
+					arg(a, "g:%s:%s", c->g[g].name, label_kind_names[r - 1]);
 				else
 					arg(a, "g:%s", c->g[g].name);
 				arg(a, "%llu", (unsigned long long)c->g[g].v[r]);
@@ -610,7 +610,7 @@ static bool build_batch(struct stats_sync *s)
 			arg(&a, "%s", d->group);
 			arg(&a, "%s", d->domain);
 			arg(&a, "%llu", (unsigned long long)d->count);
-			arg(&a, "%s", kind_names[d->kind]);
+			arg(&a, "%s", label_kind_names[d->kind]);
 		}
 		unsigned nr = acc->nrecent < ACC_RECENT ? acc->nrecent : ACC_RECENT;
 		for (unsigned k = acc->nrecent - nr; k < acc->nrecent; k++) {
@@ -618,7 +618,7 @@ static bool build_batch(struct stats_sync *s)
 			arg(&a, "Q");
 			arg(&a, "%s", q->client);
 			arg(&a, "%s", q->group);
-			arg(&a, "%s", kind_names[q->reason]);
+			arg(&a, "%s", label_kind_names[q->reason]);
 			arg(&a, "%s", q->domain);
 			arg(&a, "%s", policy_action_name((enum paction)q->action));
 			arg(&a, "%llu", (unsigned long long)q->ts);
@@ -825,7 +825,7 @@ void stats_sync_metrics(const struct stats_sync *s, struct strbuf *b)
 			sb_json(b, inst);
 			sb_str(b, ",group=");
 			sb_json(b, c->g[g].name);
-			sb_printf(b, ",reason=\"%s\"} %llu\n", r ? kind_names[r - 1] : "any",
+			sb_printf(b, ",reason=\"%s\"} %llu\n", r ? label_kind_names[r - 1] : "any",
 				  (unsigned long long)c->g[g].v[r]);
 		}
 	sb_str(b, "# HELP jurisdns_redis_up Whether the statistics connection to Redis is up.\n"
