@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <stdatomic.h>
+#include <ini.h>
 #include "groups.h"
 #include "suffix.h"
 #include "util.h"
@@ -139,6 +140,11 @@ struct loader {
 	char *err;
 	size_t errlen;
 	struct groups *g;
+	FILE *f;                     /* the groups file, read by groups_read_line for inih */
+	int lineno;                  /* its line being read */
+	int cur;                     /* the group whose section this is, -1 before the first */
+	bool names_only;             /* [jurisdiction NAME] lines alone: the rest is not parsed */
+	int err_line;                /* the groups file's line of the first error, 0 when none */
 };
 
 static int lerr(struct loader *l, const char *file, int line, const char *fmt, ...)
@@ -152,6 +158,7 @@ static int lerr(struct loader *l, const char *file, int line, const char *fmt, .
 	if (n >= 0 && (size_t)n < l->errlen)
 		vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
+	l->err_line = l->lineno > 0 ? l->lineno : 1;
 	return -1;
 }
 
@@ -234,62 +241,68 @@ static uint32_t cdn_operator(struct groups *g, const char *op)
 	return (uint32_t)++g->ncdn_ops;
 }
 
-/* A CDN list file: "SUFFIX OPERATOR NAME" per line; '#' or ';' starts a comment (the source). */
-static int load_cdn_list(struct loader *l, const char *file, int cline, unsigned gi)
-{
-	char path[1024], line[1024];
-	FILE *f;
-	int ln = 0;
+/* One entry t (trimmed, no comment) of a list file at path:ln for group gi. Returns 0, or -1
+ * with the error set. */
+typedef int list_entry_fn(struct loader *l, char *t, unsigned gi, const char *path, int ln);
 
-	resolve_path(l, file, path, sizeof(path));
-	if (!(f = fopen(path, "r")))
-		return lerr(l, l->path, cline, "%s: %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		char *t, *op;
-		uint8_t wire[256];
-		int len;
-		uint32_t tag;
-		ln++;
-		strip_comment(line);
-		t = trim(line);
-		if (!*t)
-			continue;
-		for (op = t; *op && !isspace((unsigned char)*op); op++)
-			;
-		if (*op)
-			*op++ = 0;
-		op = trim(op);
-		if ((len = domain_to_wire(t, wire)) < 0) {
-			fclose(f);
-			return lerr(l, path, ln, "'%s' is not a domain name", t);
-		}
-		if (!*op) {
-			fclose(f);
-			return lerr(l, path, ln, "'%s' has no operator name (SUFFIX OPERATOR NAME)", t);
-		}
-		for (const char *c = op; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\' || (unsigned char)*c == 0x7f) {
-				fclose(f);
-				return lerr(l, path, ln, "operator name with a control character, '\"' or '\\'");
-			}
-		/* the label detail is "SUFFIX (OPERATOR)" in struct label_reason (71 bytes) */
-		if (strlen(t) + strlen(op) + 3 >= 71) {
-			fclose(f);
-			return lerr(l, path, ln, "suffix and operator name longer than 67 characters together");
-		}
-		if (!(tag = cdn_operator(l->g, op)) ||
-		    suffix_set_add_tagged(l->g->cdn, wire, (size_t)len, 1u << gi, tag) < 0) {
-			fclose(f);
-			return lerr(l, path, ln, "out of memory");
-		}
-		l->g->g[gi].ncdn++;
-	}
-	fclose(f);
+/* An ASN list: one AS number a line. */
+static int asn_entry(struct loader *l, char *t, unsigned gi, const char *path, int ln)
+{
+	uint32_t asn;
+
+	if (parse_asn(t, &asn) < 0)
+		return lerr(l, path, ln, "'%s' is not an AS number", t);
+	if (add_asn(&l->g->g[gi], asn) < 0)
+		return lerr(l, path, ln, "out of memory");
 	return 0;
 }
 
-/* A list file: one ASN or domain per line; '#' or ';' starts a comment (the source). */
-static int load_list(struct loader *l, const char *file, int cline, unsigned gi, bool asns)
+/* A domain list: one domain a line. */
+static int domain_entry(struct loader *l, char *t, unsigned gi, const char *path, int ln)
+{
+	uint8_t wire[256];
+	int len = domain_to_wire(t, wire);
+
+	if (len < 0)
+		return lerr(l, path, ln, "'%s' is not a domain name", t);
+	if (add_domain(l, wire, len, gi) < 0)
+		return lerr(l, path, ln, "out of memory");
+	return 0;
+}
+
+/* A CDN list: "SUFFIX OPERATOR NAME" a line. */
+static int cdn_entry(struct loader *l, char *t, unsigned gi, const char *path, int ln)
+{
+	uint8_t wire[256];
+	int len;
+	uint32_t tag;
+	char *op;
+
+	for (op = t; *op && !isspace((unsigned char)*op); op++)
+		;
+	if (*op)
+		*op++ = 0;
+	op = trim(op);
+	if ((len = domain_to_wire(t, wire)) < 0)
+		return lerr(l, path, ln, "'%s' is not a domain name", t);
+	if (!*op)
+		return lerr(l, path, ln, "'%s' has no operator name (SUFFIX OPERATOR NAME)", t);
+	for (const char *c = op; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\' || (unsigned char)*c == 0x7f)
+			return lerr(l, path, ln, "operator name with a control character, '\"' or '\\'");
+	/* the label detail is "SUFFIX (OPERATOR)" in struct label_reason (71 bytes) */
+	if (strlen(t) + strlen(op) + 3 >= 71)
+		return lerr(l, path, ln, "suffix and operator name longer than 67 characters together");
+	if (!(tag = cdn_operator(l->g, op)) ||
+	    suffix_set_add_tagged(l->g->cdn, wire, (size_t)len, 1u << gi, tag) < 0)
+		return lerr(l, path, ln, "out of memory");
+	l->g->g[gi].ncdn++;
+	return 0;
+}
+
+/* A list file named on the groups file's current line: one entry a line, read by entry; '#' or
+ * ';' starts a comment (the source). List files are plain lines, not INI. */
+static int load_list(struct loader *l, const char *file, unsigned gi, list_entry_fn *entry)
 {
 	char path[1024], line[1024];
 	FILE *f;
@@ -297,38 +310,19 @@ static int load_list(struct loader *l, const char *file, int cline, unsigned gi,
 
 	resolve_path(l, file, path, sizeof(path));
 	if (!(f = fopen(path, "r")))
-		return lerr(l, l->path, cline, "%s: %s", path, strerror(errno));
+		return lerr(l, l->path, l->lineno, "%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		char *t;
 		ln++;
 		strip_comment(line);
 		t = trim(line);
-		if (!*t)
-			continue;
-		if (asns) {
-			uint32_t asn;
-			if (parse_asn(t, &asn) < 0) {
-				fclose(f);
-				return lerr(l, path, ln, "'%s' is not an AS number", t);
-			}
-			if (add_asn(&l->g->g[gi], asn) < 0)
-				goto oom;
-		} else {
-			uint8_t wire[256];
-			int len = domain_to_wire(t, wire);
-			if (len < 0) {
-				fclose(f);
-				return lerr(l, path, ln, "'%s' is not a domain name", t);
-			}
-			if (add_domain(l, wire, len, gi) < 0)
-				goto oom;
+		if (*t && entry(l, t, gi, path, ln) < 0) {
+			fclose(f);
+			return -1;
 		}
 	}
 	fclose(f);
 	return 0;
-oom:
-	fclose(f);
-	return lerr(l, path, ln, "out of memory");
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -337,14 +331,148 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* names_only: the [jurisdiction NAME] lines alone, the rest is not even parsed */
+/* t: exactly "[jurisdiction NAME]", NAME of letters, digits, '-' and '_'. Starts that group. */
+static int groups_section(struct loader *l, const char *t)
+{
+	static const char prefix[] = "[jurisdiction ";
+	char name[64];
+	size_t k = 0;
+	const char *s = t + sizeof(prefix) - 1;
+
+	if (strncmp(t, prefix, sizeof(prefix) - 1))
+		return lerr(l, l->path, l->lineno, "expected [jurisdiction NAME] (letters, digits, - and _)");
+	while ((isalnum((unsigned char)*s) || *s == '-' || *s == '_') && k < sizeof(name) - 1)
+		name[k++] = *s++;
+	name[k] = 0;
+	if (!k || s[0] != ']' || s[1])
+		return lerr(l, l->path, l->lineno, "expected [jurisdiction NAME] (letters, digits, - and _)");
+	if (strlen(name) >= GROUP_NAME_MAX || l->g->n == GROUPS_MAX)
+		return lerr(l, l->path, l->lineno, "group name too long or more than %d groups", GROUPS_MAX);
+	if (groups_find(l->g, name)) /* names are case-insensitive */
+		return lerr(l, l->path, l->lineno, "group %s defined twice", name);
+	l->cur = (int)l->g->n++;
+	snprintf(l->g->g[l->cur].name, GROUP_NAME_MAX, "%s", name);
+	return 0;
+}
+
+/* inih's reader: the next line of the groups file with its comment ('#' or ';' anywhere) and
+ * indent cut off, so inih sees no continuation lines. Section headers are checked and taken
+ * here: inih does not report an empty section, and an empty group is still a group. NULL at the
+ * end or after the first error. */
+static char *groups_read_line(char *str, int num, void *stream)
+{
+	struct loader *l = stream;
+	size_t n;
+	char *t;
+
+	if (l->err_line || !fgets(str, num, l->f))
+		return NULL;
+	l->lineno++;
+	n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		int ch = getc(l->f);
+		if (ch != EOF) {
+			/* inih's buffer is fixed: a longer line would be split silently */
+			lerr(l, l->path, l->lineno, "line longer than %d characters", num - 2);
+			return NULL;
+		}
+	}
+	if (l->lineno == 1 && !memcmp(str, "\xef\xbb\xbf", 3)) /* a byte-order mark */
+		memmove(str, str + 3, strlen(str + 3) + 1);
+	strip_comment(str);
+	t = trim(str);
+	if (*t == '[') {
+		if (groups_section(l, t) < 0)
+			return NULL;
+	} else if (*t && l->names_only) {
+		*t = 0;
+	} else if (*t && t[strcspn(t, "=:")] != '=') {
+		/* inih would take "key: value" too; this format has only "key = value" */
+		lerr(l, l->path, l->lineno, "expected key = value");
+		return NULL;
+	}
+	memmove(str, t, strlen(t) + 1);
+	return str;
+}
+
+/* inih's handler: one "key = value" of the current group. Returns 1; errors go to l. */
+static int groups_on_key(void *user, const char *section, const char *key, const char *value)
+{
+	struct loader *l = user;
+	char val[1024], *save = NULL, *tok;
+
+	(void)section; /* groups_read_line keeps the current group */
+	if (l->err_line || l->names_only)
+		return 1;
+	if (l->cur < 0) {
+		lerr(l, l->path, l->lineno, "'%s' outside a [jurisdiction NAME] section", key);
+		return 1;
+	}
+	struct jgroup *jg = &l->g->g[l->cur];
+	unsigned gi = (unsigned)l->cur;
+	bool except = !strcmp(key, "countries_except");
+	bool countries = except || !strcmp(key, "countries"), asns = !strcmp(key, "asns"),
+	     domains = !strcmp(key, "domains"), cdn = !strcmp(key, "cdn");
+	if (!countries && !asns && !domains && !cdn) {
+		lerr(l, l->path, l->lineno,
+		     "unknown key '%s' (countries, countries_except, asns, domains or cdn)", key);
+		return 1;
+	}
+	snprintf(val, sizeof(val), "%s", value);
+	for (tok = strtok_r(val, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		if (countries) {
+			if (strlen(tok) != 2 || !isalpha((unsigned char)tok[0]) || !isalpha((unsigned char)tok[1])) {
+				lerr(l, l->path, l->lineno, "'%s' is not a two-letter country code", tok);
+				return 1;
+			}
+			unsigned *nc = except ? &jg->nexcept : &jg->ncountries;
+			char (*list)[3] = except ? jg->except : jg->countries;
+			if (*nc == GROUP_MAX_COUNTRIES) {
+				lerr(l, l->path, l->lineno, "more than %d countries", GROUP_MAX_COUNTRIES);
+				return 1;
+			}
+			list[*nc][0] = (char)toupper((unsigned char)tok[0]);
+			list[*nc][1] = (char)toupper((unsigned char)tok[1]);
+			list[(*nc)++][2] = 0;
+		} else if (asns) {
+			uint32_t asn;
+			if (parse_asn(tok, &asn) < 0) {
+				if (load_list(l, tok, gi, asn_entry) < 0)
+					return 1;
+			} else if (add_asn(jg, asn) < 0) {
+				lerr(l, l->path, l->lineno, "out of memory");
+				return 1;
+			}
+		} else if (cdn) {
+			/* list files only: an entry needs its operator's name, with spaces */
+			if (load_list(l, tok, gi, cdn_entry) < 0)
+				return 1;
+		} else if (strchr(tok, '/') || !strcmp(tok + (strlen(tok) > 4 ? strlen(tok) - 4 : 0), ".txt")) {
+			if (load_list(l, tok, gi, domain_entry) < 0)
+				return 1;
+		} else {
+			uint8_t wire[256];
+			int len = domain_to_wire(tok, wire);
+			if (len <= 0) {
+				lerr(l, l->path, l->lineno, "'%s' is neither a domain nor a list file (*.txt)", tok);
+				return 1;
+			}
+			if (add_domain(l, wire, len, gi) < 0) {
+				lerr(l, l->path, l->lineno, "out of memory");
+				return 1;
+			}
+		}
+	}
+	return 1;
+}
+
+/* The groups file goes through libinih like the main configuration (conf.c). */
 static struct groups *load(const char *path, bool names_only, char *err, size_t errlen)
 {
-	struct loader l = { .path = path, .err = err, .errlen = errlen };
-	char line[1024];
-	FILE *f;
-	int ln = 0, cur = -1;
+	struct loader l = { .path = path, .err = err, .errlen = errlen, .cur = -1,
+			    .names_only = names_only };
 	const char *slash = strrchr(path, '/');
+	int line;
 
 	if (slash && (size_t)(slash - path) < sizeof(l.dir))
 		snprintf(l.dir, sizeof(l.dir), "%.*s", (int)(slash - path), path);
@@ -352,114 +480,23 @@ static struct groups *load(const char *path, bool names_only, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (!(f = fopen(path, "r"))) {
+	if (!(l.f = fopen(path, "r"))) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		char *t, *eq;
-		ln++;
-		strip_comment(line);
-		t = trim(line);
-		if (!*t)
-			continue;
-		if (*t == '[') {
-			/* exactly "[jurisdiction NAME]", NAME of letters, digits, '-' and '_' */
-			static const char prefix[] = "[jurisdiction ";
-			char name[64];
-			size_t k = 0;
-			const char *s = t + sizeof(prefix) - 1;
-			if (strncmp(t, prefix, sizeof(prefix) - 1)) {
-				lerr(&l, path, ln, "expected [jurisdiction NAME] (letters, digits, - and _)");
-				goto fail_f;
-			}
-			while ((isalnum((unsigned char)*s) || *s == '-' || *s == '_') && k < sizeof(name) - 1)
-				name[k++] = *s++;
-			name[k] = 0;
-			if (!k || s[0] != ']' || s[1]) {
-				lerr(&l, path, ln, "expected [jurisdiction NAME] (letters, digits, - and _)");
-				goto fail_f;
-			}
-			if (strlen(name) >= GROUP_NAME_MAX || l.g->n == GROUPS_MAX) {
-				lerr(&l, path, ln, "group name too long or more than %d groups", GROUPS_MAX);
-				goto fail_f;
-			}
-			for (unsigned i = 0; i < l.g->n; i++)
-				if (!strcasecmp(l.g->g[i].name, name)) { /* names are case-insensitive */
-					lerr(&l, path, ln, "group %s defined twice", name);
-					goto fail_f;
-				}
-			cur = (int)l.g->n++;
-			snprintf(l.g->g[cur].name, GROUP_NAME_MAX, "%s", name);
-			continue;
-		}
-		if (names_only)
-			continue;
-		if (!(eq = strchr(t, '='))) {
-			lerr(&l, path, ln, "expected key = value");
-			goto fail_f;
-		}
-		*eq = 0;
-		char *key = trim(t), *val = trim(eq + 1), *save = NULL, *tok;
-		if (cur < 0) {
-			lerr(&l, path, ln, "'%s' outside a [jurisdiction NAME] section", key);
-			goto fail_f;
-		}
-		struct jgroup *jg = &l.g->g[cur];
-		bool except = !strcmp(key, "countries_except");
-		bool countries = except || !strcmp(key, "countries"), asns = !strcmp(key, "asns"),
-		     domains = !strcmp(key, "domains"), cdn = !strcmp(key, "cdn");
-		if (!countries && !asns && !domains && !cdn) {
-			lerr(&l, path, ln, "unknown key '%s' (countries, countries_except, asns, domains or cdn)", key);
-			goto fail_f;
-		}
-		for (tok = strtok_r(val, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
-			if (countries) {
-				if (strlen(tok) != 2 || !isalpha((unsigned char)tok[0]) || !isalpha((unsigned char)tok[1])) {
-					lerr(&l, path, ln, "'%s' is not a two-letter country code", tok);
-					goto fail_f;
-				}
-				unsigned *nc = except ? &jg->nexcept : &jg->ncountries;
-				char (*list)[3] = except ? jg->except : jg->countries;
-				if (*nc == GROUP_MAX_COUNTRIES) {
-					lerr(&l, path, ln, "more than %d countries", GROUP_MAX_COUNTRIES);
-					goto fail_f;
-				}
-				list[*nc][0] = (char)toupper((unsigned char)tok[0]);
-				list[*nc][1] = (char)toupper((unsigned char)tok[1]);
-				list[(*nc)++][2] = 0;
-			} else if (asns) {
-				uint32_t asn;
-				if (parse_asn(tok, &asn) == 0) {
-					if (add_asn(jg, asn) < 0) {
-						lerr(&l, path, ln, "out of memory");
-						goto fail_f;
-					}
-				} else if (load_list(&l, tok, ln, (unsigned)cur, true) < 0)
-					goto fail_f;
-			} else if (cdn) {
-				/* list files only: an entry needs its operator's name, with spaces */
-				if (load_cdn_list(&l, tok, ln, (unsigned)cur) < 0)
-					goto fail_f;
-			} else {
-				uint8_t wire[256];
-				int len;
-				if (strchr(tok, '/') || !strcmp(tok + (strlen(tok) > 4 ? strlen(tok) - 4 : 0), ".txt")) {
-					if (load_list(&l, tok, ln, (unsigned)cur, false) < 0)
-						goto fail_f;
-				} else if ((len = domain_to_wire(tok, wire)) > 0) {
-					if (add_domain(&l, wire, len, (unsigned)cur) < 0) {
-						lerr(&l, path, ln, "out of memory");
-						goto fail_f;
-					}
-				} else {
-					lerr(&l, path, ln, "'%s' is neither a domain nor a list file (*.txt)", tok);
-					goto fail_f;
-				}
-			}
-		}
+	line = ini_parse_stream(groups_read_line, &l, groups_on_key, &l);
+	fclose(l.f);
+	/* whichever came first: inih's own syntax error (not expected: the reader passes it only
+	 * headers and key = value lines) or ours */
+	if (line != 0 && (!l.err_line || (line > 0 && line < l.err_line))) {
+		if (line > 0)
+			snprintf(err, errlen, "%s:%d: expected [jurisdiction NAME] or key = value", path, line);
+		else
+			snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
 	}
-	fclose(f);
+	if (l.err_line)
+		goto fail;
 	for (unsigned i = 0; i < l.g->n; i++) {
 		struct jgroup *jg = &l.g->g[i];
 		size_t o = 0;
@@ -472,8 +509,6 @@ static struct groups *load(const char *path, bool names_only, char *err, size_t 
 		jg->nasns = o;
 	}
 	return l.g;
-fail_f:
-	fclose(f);
 fail:
 	groups_unref(l.g);
 	return NULL;

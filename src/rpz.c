@@ -6,11 +6,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include "rpz.h"
 #include "wire.h"
 
-static const char *const special[] = { "rpz-passthru", "rpz-drop", "rpz-tcp-only" };
+/* CNAME targets with a meaning of their own, as wire names (any case matches) */
+static const struct {
+	const uint8_t *name;
+	size_t len;
+	enum rpz_action action;
+} rpz_special_targets[] = {
+#define RPZ_TARGET(w, a) { (const uint8_t *)(w), sizeof(w), (a) } /* sizeof: the root byte too */
+	RPZ_TARGET("\x0crpz-passthru", RPZ_PASSTHRU),
+	RPZ_TARGET("\x08rpz-drop", RPZ_DROP),
+	RPZ_TARGET("\x0crpz-tcp-only", RPZ_TCP_ONLY),
+#undef RPZ_TARGET
+};
 
 void rpz_free(struct rpz *z)
 {
@@ -144,14 +154,6 @@ static int add_net(struct rpz_net **list, unsigned *n, unsigned *cap, const stru
 	return 0;
 }
 
-static bool name_eq_nocase(const uint8_t *a, const uint8_t *b, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((a[i] | 0x20) != (b[i] | 0x20) && !(a[i] == b[i]))
-			return false;
-	return true;
-}
-
 int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
@@ -214,7 +216,7 @@ int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 		char lab[128][64], text[300], where[320];
 		int nl;
 
-		if (len <= olen || !name_eq_nocase(on + len - olen, ow, olen))
+		if (len <= olen || !wire_name_equal_nocase(on + len - olen, ow, olen))
 			continue; /* the apex (SOA, NS) or outside the zone */
 		/* the trigger: the owner without the origin, made a name of its own */
 		tlen = len - olen;
@@ -240,21 +242,14 @@ int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 			const ldns_rdf *t = ldns_rr_rdf(rr, 0);
 			const uint8_t *td = ldns_rdf_data(t);
 			size_t ts = ldns_rdf_size(t);
-			char tl1[64] = "";
-			if (ts >= 2 && td[0] < 64) {
-				memcpy(tl1, td + 1, td[0]);
-				tl1[td[0]] = 0;
-			}
 			if (ts == 1)
 				act = RPZ_NXDOMAIN;
 			else if (ts == 3 && td[0] == 1 && td[1] == '*')
 				act = RPZ_NODATA;
-			else if (ts == (size_t)td[0] + 2 && !strcasecmp(tl1, special[0]))
-				act = RPZ_PASSTHRU;
-			else if (ts == (size_t)td[0] + 2 && !strcasecmp(tl1, special[1]))
-				act = RPZ_DROP;
-			else if (ts == (size_t)td[0] + 2 && !strcasecmp(tl1, special[2]))
-				act = RPZ_TCP_ONLY;
+			for (size_t k = 0; k < sizeof(rpz_special_targets) / sizeof(*rpz_special_targets); k++)
+				if (ts == rpz_special_targets[k].len &&
+				    wire_name_equal_nocase(td, rpz_special_targets[k].name, ts))
+					act = rpz_special_targets[k].action;
 		}
 
 		/* the trigger kind */

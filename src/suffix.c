@@ -6,6 +6,7 @@
 #include <string.h>
 #include "suffix.h"
 #include "util.h"
+#include "wire.h"
 
 struct slot {
 	uint32_t value;
@@ -164,7 +165,7 @@ int domain_to_wire(const char *text, uint8_t *out)
 			out[lab] = 0;
 			continue;
 		}
-		unsigned char c = (unsigned char)tolower((unsigned char)*s);
+		uint8_t c = wire_lower_tab[(unsigned char)*s];
 		if (!(isalnum(c) || c == '-' || c == '_') || out[lab] == 63 || o + 2 >= 254)
 			return -1;
 		out[++o] = c;

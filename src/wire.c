@@ -6,7 +6,14 @@
 #include "util.h"
 #include "wire.h"
 
-static inline uint8_t lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
+/* Built at compile time: ASCII 'A'..'Z' to 'a'..'z', every other byte to itself. */
+#define LOW1(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+#define LOW4(c) LOW1(c), LOW1((c) + 1), LOW1((c) + 2), LOW1((c) + 3)
+#define LOW16(c) LOW4(c), LOW4((c) + 4), LOW4((c) + 8), LOW4((c) + 12)
+#define LOW64(c) LOW16(c), LOW16((c) + 16), LOW16((c) + 32), LOW16((c) + 48)
+const uint8_t wire_lower_tab[256] = { LOW64(0), LOW64(64), LOW64(128), LOW64(192) };
+
+static inline uint8_t lower(uint8_t c) { return wire_lower_tab[c]; }
 
 void wire_name_lower(uint8_t *name, size_t len)
 {
@@ -14,31 +21,27 @@ void wire_name_lower(uint8_t *name, size_t len)
 		name[i] = lower(name[i]);
 }
 
-/* Skip a possibly compressed name. Returns the offset after it, or -1. */
+bool wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	/* one loop, no branch on the byte's kind: the table leaves length octets (0..63) and every
+	 * other non-letter as they are, so they must match exactly */
+	for (size_t i = 0; i < len; i++)
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	return true;
+}
+
+/* Skip a possibly compressed name. Returns the offset after it, or -1. The one walk over
+ * compressed names: the name is read whole, so a pointer loop or a pointer to garbage is
+ * caught here too. */
 static int name_skip(const uint8_t *pkt, size_t len, size_t off)
 {
-	size_t total = 0;
+	uint8_t scratch[DNS_MAX_NAME];
+	size_t next;
 
-	for (;;) {
-		if (off >= len)
-			return -1;
-		uint8_t l = pkt[off];
-		if ((l & 0xc0) == 0xc0) {
-			if (off + 2 > len)
-				return -1;
-			if ((size_t)(rd16(pkt + off) & 0x3fff) >= off)
-				return -1; /* pointers go strictly backwards */
-			return (int)(off + 2);
-		}
-		if (l & 0xc0)
-			return -1; /* 0x40/0x80 label types are obsolete or unknown */
-		total += (size_t)l + 1;
-		if (total > DNS_MAX_NAME)
-			return -1;
-		off += (size_t)l + 1;
-		if (l == 0)
-			return (int)off;
-	}
+	if (wire_name_unpack(pkt, len, off, scratch, &next) < 0)
+		return -1;
+	return (int)next;
 }
 
 /* Read an uncompressed name (as in a question). Returns its wire length, or -1. */
@@ -60,12 +63,20 @@ static int name_plain(const uint8_t *pkt, size_t len, size_t off)
 	}
 }
 
-static bool name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len)
+/* The offset after the question at DNS_HDR when it is qname (any case), qtype, qclass; else -1. */
+static int question_end(const uint8_t *pkt, size_t len, const uint8_t *qname, uint16_t qname_len,
+			uint16_t qtype, uint16_t qclass)
 {
-	for (size_t i = 0; i < len; i++)
-		if (lower(a[i]) != lower(b[i]))
-			return false;
-	return true;
+	size_t off = DNS_HDR;
+	int n = name_plain(pkt, len, off);
+
+	if (n != qname_len || off + (size_t)n + 4 > len ||
+	    !wire_name_equal_nocase(pkt + off, qname, qname_len))
+		return -1;
+	off += (size_t)n;
+	if (rd16(pkt + off) != qtype || rd16(pkt + off + 2) != qclass)
+		return -1;
+	return (int)(off + 4);
 }
 
 static int hexval(uint8_t c)
@@ -301,7 +312,7 @@ int wire_parse_answer(const uint8_t *pkt, size_t len, const uint8_t *qname, uint
 		      uint16_t qtype, uint16_t qclass, struct dns_answer *a, uint16_t *ttl_off,
 		      size_t ttl_cap)
 {
-	size_t off = DNS_HDR;
+	size_t off;
 	int n;
 
 	memset(a, 0, sizeof(*a));
@@ -317,13 +328,9 @@ int wire_parse_answer(const uint8_t *pkt, size_t len, const uint8_t *qname, uint
 	a->arcount = rd16(pkt + 10);
 	if (!(a->flags & F_QR) || F_OPCODE(a->flags) != 0 || a->qdcount != 1)
 		return -1;
-	n = name_plain(pkt, len, off);
-	if (n != qname_len || off + (size_t)n + 4 > len || !name_equal_nocase(pkt + off, qname, qname_len))
+	if ((n = question_end(pkt, len, qname, qname_len, qtype, qclass)) < 0)
 		return -1;
-	off += (size_t)n;
-	if (rd16(pkt + off) != qtype || rd16(pkt + off + 2) != qclass)
-		return -1;
-	off += 4;
+	off = (size_t)n;
 	a->question_end = (uint16_t)off;
 
 	unsigned total = (unsigned)a->ancount + a->nscount + a->arcount;
@@ -417,16 +424,9 @@ int wire_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, s
 int wire_check_question(const uint8_t *pkt, size_t len, const uint8_t *qname, uint16_t qname_len,
 			uint16_t qtype, uint16_t qclass)
 {
-	size_t off = DNS_HDR;
-	int n;
-
 	if (len < DNS_HDR || !(rd16(pkt + 2) & F_QR) || rd16(pkt + 4) != 1)
 		return -1;
-	n = name_plain(pkt, len, off);
-	if (n != qname_len || off + (size_t)n + 4 > len || !name_equal_nocase(pkt + off, qname, qname_len))
-		return -1;
-	off += (size_t)n;
-	return (rd16(pkt + off) == qtype && rd16(pkt + off + 2) == qclass) ? 0 : -1;
+	return question_end(pkt, len, qname, qname_len, qtype, qclass) < 0 ? -1 : 0;
 }
 
 const char *wire_name_str(const uint8_t *name, size_t len, char *buf, size_t buflen)

@@ -121,8 +121,16 @@ int wire_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, s
 /* Append an OPT RR at out (no header update): udp size, extended rcode bits, DO. Returns 11. */
 size_t wire_write_opt(uint8_t *out, uint16_t udp_size, int rcode, bool edns_do);
 
+/* The one case fold of DNS names (RFC 4343): 'A'..'Z' -> 'a'..'z', every other byte itself. So
+ * length octets (0..63) are never changed and "\x03abc" never equals "\x23abc", as |0x20 would. */
+extern const uint8_t wire_lower_tab[256];
+
 /* Lower-case an uncompressed wire name in place (ASCII only). */
 void wire_name_lower(uint8_t *name, size_t len);
+
+/* True when the len bytes of wire names (or name tails) a and b are equal ignoring ASCII case:
+ * label bytes fold, length octets must be equal. The one case-insensitive name compare. */
+bool wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len);
 
 /* Format a wire name as text ("www.example.com.") into buf. Returns buf. */
 const char *wire_name_str(const uint8_t *name, size_t len, char *buf, size_t buflen);

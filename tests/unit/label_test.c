@@ -808,6 +808,49 @@ static void test_groups_bad_headers(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* The groups file is read through libinih: its lines keep their one meaning ("key = value",
+ * never inih's "key: value" or an indented continuation line), a line too long for inih's
+ * buffer is an error rather than split in two, and a byte-order mark is skipped. */
+static void test_groups_inih_lines(void **state)
+{
+	char p[512], want[700], text[600];
+	struct groups *g;
+
+	(void)state;
+	tpath("i1.conf", p, sizeof(p));
+	snprintf(want, sizeof(want), "%s:2: expected key = value", p);
+	assert_load_error("i1.conf", "[jurisdiction X]\ncountries: CN\n", want);
+	snprintf(want, sizeof(want), "%s:3: expected key = value", p);
+	assert_load_error("i1.conf", "[jurisdiction X]\ncountries = CN\n    HK MO\n", want);
+
+	/* 198 characters fit (with the newline, inih's 200-byte buffer is full); 199 do not */
+	char line[200];
+	memset(line, ' ', sizeof(line));
+	memcpy(line, "countries = ", 12);
+	for (int k = 0; k < 62; k++)
+		memcpy(line + 12 + 3 * k, "CN,", 3);
+	line[198] = 0;
+	snprintf(text, sizeof(text), "[jurisdiction X]\n%s\n", line);
+	g = load_text("i2.conf", text, want, sizeof(want));
+	if (!g)
+		fail_msg("%s", want);
+	assert_int_equal(groups_get(g, 0)->ncountries, 62);
+	groups_unref(g);
+	line[198] = 'x';
+	line[199] = 0;
+	snprintf(text, sizeof(text), "[jurisdiction X]\n%s\nasns = 1\n", line);
+	snprintf(want, sizeof(want), "%s:2: line longer than 198 characters", p);
+	assert_load_error("i1.conf", text, want);
+
+	g = load_text("i3.conf", "\xef\xbb\xbf[jurisdiction BOM] # c\ncountries = CN ; c\n", want,
+		      sizeof(want));
+	if (!g)
+		fail_msg("%s", want);
+	assert_string_equal(groups_get(g, 0)->name, "BOM");
+	assert_int_equal(groups_match_country(g, "CN"), 1);
+	groups_unref(g);
+}
+
 static void test_groups_misc_syntax(void **state)
 {
 	char err[512];
@@ -1842,6 +1885,7 @@ int main(void)
 		cmocka_unit_test(test_groups_match_domain),
 		cmocka_unit_test(test_groups_errors),
 		cmocka_unit_test(test_groups_bad_headers),
+		cmocka_unit_test(test_groups_inih_lines),
 		cmocka_unit_test(test_groups_misc_syntax),
 		cmocka_unit_test(test_groups_without_asns),
 		cmocka_unit_test(test_groups_shipped),

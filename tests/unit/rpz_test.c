@@ -324,6 +324,40 @@ static void test_qname_case_insensitive(void **state)
 	rpz_free(zp);
 }
 
+/* The owner is inside the origin only when the names are equal but for the case of letters.
+ * "evil.abc.bbbbbbbbbbbbbbbbb.ccccccccccccc." ends in \x03abc\x11b..\x0dc.. and the origin
+ * "abc1bbbbbbbbbbbbbbbbb-ccccccccccccc." is \x23abc1b..-c..: byte for byte equal under |0x20
+ * (3 and 35, 0x11 and '1', 0x0d and '-'), so a compare that folds length octets (or any
+ * non-letter) made "evil" a trigger of a zone it is not in. */
+static void test_origin_compare_keeps_length_octets(void **state)
+{
+	struct rpz *zp = Z(state);
+
+	load1(state, zp, "o.rpz",
+	      "$ORIGIN abc1bbbbbbbbbbbbbbbbb-ccccccccccccc.\n"
+	      SOA_LINE
+	      "evil.abc.bbbbbbbbbbbbbbbbb.ccccccccccccc. CNAME .\n"
+	      "good CNAME .\n"
+	      "Upper.ABC1bbbbbbbbbbbbbbbbb-CCCCCCCCCCCCC. CNAME rpz-drop.\n");
+	assert_null(qn(zp, "evil"));
+	assert_null(qn(zp, "evil.abc.bbbbbbbbbbbbbbbbb.ccccccccccccc"));
+	assert_action(qn(zp, "good"), RPZ_NXDOMAIN);
+	assert_action(qn(zp, "upper"), RPZ_DROP); /* letters still fold */
+	assert_int_equal(zp->nrules, 2);
+	rpz_free(zp);
+
+	/* a label byte 0x11 is no '1' (0x11 | 0x20 == '1') */
+	load1(state, zp, "p.rpz",
+	      "$ORIGIN rpz1.local.\n"
+	      SOA_LINE
+	      "bad.rpz\\017.local. CNAME .\n"
+	      "ok CNAME .\n");
+	assert_null(qn(zp, "bad"));
+	assert_action(qn(zp, "ok"), RPZ_NXDOMAIN);
+	assert_int_equal(zp->nrules, 1);
+	rpz_free(zp);
+}
+
 static void test_longest_wildcard_wins(void **state)
 {
 	struct rpz *zp = Z(state);
@@ -758,6 +792,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_special_targets_case_insensitive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qname_exact_and_wildcard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qname_case_insensitive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_origin_compare_keeps_length_octets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_longest_wildcard_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rpz_ip_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rpz_ip_v6, setup, teardown),

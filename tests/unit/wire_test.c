@@ -29,6 +29,33 @@ static int parse(const struct dnsb *b, struct dns_query *q)
 	return wire_parse_query(b->buf, b->len, q);
 }
 
+/* The one case-insensitive name compare folds letters only: a length octet 3 is no 35 (3|0x20),
+ * nor is '@' a '`', '[' a '{', '_' a DEL or 0x11 a '1'. */
+static void test_name_equal_nocase_folds_letters_only(void **state)
+{
+#define EQ(a, b, n) wire_name_equal_nocase((const uint8_t *)(a), (const uint8_t *)(b), (n))
+	(void)state;
+	assert_true(EQ("\x03" "abc\x00", "\x03" "ABC\x00", 5));
+	assert_true(EQ("\x01" "Z\x00", "\x01" "z\x00", 3));
+	assert_false(EQ("\x03" "abc\x00", "\x23" "abc\x00", 5));
+	assert_false(EQ("\x23" "abc\x00", "\x03" "ABC\x00", 5));
+	assert_false(EQ("\x01@", "\x01`", 2));
+	assert_false(EQ("\x01[", "\x01{", 2));
+	assert_false(EQ("\x01_", "\x01\x7f", 2));
+	assert_false(EQ("\x01\x11", "\x01" "1", 2));
+	assert_false(EQ("\x01\xc1", "\x01\xe1", 2));
+	assert_true(EQ("", "", 0));
+#undef EQ
+	for (int c = 0; c < 256; c++) {
+		int want = c >= 'A' && c <= 'Z' ? c + 32 : c;
+		assert_int_equal(wire_lower_tab[c], want);
+	}
+	/* the in-place lower-casing uses the same table: length octets stay */
+	uint8_t n[] = "\x03WwW\x3f";
+	wire_name_lower(n, 5);
+	assert_memory_equal(n, "\x03www\x3f", 5);
+}
+
 /* ---------------------------------------------------------------- wire_parse_query */
 
 static void test_query_shorter_than_header_is_dropped(void **state)
@@ -1395,6 +1422,7 @@ static void test_check_question_matches_header_and_question_only(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_name_equal_nocase_folds_letters_only),
 		cmocka_unit_test(test_query_shorter_than_header_is_dropped),
 		cmocka_unit_test(test_query_with_qr_set_is_dropped),
 		cmocka_unit_test(test_query_with_qdcount_zero_is_formerr),
