@@ -45,7 +45,7 @@ static const struct key_def known_keys[] = {
 	{ "server", "tcp_max_queries" }, { "server", "max_udp_size" }, { "server", "max_inflight" },
 	{ "upstream", "server" }, { "upstream", "timeout" }, { "upstream", "failover" },
 	{ "upstream", "edns_buffer_size" }, { "upstream", "private_upstreams" },
-	{ "upstream", "protect_private_zones" },
+	{ "upstream", "protect_private_zones" }, { "upstream", "case_randomization" },
 	{ "cache", "size" }, { "cache", "min_ttl" }, { "cache", "max_ttl" },
 	{ "cache", "negative_ttl" }, { "cache", "servfail_ttl" },
 	{ "geoip", "db" }, { "geoip", "asn_db" }, { "geoip", "country_path" }, { "geoip", "asn_path" },
@@ -449,6 +449,24 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 	return unknown_key(p, "policy", name, names, n, NULL);
 }
 
+/* [server] listen and [upstream] server: the first one in the file replaces the defaults, the
+ * others add up to max. */
+static int add_addr(struct parse_ctx *p, bool *seen, struct addr *list, unsigned *n, unsigned max,
+		    uint16_t default_port, const char *name, const char *value, const char *what)
+{
+	char err[200];
+
+	if (!*seen)
+		*n = 0;
+	*seen = true;
+	if (*n == max)
+		return fail(p, "too many %s (at most %u)", what, max);
+	if (addr_parse(value, default_port, &list[*n], err, sizeof(err)) < 0)
+		return fail(p, "%s = %s", name, err);
+	(*n)++;
+	return 1;
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *p = user;
@@ -478,17 +496,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			 : fail(p, "unknown section [%s]", section);
 	}
 
-	if (!strcmp(section, "server") && !strcmp(name, "listen")) {
-		if (!p->listen_seen)
-			c->nlisten = 0;
-		p->listen_seen = true;
-		if (c->nlisten == CONF_MAX_LISTEN)
-			return fail(p, "too many listen addresses (at most %d)", CONF_MAX_LISTEN);
-		if (addr_parse(value, 0, &c->listen[c->nlisten], err, sizeof(err)) < 0)
-			return fail(p, "listen = %s", err);
-		c->nlisten++;
-		return 1;
-	}
+	if (!strcmp(section, "server") && !strcmp(name, "listen"))
+		return add_addr(p, &p->listen_seen, c->listen, &c->nlisten, CONF_MAX_LISTEN, 0, name,
+				value, "listen addresses");
 	if (!strcmp(section, "server") && (!strcmp(name, "allow") || !strcmp(name, "deny"))) {
 		struct cidr cidr;
 		bool deny = name[0] == 'd';
@@ -504,17 +514,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			return fail(p, "out of memory");
 		return 1;
 	}
-	if (!strcmp(section, "upstream") && !strcmp(name, "server")) {
-		if (!p->upstream_seen)
-			c->nupstream = 0;
-		p->upstream_seen = true;
-		if (c->nupstream == CONF_MAX_UPSTREAM)
-			return fail(p, "too many upstream servers (at most %d)", CONF_MAX_UPSTREAM);
-		if (addr_parse(value, 53, &c->upstream[c->nupstream], err, sizeof(err)) < 0)
-			return fail(p, "server = %s", err);
-		c->nupstream++;
-		return 1;
-	}
+	if (!strcmp(section, "upstream") && !strcmp(name, "server"))
+		return add_addr(p, &p->upstream_seen, c->upstream, &c->nupstream, CONF_MAX_UPSTREAM, 53,
+				name, value, "upstream servers");
 	if (!strcmp(section, "cache") && !strcmp(name, "size")) {
 		uint64_t v;
 		if (!get_uint(p, name, value, 0, 1ULL << 40, true, &v))
@@ -626,6 +628,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	UINT_KEY("server", "tcp_max_queries", tcp_max_queries, 1, 65535)
 	UINT_KEY("server", "max_udp_size", max_udp_size, 512, 4096)
 	UINT_KEY("server", "max_inflight", max_inflight, 16, 1000000)
+	if (!strcmp(section, "upstream") && !strcmp(name, "case_randomization")) {
+		static const char *const yn[] = { "no", "yes", NULL };
+		int v;
+		if (!set_enum(p, name, value, yn, &v))
+			return 0;
+		c->case_randomization = v == 1;
+		return 1;
+	}
 	UINT_KEY("upstream", "timeout", timeout, 50, 60000)
 	UINT_KEY("upstream", "failover", failover, 10, 60000)
 	UINT_KEY("upstream", "edns_buffer_size", upstream_udp_size, 512, 4096)

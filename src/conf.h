@@ -9,9 +9,9 @@
 #include "addr.h"
 #include "geo.h"
 #include "policy.h"
-#include "qlog.h"
+#include "qlog_write.h"
 #include "rconn.h"
-#include "stats.h"
+#include "stats_count.h"
 
 #define CONF_MAX_LISTEN 32
 #define CONF_MAX_UPSTREAM 16
@@ -53,6 +53,7 @@ struct conf {
 	unsigned upstream_udp_size;  /* EDNS buffer size we advertise upstream */
 	struct acl private_upstreams; /* [upstream] servers that may see private names */
 	bool protect_private_zones;  /* private reverse zones and home.arpa: never to the others */
+	bool case_randomization;     /* 0x20: random QNAME case upstream, answers must repeat it */
 
 	struct conf_forward *forward; /* [forward DOMAIN] sections */
 	unsigned nforward;

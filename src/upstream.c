@@ -1,8 +1,12 @@
 /* upstream.c - the upstream side of a worker. One transaction (uquery) per distinct question in
- * flight, shared by every client asking it. Queries leave over a few persistent connected UDP
- * sockets per upstream with random source ports and random IDs; an answer counts only if it
- * comes from the connected peer (the kernel checks), carries a pending ID and repeats the
- * question. TC=1 moves the query to a pipelined TCP connection. Silence moves it to the next
+ * flight, shared by every client asking it. Queries leave over a pool of connected UDP sockets
+ * per upstream that is renewed all the time (RFC 5452 9.2): each query takes one of the least
+ * recently used sockets at random, and a socket takes no new query after a random 8-64 queries
+ * or 1-5 s; a fresh socket (a fresh random port) takes its place, and the old one is closed
+ * once the answers to what it sent are in. An answer counts only if it comes from the connected
+ * peer (the kernel checks) to a socket with that ID pending, and repeats the question - with
+ * [upstream] case_randomization, in the exact random case it was sent in (0x20). TC=1 moves the
+ * query to a pipelined TCP connection. Silence moves it to the next
  * upstream after `failover` ms; a SERVFAIL goes back at `timeout` at the latest. Every
  * transaction ends in one call of its callback; nothing here knows who asked.
  * A name goes only to the upstreams its route allows: a [forward] zone's servers, or for the
@@ -21,10 +25,84 @@
 #define DOWN_AFTER_FAILS 2
 #define UP_TCP_IDLE_MS 10000
 
+#define UP_POOL 32               /* UDP sockets that take queries, per upstream per worker */
+#define UP_PICK 16               /* a query leaves from one of the least recently used this many */
+#define UP_SOCK_OUT 2            /* queries per socket per send batch */
+#define UP_RX 16                 /* datagrams per recvmmsg on one socket */
+#define RETIRE_MIN_Q 8           /* a socket sends RETIRE_MIN_Q..RETIRE_MAX_Q queries ... */
+#define RETIRE_MAX_Q 64
+#define RETIRE_MIN_MS 1000       /* ... for at most RETIRE_MIN_MS..RETIRE_MAX_MS */
+#define RETIRE_MAX_MS 5000
+#define FLATTEN_AFTER 3          /* lower-cased answers in a row: the upstream flattens 0x20 */
+
+/* One connected UDP socket. In the pool it takes queries; retired, it only waits for the
+ * answers to the ones it sent, and is closed when the last of them ends. */
+struct up_udp {
+	uv_poll_t poll;
+	int fd;
+	bool dirty;                  /* queries queued: on w->dirty_up */
+	bool retired;
+	bool closing;                /* uv_close() called */
+	struct upstream *up;
+	struct up_udp *next_dirty;
+	struct up_udp *prev, *next;  /* the upstream's open sockets; next alone: its spare list */
+	struct attempt *attempts;    /* pending on this socket */
+	unsigned left;               /* queries it may still send */
+	uint64_t retire_ms;          /* loop ms from which it sends nothing more */
+	unsigned nout;
+	struct mmsghdr out_msg[UP_SOCK_OUT];
+	struct iovec out_iov[UP_SOCK_OUT];
+	uint8_t out_buf[UP_SOCK_OUT][UP_QUERY_BUF];
+};
+
+struct up_tcp {
+	uv_tcp_t h;
+	uv_timer_t idle;
+	uv_connect_t connect;
+	struct upstream *up;         /* NULL once the upstream is gone */
+	struct worker *w;
+	struct attempt *attempts;
+	unsigned handles;            /* open libuv handles; freed at 0 */
+	bool connected, closing;
+	size_t rlen;
+	uint8_t rbuf[2 + DNS_MAX_MSG];
+};
+
+/* One upstream server as seen by one worker. */
+struct upstream {
+	struct addr addr;
+	char name[64];
+	unsigned fails;              /* consecutive failures */
+	uint64_t down_until;         /* ms; skipped until then unless nothing else is left */
+	unsigned backoff_ms;
+	unsigned pending;            /* attempts in flight */
+	bool retired;                /* removed by a reload; freed when pending drops to 0 */
+	bool freeing;                /* its sockets are closing; freed with the last one */
+	bool flattens;               /* answers 0x20 queries in lower case: they go out lower-case */
+	unsigned flat_streak;        /* lower-cased answers to 0x20 queries in a row */
+	struct upstream *next_retired;
+	struct worker *w;
+	struct up_udp *pool[UP_POOL]; /* the sockets taking queries, least recently used first */
+	unsigned npool;
+	struct up_udp *socks;        /* every open socket: the pool and the retired ones */
+	struct up_udp *spare;        /* closed sockets' structs, for the next ones */
+	unsigned handles;            /* sockets whose poll handle is not closed yet */
+	struct up_tcp *tcp;
+	struct up_stats *st;         /* its counters in w->st, by address */
+};
+
+/* How an attempt goes out. */
+enum send_how {
+	SEND_UDP,                    /* in random case when case_randomization is on */
+	SEND_UDP_PLAIN,              /* lower-case: the answer to the random case was flattened */
+	SEND_TCP,                    /* lower-case: a stream carries no off-path answers */
+};
+
 static void up_tcp_write(struct worker *w, struct up_tcp *c, struct attempt *a);
 static void up_tcp_fail(struct up_tcp *c, int err);
 static void upstream_release(struct upstream *up);
 static void up_tcp_idle(uv_timer_t *t);
+static void up_udp_maybe_close(struct up_udp *s);
 
 /* --- timeout lists: FIFO, so each is sorted by deadline --- */
 
@@ -115,6 +193,8 @@ static void attempt_end(struct worker *w, struct attempt *a)
 		struct up_tcp *c = a->sock;
 		if (!c->attempts && !c->closing)
 			uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
+	} else {
+		up_udp_maybe_close(a->sock);
 	}
 	a->up->pending--;
 	upstream_release(a->up);
@@ -213,8 +293,6 @@ static int upstream_pick(struct worker *w, struct uquery *uq, const uint8_t *idx
 	return best;
 }
 
-/* --- sending --- */
-
 static uint16_t fresh_id(struct worker *w, const void *sock)
 {
 	uint16_t id = 0;
@@ -227,21 +305,102 @@ static uint16_t fresh_id(struct worker *w, const void *sock)
 	return id;
 }
 
-static size_t write_upstream_query(struct worker *w, struct uquery *uq, uint16_t id, uint8_t *out)
+/* --- 0x20: the QNAME in random case --- */
+
+static uint64_t case_bits(uint64_t *x) /* splitmix64 */
 {
-	return wire_write_query(out, id, uq->key, uq->qname_len, uq->qtype, uq->qclass, uq->flags,
-				uq->edns_do, (uint16_t)w->conf->upstream_udp_size);
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
 }
 
-static void up_udp_queue(struct worker *w, struct up_udp *s, struct uquery *uq, uint16_t id)
+/* Flip the case of name's letters (lower-case on entry) by the bits drawn from seed: the same
+ * seed gives the same case, so an attempt keeps 8 bytes, not the name. Length octets are below
+ * 64, never letters, so the labels need no walking. */
+static void case_apply(uint8_t *name, size_t len, uint64_t seed)
+{
+	uint64_t bits = 0;
+	unsigned nbits = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] < 'a' || name[i] > 'z')
+			continue;
+		if (!nbits) {
+			bits = case_bits(&seed);
+			nbits = 64;
+		}
+		name[i] ^= (uint8_t)((bits & 1) << 5);
+		bits >>= 1;
+		nbits--;
+	}
+}
+
+/* Whether the question name of pkt (already checked to equal the key but for case) has the
+ * exact case a sent: 0 yes (or a went out lower-case), 1 it is lower-cased (the upstream
+ * flattens case, or a spoofer sent it so), -1 another case (spoofed). */
+static int case_check(const struct attempt *a, const uint8_t *pkt)
+{
+	const struct uquery *uq = a->uq;
+	uint8_t want[DNS_MAX_NAME];
+
+	if (!a->case_seed)
+		return 0;
+	memcpy(want, uq->key, uq->qname_len);
+	case_apply(want, uq->qname_len, a->case_seed);
+	if (!memcmp(pkt + DNS_HDR, want, uq->qname_len))
+		return 0;
+	return memcmp(pkt + DNS_HDR, uq->key, uq->qname_len) ? -1 : 1;
+}
+
+/* An all-lower-case answer to one more 0x20 query of up: after FLATTEN_AFTER in a row, up
+ * gets its queries in lower case from now on. Logged once per address for the process, not
+ * once per worker (the workers find out each on its own). */
+static void case_flattened(struct upstream *up)
+{
+	static atomic_flag lock = ATOMIC_FLAG_INIT;
+	static struct addr seen[CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS];
+	static unsigned nseen;
+	bool first = true;
+
+	if (up->flattens || ++up->flat_streak < FLATTEN_AFTER)
+		return;
+	up->flattens = true;
+	while (atomic_flag_test_and_set_explicit(&lock, memory_order_acquire))
+		;
+	for (unsigned i = 0; i < nseen && first; i++)
+		first = !addr_equal(&seen[i].u.sa, &up->addr.u.sa);
+	if (first && nseen < sizeof(seen) / sizeof(seen[0]))
+		seen[nseen++] = up->addr;
+	atomic_flag_clear_explicit(&lock, memory_order_release);
+	if (first)
+		log_warn("upstream %s flattens the case of query names (%d answers in a row): "
+			 "case_randomization is off for it", up->name, FLATTEN_AFTER);
+}
+
+/* --- sending --- */
+
+static size_t write_upstream_query(struct worker *w, const struct attempt *a, uint8_t *out)
+{
+	const struct uquery *uq = a->uq;
+	size_t len = wire_write_query(out, a->id, uq->key, uq->qname_len, uq->qtype, uq->qclass,
+				      uq->flags, uq->edns_do, (uint16_t)w->conf->upstream_udp_size);
+
+	if (a->case_seed)
+		case_apply(out + DNS_HDR, uq->qname_len, a->case_seed);
+	return len;
+}
+
+static void up_udp_queue(struct worker *w, struct up_udp *s, const struct attempt *a)
 {
 	unsigned i;
 
-	if (s->nout == BATCH)
+	if (s->nout == UP_SOCK_OUT)
 		upstream_flush(w);
 	i = s->nout++;
 	s->out_iov[i].iov_base = s->out_buf[i];
-	s->out_iov[i].iov_len = write_upstream_query(w, uq, id, s->out_buf[i]);
+	s->out_iov[i].iov_len = write_upstream_query(w, a, s->out_buf[i]);
 	memset(&s->out_msg[i].msg_hdr, 0, sizeof(struct msghdr));
 	s->out_msg[i].msg_hdr.msg_iov = &s->out_iov[i];
 	s->out_msg[i].msg_hdr.msg_iovlen = 1;
@@ -253,11 +412,14 @@ static void up_udp_queue(struct worker *w, struct up_udp *s, struct uquery *uq, 
 }
 
 static struct up_tcp *up_tcp_get(struct worker *w, struct upstream *up);
+static struct up_udp *up_udp_pick(struct worker *w, struct upstream *up);
 
 /* Start one attempt of uq at up. Returns 0, or -1 when it could not be sent. */
-static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *up, bool tcp)
+static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *up,
+			 enum send_how how)
 {
 	struct attempt *a = NULL;
+	bool tcp = how == SEND_TCP;
 
 	for (unsigned i = 0; i < MAX_ATTEMPTS && !a; i++)
 		if (!uq->att[i].active)
@@ -270,6 +432,9 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 	a->sent_ms = uv_now(&w->loop);
 	a->sent_ns = uv_hrtime();
 	a->timed_out = false;
+	a->case_seed = 0;
+	if (how == SEND_UDP && w->conf->case_randomization && !up->flattens)
+		a->case_seed = prng_next(&w->rng) | 1;
 	if (tcp) {
 		struct up_tcp *c = up_tcp_get(w, up);
 		if (!c)
@@ -281,8 +446,8 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 		uv_timer_stop(&c->idle);
 		wc_add(&up->st->tcp_queries, 1);
 	} else {
-		struct up_udp *s = &up->udp[prng_next(&w->rng) % UP_SOCKS];
-		if (s->fd < 0)
+		struct up_udp *s = up_udp_pick(w, up);
+		if (!s)
 			return -1;
 		a->sock = s;
 		a->id = fresh_id(w, s);
@@ -299,7 +464,7 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 		if (c->connected)
 			up_tcp_write(w, c, a);
 	} else {
-		up_udp_queue(w, a->sock, uq, a->id);
+		up_udp_queue(w, a->sock, a);
 	}
 	return 0;
 }
@@ -316,7 +481,7 @@ static int uquery_send_next(struct worker *w, struct uquery *uq, bool retry)
 		if (i < 0)
 			return -1;
 		uq->tried |= (uint64_t)1 << i;
-		if (attempt_start(w, uq, w->ups[i], false) == 0) {
+		if (attempt_start(w, uq, w->ups[i], SEND_UDP) == 0) {
 			fo_append(w, uq, uv_now(&w->loop) + w->conf->failover);
 			return 0;
 		}
@@ -373,9 +538,36 @@ static void uquery_next(struct worker *w, struct uquery *uq)
 		uquery_fail(w, uq);
 }
 
+/* The question of pkt, an answer to attempt a, checked but for case: whether a may take it.
+ * In the wrong case it is spoofed: keep waiting. Lower-cased, the upstream may flatten case:
+ * ask it again in lower case at once (waiting would not bring another answer). */
+static bool attempt_case_ok(struct worker *w, struct attempt *a, uint8_t *pkt)
+{
+	struct uquery *uq = a->uq;
+	struct upstream *up = a->up;
+	int c = case_check(a, pkt);
+
+	if (c == 0) {
+		if (a->case_seed) {
+			if (memcmp(pkt + DNS_HDR, uq->key, uq->qname_len)) /* a real 0x20 echo */
+				up->flat_streak = 0;
+			/* the client side and the cache see the question as if sent lower-case */
+			memcpy(pkt + DNS_HDR, uq->key, uq->qname_len);
+		}
+		return true;
+	}
+	wc_add(&w->st.upstream_bad, 1);
+	if (c < 0)
+		return false;
+	case_flattened(up);
+	attempt_end(w, a);
+	if (attempt_start(w, uq, up, SEND_UDP_PLAIN) < 0)
+		uquery_next(w, uq);
+	return false;
+}
+
 /* A message arrived for attempt a. */
-static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *pkt, size_t len,
-			   bool cut)
+static void attempt_answer(struct worker *w, struct attempt *a, uint8_t *pkt, size_t len, bool cut)
 {
 	struct uquery *uq = a->uq;
 	struct upstream *up = a->up;
@@ -386,8 +578,10 @@ static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *p
 			wc_add(&w->st.upstream_bad, 1);
 			return; /* not the answer to this question: keep waiting */
 		}
+		if (!attempt_case_ok(w, a, pkt))
+			return;
 		attempt_end(w, a);
-		if (attempt_start(w, uq, up, true) < 0)
+		if (attempt_start(w, uq, up, SEND_TCP) < 0)
 			uquery_next(w, uq);
 		return;
 	}
@@ -400,6 +594,8 @@ static void attempt_answer(struct worker *w, struct attempt *a, const uint8_t *p
 		}
 		return;
 	}
+	if (!attempt_case_ok(w, a, pkt))
+		return;
 	uint64_t rtt_us = (uv_hrtime() - a->sent_ns) / 1000, srtt = wc_get(&up->st->srtt_us);
 	wc_set(&up->st->srtt_us, srtt ? srtt - srtt / 8 + rtt_us / 8 : rtt_us); /* as TCP does */
 	switch (ans.rcode) {
@@ -461,7 +657,8 @@ static void up_udp_readable(uv_poll_t *p, int status, int events)
 			up_udp_refused(w, s);
 		return;
 	}
-	for (unsigned i = 0; i < BATCH; i++) {
+	/* a socket has a few queries pending, not BATCH: set up only what one call can fill */
+	for (unsigned i = 0; i < UP_RX; i++) {
 		struct msghdr *m = &w->rx_msg[i].msg_hdr;
 		memset(m, 0, sizeof(*m));
 		w->rx_iov[i].iov_base = w->rx_buf[i];
@@ -469,12 +666,13 @@ static void up_udp_readable(uv_poll_t *p, int status, int events)
 		m->msg_iov = &w->rx_iov[i];
 		m->msg_iovlen = 1;
 	}
-	n = recvmmsg(s->fd, w->rx_msg, BATCH, MSG_DONTWAIT, NULL);
+	n = recvmmsg(s->fd, w->rx_msg, UP_RX, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno == ECONNREFUSED)
 			up_udp_refused(w, s);
 		return;
 	}
+	/* an answer may end s's last attempt and close a retired s: the rest then find no ID */
 	for (int i = 0; i < n; i++) {
 		size_t len = w->rx_msg[i].msg_len;
 		struct attempt *a;
@@ -509,34 +707,138 @@ void upstream_flush(struct worker *w)
 			done += (unsigned)n;
 		}
 		s->nout = 0;
+		up_udp_maybe_close(s); /* retired, and its attempts ended before they left */
 	}
 }
 
-static int up_udp_open(struct worker *w, struct upstream *up, struct up_udp *s)
+static void up_udp_closed(uv_handle_t *h)
 {
-	int fd = socket(up->addr.u.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int buf = 1 << 20;
+	struct up_udp *s = h->data;
+	struct upstream *up = s->up;
 
+	close(s->fd);
+	s->fd = -1;
+	up->handles--;
+	if (!up->freeing) {
+		s->next = up->spare;
+		up->spare = s;
+		return;
+	}
+	free(s);
+	if (up->handles == 0)
+		free(up);
+}
+
+/* Close s: it is out of the pool, with nothing pending or queued. */
+static void up_udp_close(struct up_udp *s)
+{
+	struct upstream *up = s->up;
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		up->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	s->closing = true;
+	uv_close((uv_handle_t *)&s->poll, up_udp_closed);
+}
+
+/* A retired socket goes once nothing is pending on it and nothing is queued: an answer that
+ * comes later meets a closed port (the kernel answers it with ICMP), never a lookup. */
+static void up_udp_maybe_close(struct up_udp *s)
+{
+	if (s->retired && !s->closing && !s->attempts && !s->dirty)
+		up_udp_close(s);
+}
+
+/* A fresh connected socket for up: a new random port. Returns NULL (errno set) on failure. */
+static struct up_udp *up_udp_open(struct worker *w, struct upstream *up)
+{
+	struct up_udp *s = up->spare;
+	int fd;
+
+	if (s)
+		up->spare = s->next;
+	else if (!(s = malloc(sizeof(*s))))
+		return NULL;
+	memset(s, 0, offsetof(struct up_udp, out_msg)); /* the buffers are set up as they fill */
 	s->fd = -1;
 	s->up = up;
+	fd = socket(up->addr.u.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	/* connect(): the kernel picks a random ephemeral port and drops datagrams from any other
+		goto fail;
+	/* the default receive buffer holds far more than the few answers pending on one socket:
+	 * no setsockopt, one system call less per renewal. connect(): the kernel picks a random ephemeral port and drops datagrams from any other
 	 * address or port, so spoofing needs the right port, ID and question at once. */
-	if (connect(fd, &up->addr.u.sa, up->addr.len) < 0) {
-		int err = -errno;
+	if (connect(fd, &up->addr.u.sa, up->addr.len) < 0 || uv_poll_init(&w->loop, &s->poll, fd) < 0) {
+		int err = errno;
 		close(fd);
-		return err;
-	}
-	if (uv_poll_init(&w->loop, &s->poll, fd) < 0) {
-		close(fd);
-		return -EINVAL;
+		errno = err;
+		goto fail;
 	}
 	s->fd = fd;
 	s->poll.data = s;
 	uv_poll_start(&s->poll, UV_READABLE, up_udp_readable);
-	return 0;
+	s->left = RETIRE_MIN_Q + (unsigned)(prng_next(&w->rng) % (RETIRE_MAX_Q - RETIRE_MIN_Q + 1));
+	s->retire_ms = uv_now(&w->loop) + RETIRE_MIN_MS +
+		       prng_next(&w->rng) % (RETIRE_MAX_MS - RETIRE_MIN_MS + 1);
+	s->next = up->socks;
+	if (up->socks)
+		up->socks->prev = s;
+	up->socks = s;
+	up->handles++;
+	return s;
+fail:
+	s->next = up->spare;
+	up->spare = s;
+	return NULL;
+}
+
+/* The socket for the next query to up: while the pool is not full, a new one (the pool grows
+ * with use, so a rarely asked upstream holds few descriptors); then one of the UP_PICK least
+ * recently used, at random, with room in this send batch, renewed first when its time or its
+ * count is up. NULL when up has no socket and none opens. */
+static struct up_udp *up_udp_pick(struct worker *w, struct upstream *up)
+{
+	uint64_t now = uv_now(&w->loop);
+	unsigned n, j, k;
+	struct up_udp *s;
+
+	if (up->npool < UP_POOL && (s = up_udp_open(w, up))) {
+		up->pool[up->npool++] = s; /* last: the most recently used */
+		s->left--;
+		return s;
+	}
+	if (!up->npool)
+		return NULL;
+	n = up->npool < UP_PICK ? up->npool : UP_PICK;
+	j = (unsigned)(prng_next(&w->rng) % n);
+	for (k = 0; k < n && up->pool[(j + k) % n]->nout >= UP_SOCK_OUT; k++)
+		;
+	if (k == n)
+		upstream_flush(w); /* all of them full: send the batch now */
+	else
+		j = (j + k) % n;
+	s = up->pool[j];
+	if (!s->left || now >= s->retire_ms) {
+		/* the fresh one first, so that the kernel cannot hand out the old port again */
+		struct up_udp *f = up_udp_open(w, up);
+		if (f) {
+			up->pool[j] = f;
+			s->retired = true;
+			up_udp_maybe_close(s);
+			s = f;
+		} else { /* out of descriptors: the old port a little longer beats no query */
+			s->left = RETIRE_MIN_Q;
+			s->retire_ms = now + RETIRE_MIN_MS;
+		}
+	}
+	s->left--;
+	memmove(&up->pool[j], &up->pool[j + 1], (up->npool - j - 1) * sizeof(*up->pool));
+	up->pool[up->npool - 1] = s;
+	return s;
 }
 
 /* --- TCP connections: one per upstream per worker, pipelined --- */
@@ -561,7 +863,7 @@ static void up_tcp_write(struct worker *w, struct up_tcp *c, struct attempt *a)
 		up_tcp_fail(c, UV_ENOMEM);
 		return;
 	}
-	len = write_upstream_query(w, a->uq, a->id, uw->data + 2);
+	len = write_upstream_query(w, a, uw->data + 2);
 	wr16(uw->data, (uint16_t)len);
 	b = uv_buf_init((char *)uw->data, (unsigned)len + 2);
 	a->written = true;
@@ -691,40 +993,35 @@ static struct up_tcp *up_tcp_get(struct worker *w, struct upstream *up)
 
 /* --- upstream objects --- */
 
-static unsigned upstream_handles(struct upstream *up)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < UP_SOCKS; i++)
-		n += up->udp[i].fd >= 0;
-	return n;
-}
-
-static void up_udp_closed(uv_handle_t *h)
-{
-	struct up_udp *s = h->data;
-	struct upstream *up = s->up;
-
-	close(s->fd);
-	s->fd = -1;
-	if (upstream_handles(up) == 0)
-		free(up);
-}
-
+/* Close every socket of up (nothing is pending on it) and free it with the last one. */
 static void upstream_free(struct upstream *up)
 {
+	struct worker *w = up->w;
+
+	stats_upstream_unref(up->st);
+
 	if (up->tcp) {
 		up->tcp->up = NULL;
 		up_tcp_fail(up->tcp, 0);
 		up->tcp = NULL;
 	}
-	if (upstream_handles(up) == 0) {
-		free(up);
-		return;
+	/* queries whose attempts were aborted before the flush are not sent */
+	for (struct up_udp **pp = &w->dirty_up; *pp;)
+		if ((*pp)->up == up)
+			*pp = (*pp)->next_dirty;
+		else
+			pp = &(*pp)->next_dirty;
+	while (up->spare) {
+		struct up_udp *s = up->spare;
+		up->spare = s->next;
+		free(s);
 	}
-	for (unsigned i = 0; i < UP_SOCKS; i++)
-		if (up->udp[i].fd >= 0)
-			uv_close((uv_handle_t *)&up->udp[i].poll, up_udp_closed);
+	up->freeing = true;
+	up->npool = 0;
+	while (up->socks)
+		up_udp_close(up->socks);
+	if (up->handles == 0)
+		free(up);
 }
 
 /* A retired upstream goes away with its last attempt. */
@@ -742,40 +1039,24 @@ static void upstream_release(struct upstream *up)
 	upstream_free(up);
 }
 
-/* The counters of the upstream at addr: its slot, or a new one (published for the metrics), or
- * the unshown spare once the table is full. */
-static struct up_stats *up_stats_slot(struct worker *w, const struct addr *addr)
-{
-	struct worker_stats *st = &w->st;
-	unsigned n = atomic_load_explicit(&st->nups, memory_order_relaxed);
-
-	for (unsigned i = 0; i < n; i++)
-		if (addr_equal(&st->ups[i].addr.u.sa, &addr->u.sa))
-			return &st->ups[i];
-	if (n == UP_STATS_MAX)
-		return &st->ups[UP_STATS_MAX];
-	st->ups[n].addr = *addr;
-	atomic_store_explicit(&st->nups, n + 1, memory_order_release);
-	return &st->ups[n];
-}
-
 static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
 {
 	struct upstream *up = calloc(1, sizeof(*up));
-	int rc;
 
 	if (!up)
 		return NULL;
 	up->w = w;
 	up->addr = *addr;
-	up->st = up_stats_slot(w, addr);
+	up->st = stats_upstream_slot(&w->st, addr);
 	wc_add(&up->st->users, 1);
 	wc_set(&up->st->down, 0);
 	addr_str(&addr->u.sa, up->name, sizeof(up->name));
-	for (unsigned i = 0; i < UP_SOCKS; i++) {
-		if ((rc = up_udp_open(w, up, &up->udp[i])) < 0 && i == 0 && w->idx == 0)
-			log_warn("upstream %s: cannot open a UDP socket: %s", up->name, strerror(-rc));
-	}
+	/* one socket now, to tell at once when none opens; the pool grows with the queries */
+	struct up_udp *s = up_udp_open(w, up);
+	if (s)
+		up->pool[up->npool++] = s;
+	else if (w->idx == 0)
+		log_warn("upstream %s: cannot open a UDP socket: %s", up->name, strerror(errno));
 	return up;
 }
 

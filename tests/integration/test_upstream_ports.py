@@ -1,6 +1,4 @@
 #!/usr/bin/python3
-# NOT IN TESTS YET: written ahead of issue 10 item 4 (upstream port rotation, 0x20) and
-# failing on purpose until it lands; register it in Makefile.am INTEGRATION_TESTS then.
 """Upstream queries an off-path attacker cannot guess (RFC 5452 9.2): the UDP source ports
 rotate (a pool of sockets per upstream, each retired after a few queries or seconds), and with
 [upstream] case_randomization = yes the QNAME goes out in random case (0x20) and an answer in

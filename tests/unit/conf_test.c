@@ -1102,6 +1102,18 @@ static void test_private_upstreams(void **state)
 		     "protect_private_zones = 'maybe': expected one of no, yes");
 	expect_error("[upstream]\nprivate_upstream = none\n", 2,
 		     "unknown key 'private_upstream' in [upstream] (did you mean 'private_upstreams'?)");
+
+	/* 0x20: off unless asked for */
+	c = load("[upstream]\nserver = 9.9.9.9\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_false(c->case_randomization);
+	conf_unref(c);
+	c = load("[upstream]\nserver = 9.9.9.9\ncase_randomization = yes\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_true(c->case_randomization);
+	conf_unref(c);
+	expect_error("[upstream]\ncase_randomization = on\n", 2,
+		     "case_randomization = 'on': expected one of no, yes");
 }
 
 int main(void)
