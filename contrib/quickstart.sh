@@ -11,7 +11,7 @@ what=${1:-run}
 shift 2>/dev/null || true
 
 BUILD_DEPS="build-essential autoconf automake pkg-config libuv1-dev libldns-dev libmaxminddb-dev \
-libhiredis-dev libinih-dev"
+libhiredis-dev libinih-dev libssl-dev libjansson-dev"
 TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server redis-tools \
 libmaxmind-db-writer-perl chromium dnsmasq-base iproute2 nftables prometheus logrotate util-linux"
 

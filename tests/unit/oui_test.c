@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "oui.h"
-#include "qlog.h"
+#include "qlog_write.h"
 
 #ifndef OUI_FIXTURE_DIR
 #define OUI_FIXTURE_DIR "tests/data/ieee"

@@ -1,7 +1,9 @@
-/* qlog_test.c - unit tests for src/qlog.h: the per-worker ring (reserve/commit/drain order,
- * wrap-around, full ring and drop counting, the wake-up signal, discarding with label references)
- * and the JSON-lines writer (exact lines per docs/query-log.md, escaping, names, client
- * identifiers, buffer limits, the file writer and its reopen for log rotation). */
+/* qlog_test.c - unit tests for src/qlog_ring.h, src/qlog_write.h and src/hmac.h: the per-worker
+ * ring (reserve/commit/consume order, wrap-around, full ring and drop counting, the wake-up
+ * signal, discarding with label references), the JSON-lines writer (exact lines per
+ * docs/query-log.md, escaping and UTF-8, names, client identifiers, buffer limits, the file
+ * writer and its reopen for log rotation) and HMAC-SHA256 (RFC 4231 vectors, and the same ids as
+ * the hand-made HMAC the log used before OpenSSL). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,8 +21,10 @@
 
 #include "geo.h"
 #include "groups.h"
+#include "hmac.h"
 #include "label.h"
-#include "qlog.h"
+#include "qlog_ring.h"
+#include "qlog_write.h"
 #include "wire.h"
 #include "dnsbuild.h"
 
@@ -1354,6 +1358,167 @@ static void test_writer_long_hash_key(void **state)
 	assert_string_equal(a, want);
 }
 
+/* ============================== the split and HMAC ============================== */
+
+static void count_rec(const struct qlog_rec *rec, void *ctx)
+{
+	uint32_t *next = ctx;
+
+	check_seq(rec, *next, (*next * 3) % 40);
+	(*next)++;
+}
+
+/* qlog_ring_consume: every record once, oldest first, across wraps; labels released; room
+ * given back; a NULL callback only drops. */
+static void test_ring_consume(void **state)
+{
+	struct qlog_ring r;
+	struct label *l = real_label();
+	uint32_t seq = 0, next = 0;
+	size_t total = 0;
+
+	(void)state;
+	assert_int_equal(qlog_ring_init(&r, 4096), 0);
+	assert_int_equal(qlog_ring_consume(&r, count_rec, &next), 0);
+	for (int round = 0; round < 20; round++) {
+		uint32_t first = seq;
+		struct qlog_rec *rec;
+		while (seq - first < 9 && (rec = push_seq(&r, seq, (seq * 3) % 40))) {
+			rec->label = (seq & 1) ? label_ref(l) : NULL;
+			qlog_ring_commit(&r, rec);
+			seq++;
+		}
+		total += qlog_ring_consume(&r, count_rec, &next);
+		assert_int_equal(next, seq);
+		assert_int_equal(atomic_load(&r.head), atomic_load(&r.tail));
+		assert_int_equal(atomic_load(&l->refs), 1);
+	}
+	assert_int_equal(total, seq);
+	assert_int_equal(atomic_load(&r.dropped), 0);
+	struct qlog_rec *rec = push_seq(&r, seq, 1);
+	assert_non_null(rec);
+	rec->label = label_ref(l);
+	qlog_ring_commit(&r, rec);
+	assert_int_equal(qlog_ring_consume(&r, NULL, NULL), 1);
+	assert_int_equal(atomic_load(&l->refs), 1);
+	label_unref(l);
+	qlog_ring_free(&r);
+}
+
+static void hexstr(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static void check_hmac(const void *key, size_t keylen, const void *msg, size_t len, const char *want)
+{
+	char err[256] = "", got[65];
+	uint8_t out[32];
+	struct hmac *h = hmac_new(key, keylen, err, sizeof(err));
+
+	if (!h)
+		fail_msg("hmac_new: %s", err);
+	/* twice with the same context: the key is kept between messages */
+	for (int i = 0; i < 2; i++) {
+		memset(out, 0x55, sizeof(out));
+		assert_int_equal(hmac_sha256(h, msg, len, out), 0);
+		hexstr(out, 32, got);
+		if (strncmp(got, want, strlen(want)))
+			fail_msg("HMAC: got %s, want %s", got, want);
+	}
+	hmac_free(h);
+}
+
+/* RFC 4231, HMAC-SHA256 of test cases 1-4, 5 (truncated to 128 bits), 6 and 7; and the empty key
+ * and message. */
+static void test_hmac_rfc4231(void **state)
+{
+	uint8_t k20[20], k25[25], kaa[131], d50[50];
+
+	(void)state;
+	memset(k20, 0x0b, sizeof(k20));
+	check_hmac(k20, 20, "Hi There", 8,
+		   "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	check_hmac("Jefe", 4, "what do ya want for nothing?", 28,
+		   "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	memset(k20, 0xaa, sizeof(k20));
+	memset(d50, 0xdd, sizeof(d50));
+	check_hmac(k20, 20, d50, 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+	for (int i = 0; i < 25; i++)
+		k25[i] = (uint8_t)(i + 1);
+	memset(d50, 0xcd, sizeof(d50));
+	check_hmac(k25, 25, d50, 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+	memset(k20, 0x0c, sizeof(k20));
+	check_hmac(k20, 20, "Test With Truncation", 20, "a3b6167473100ee06e0c796c2955552b");
+	memset(kaa, 0xaa, sizeof(kaa));
+	check_hmac(kaa, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+		   "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+	static const char m7[] = "This is a test using a larger than block-size key and a larger than "
+				 "block-size data. The key needs to be hashed before being used by the "
+				 "HMAC algorithm.";
+	check_hmac(kaa, 131, m7, sizeof(m7) - 1,
+		   "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+	check_hmac("", 0, "", 0, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+	hmac_free(NULL);
+}
+
+/* The ids are the ones the hand-made HMAC over ldns_sha256 (before OpenSSL) wrote for the same
+ * key: logs keep joining across the upgrade. The values were computed with that code. */
+static void test_format_client_hash_unchanged(void **state)
+{
+	struct recbuf rb;
+	struct qlog_rec *rec = mkrec(&rb, "www.example.com");
+	char out[4096], id[32], k100[101], k64[65];
+
+	(void)state;
+	memset(k100, 'k', 100);
+	k100[100] = 0;
+	memset(k64, 'x', 64);
+	k64[64] = 0;
+	set_client(&rec->client, "192.0.2.10", 1);
+	fmt(rec, CLIENT_ID_HASH, "secret key", out, sizeof(out));
+	assert_string_equal(js_get_str(out, "client", id, sizeof(id)), "h:6351d7f721be0ddb");
+	set_client(&rec->client, "2001:db8::10", 1);
+	fmt(rec, CLIENT_ID_HASH, "secret key", out, sizeof(out));
+	assert_string_equal(js_get_str(out, "client", id, sizeof(id)), "h:e6fcd8415c5afc93");
+	fmt(rec, CLIENT_ID_HASH, k100, out, sizeof(out));
+	assert_string_equal(js_get_str(out, "client", id, sizeof(id)), "h:b7f31861b1971100");
+	fmt(rec, CLIENT_ID_HASH, k64, out, sizeof(out));
+	assert_string_equal(js_get_str(out, "client", id, sizeof(id)), "h:0859c4a91d88f21e");
+	rec->has_mac = true;
+	memcpy(rec->mac, "\xaa\xbb\xcc\xdd\xee\xff", 6);
+	fmt(rec, CLIENT_ID_HASH, "secret key", out, sizeof(out));
+	assert_string_equal(js_get_str(out, "client", id, sizeof(id)), "h:8e6a8f8919203c77");
+	/* and through the file writer */
+	drain_one_client("unchanged.jsonl", "secret key", id, sizeof(id));
+	assert_string_equal(id, "h:6351d7f721be0ddb");
+}
+
+/* Names, vendors' and AS organisations' text may be any bytes: valid UTF-8 goes out as it is,
+ * other bytes as \ufffd, control characters escaped; the line stays valid JSON. */
+static void test_format_utf8(void **state)
+{
+	struct recbuf rb;
+	struct qlog_rec *rec = mkrec(&rb, "www.example.com");
+	struct label *l = mklabel(1, 1);
+	char out[4096];
+
+	(void)state;
+	set_addr(l, 0, "192.0.2.1", true, "CN", 4134, "\xe4\xb8\xad\xe5\x9b\xbd\xe7\x94\xb5\xe4\xbf\xa1 Caf\xc3\xa9");
+	rec->label = l;
+	snprintf(rec->name, sizeof(rec->name), "%s", "kid\xe9s tablet\x01\xc3");
+	fmt(rec, CLIENT_ID_IP, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, ",\"name\":\"kid\\ufffds tablet\\u0001\\ufffd\",\"qname\":"));
+	assert_non_null(strstr(out, ",\"as_org\":\"\xe4\xb8\xad\xe5\x9b\xbd\xe7\x94\xb5\xe4\xbf\xa1 Caf\xc3\xa9\"}"));
+	/* a name filling its field: no NUL needed to stop */
+	memset(rec->name, 'n', sizeof(rec->name));
+	rec->name[sizeof(rec->name) - 1] = 0;
+	fmt(rec, CLIENT_ID_MAC, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "\"name\":\"nnnnnnnn"));
+	label_unref(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1377,6 +1542,10 @@ int main(void)
 		cmocka_unit_test(test_writer_bad_path),
 		cmocka_unit_test(test_writer_hash_key),
 		cmocka_unit_test(test_writer_long_hash_key),
+		cmocka_unit_test(test_ring_consume),
+		cmocka_unit_test(test_hmac_rfc4231),
+		cmocka_unit_test(test_format_client_hash_unchanged),
+		cmocka_unit_test(test_format_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,8 +1,8 @@
-/* qlog.h - the query log. Workers append compact binary records to their own single-producer
- * ring (no lock, no system call, labels shared by reference); the control thread drains the
- * rings, formats JSON lines and writes them. A full ring drops records and counts them. */
-#ifndef JD_QLOG_H
-#define JD_QLOG_H
+/* qlog_ring.h - the query log's per-worker ring: a worker appends compact binary records to its
+ * own single-producer ring (no lock, no system call, labels shared by reference); the control
+ * thread consumes them (qlog_write.h). A full ring drops records and counts them. */
+#ifndef JD_QLOG_RING_H
+#define JD_QLOG_RING_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -10,10 +10,9 @@
 #include <stdint.h>
 #include "addr.h"
 #include "label.h"
-#include "oui.h"
 
+/* Which queries a worker records ([log] query_log_mode). */
 enum qlog_mode { QLOG_ALL = 0, QLOG_LABELLED = 1, QLOG_NONE = 2 };
-enum client_id_mode { CLIENT_ID_IP = 0, CLIENT_ID_MAC = 1, CLIENT_ID_HASH = 2 };
 
 /* One query as the worker saw it; the label (if any) holds a reference owned by the record. */
 struct qlog_rec {
@@ -43,7 +42,9 @@ struct qlog_ring {
 	uint8_t *buf;
 };
 
+/* An empty ring of cap bytes (a power of two). Returns 0, or -1 out of memory. */
 int qlog_ring_init(struct qlog_ring *r, size_t cap);
+/* Free the buffer (records still in it must have been consumed or discarded). */
 void qlog_ring_free(struct qlog_ring *r);
 
 /* Worker side: reserve room for a record with a qname of qname_len bytes. Returns NULL when the
@@ -53,26 +54,10 @@ struct qlog_rec *qlog_ring_reserve(struct qlog_ring *r, size_t qname_len);
  * writer). */
 bool qlog_ring_commit(struct qlog_ring *r, struct qlog_rec *rec);
 
-/* The writer, on the control thread. */
-struct qlog_writer;
-
-struct qlog_writer *qlog_writer_new(const char *path, enum client_id_mode id_mode,
-				    const char *hash_key, char *err, size_t errlen);
-/* The vendor table for the "vendor" and "made" fields of records with a MAC (NULL: none). The
- * writer takes its own reference and drops the one it had. */
-void qlog_writer_set_oui(struct qlog_writer *w, struct oui *t);
-/* Reopen the file (logrotate). Returns 0, or -1 with a logged reason (keeps the old fd). */
-int qlog_writer_reopen(struct qlog_writer *w);
-/* Format every record of the ring and write them out. Returns the number of records. */
-size_t qlog_writer_drain(struct qlog_writer *w, struct qlog_ring *r);
-void qlog_writer_free(struct qlog_writer *w);
+/* Consumer side (one thread): hand every published record to fn, oldest first, then release its
+ * label and give its room back (fn NULL: just drop them). Returns the number of records. */
+size_t qlog_ring_consume(struct qlog_ring *r, void (*fn)(const struct qlog_rec *, void *), void *ctx);
 /* Drop every record of the ring (no writer): releases their labels. */
 void qlog_ring_discard(struct qlog_ring *r);
-
-/* Format one record as a JSON line (with '\n') into buf, with the device vendor from oui when
- * the record has a MAC and oui is not NULL. Returns its length, or 0 if it does not fit.
- * Exposed for tests. */
-size_t qlog_format(const struct qlog_rec *rec, enum client_id_mode id_mode, const uint8_t *key,
-		   size_t keylen, const struct oui *oui, char *buf, size_t buflen);
 
 #endif
