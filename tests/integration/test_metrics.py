@@ -292,6 +292,32 @@ class Metrics(h.JDTestCase):
         self.assertEqual(used - exposed, set(), "the dashboard uses metrics the endpoint lacks")
 
 
+class LabelEscaping(h.JDTestCase):
+    """An instance name with a double quote and a backslash (the configuration allows both):
+    escaped as the text format wants, so promtool and a parser read back the name as it is."""
+
+    NAME = 'm"t\\x'
+
+    def test_instance_label_is_escaped(self):
+        tmp = h.TempDir()
+        self.addCleanup(tmp.cleanup)
+        mport = h.free_port()
+        jd = MetricsJurisdns(upstreams=[KNOT.addr], tmp=tmp,
+                             stats={"metrics_listen": "127.0.0.1:%d" % mport, "interval": 100,
+                                    "instance": self.NAME})
+        self.addCleanup(jd.kill)
+        jd.start()
+        self.addCleanup(jd.stop)
+        body = scrape(mport)
+        self.assertIn('jurisdns_redis_up{instance="m\\"t\\\\x"} 0\n', body)
+        self.assertNotIn("\\u00", body)
+        names = {re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+                 for (_, labels) in parse(body) for k, v in labels if k == "instance"}
+        self.assertEqual(names, {self.NAME})
+        if shutil.which("promtool"):
+            self.assertEqual(promtool_problems(body), "", body)
+
+
 class UpstreamMetrics(h.JDTestCase):
     """One FakeUpstream, a short failover and timeout, a tiny cache."""
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Per-client statistics in Redis ([stats] section, src/stats.c), end to end against a real
+"""Per-client statistics in Redis ([stats] section, src/stats_count.c, src/stats_flush.c), end to end against a real
 redis-server.
 
 Keys (docs/redis-schema.md), with P = "jurisdns:" and S = P + "{stats}:":
