@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "dynpol.h"
 #include "log.h"
+#include "rschema.h"
 #include "util.h"
 
 #define MAX_FIELDS 4
@@ -152,7 +153,7 @@ static void lease_record(struct builder *b, const char *ip, const char *name)
 		skip(b, "lease: '%s' is not an IP address", ip);
 		return;
 	}
-	if (policy_client_set(&tmp, "name", name, NULL, err, sizeof(err)) < 0) {
+	if (policy_client_set(&tmp, RSCHEMA_RULE_NAME, name, NULL, err, sizeof(err)) < 0) {
 		skip(b, "lease %s: %s", ip, err);
 		return;
 	}

@@ -5,64 +5,7 @@
 #include <string.h>
 #include "log.h"
 #include "redispol.h"
-
-/* Everything in one round trip and one consistent view (a script runs atomically). DHCP leases
- * come first and come even when there is no policy (no version key). Sets and
- * hashes come out sorted, so an unchanged policy reads as the same text. A key of the wrong
- * type becomes an "error" record, which the parser logs and skips. */
-const char redispol_script[] =
-	"local b = ARGV[1]\n"
-	"local out = {'jurisdns-policy 1'}\n"
-	"local function esc(s)\n"
-	"  return (string.gsub(s, '[%c\\\\]', function(c)\n"
-	"    if c == '\\\\' then return '\\\\\\\\' elseif c == '\\t' then return '\\\\t'\n"
-	"    elseif c == '\\n' then return '\\\\n' elseif c == '\\r' then return '\\\\r' end\n"
-	"    return string.format('\\\\x%02x', string.byte(c)) end))\n"
-	"end\n"
-	"local function call(cmd, key)\n"
-	"  local r = redis.pcall(cmd, key)\n"
-	"  if type(r) == 'table' and r.err then\n"
-	"    out[#out + 1] = 'error\\t' .. esc(key) .. '\\t' .. esc(r.err)\n"
-	"    return nil\n"
-	"  end\n"
-	"  return r\n"
-	"end\n"
-	"local function hash(key, rec)\n"
-	"  local r = call('HGETALL', key)\n"
-	"  if not r then return end\n"
-	"  local f = {}\n"
-	"  for i = 1, #r, 2 do f[#f + 1] = {r[i], r[i + 1]} end\n"
-	"  table.sort(f, function(x, y) return x[1] < y[1] end)\n"
-	"  for _, kv in ipairs(f) do out[#out + 1] = rec .. '\\t' .. esc(kv[1]) .. '\\t' .. esc(kv[2]) end\n"
-	"end\n"
-	"local ips = call('SMEMBERS', b .. 'leases')\n"
-	"if ips then\n"
-	"  table.sort(ips)\n"
-	"  for _, ip in ipairs(ips) do\n"
-	"    local n = redis.pcall('HGET', b .. 'lease:' .. ip, 'hostname')\n"
-	"    if type(n) == 'string' and n ~= '' then out[#out + 1] = 'lease\\t' .. esc(ip) .. '\\t' .. esc(n) end\n"
-	"  end\n"
-	"end\n"
-	"local v = call('GET', KEYS[1])\n"
-	"if not v then return {0, table.concat(out, '\\n') .. '\\n'} end\n"
-	"out[#out + 1] = 'version\\t' .. esc(v)\n"
-	"hash(b .. 'default', 'default')\n"
-	"for _, what in ipairs({'allow', 'deny'}) do\n"
-	"  local m = call('SMEMBERS', b .. what)\n"
-	"  if m then\n"
-	"    table.sort(m)\n"
-	"    for _, d in ipairs(m) do out[#out + 1] = what .. '\\t' .. esc(d) end\n"
-	"  end\n"
-	"end\n"
-	"local ids = call('SMEMBERS', b .. 'clients')\n"
-	"if ids then\n"
-	"  table.sort(ids)\n"
-	"  for _, id in ipairs(ids) do\n"
-	"    out[#out + 1] = 'client\\t' .. esc(id)\n"
-	"    hash(b .. 'client:' .. id, 'client\\t' .. esc(id))\n"
-	"  end\n"
-	"end\n"
-	"return {1, table.concat(out, '\\n') .. '\\n'}\n";
+#include "rschema.h"
 
 struct redispol {
 	uv_loop_t *loop;
@@ -173,7 +116,8 @@ static void got_policy(struct rconn *rc, redisReply *r, void *priv)
 
 static void read_policy(struct redispol *rp)
 {
-	const char *argv[] = { "EVAL", redispol_script, "1", rp->version_key, rp->base };
+	/* everything in one round trip and one consistent view: src/lua/policy_read.lua */
+	const char *argv[] = { "EVAL", rschema_lua_policy_read, "1", rp->version_key, rp->base };
 
 	if (rp->stopping || !rconn_ready(rp->cmd))
 		return;
@@ -204,7 +148,7 @@ static void on_message(struct rconn *rc, redisReply *r, void *priv)
 	}
 	if (strcmp(r->element[0]->str, "message"))
 		return;
-	if (r->element[2]->type == REDIS_REPLY_STRING && !strcmp(r->element[2]->str, "reload")) {
+	if (r->element[2]->type == REDIS_REPLY_STRING && !strcmp(r->element[2]->str, RSCHEMA_MSG_RELOAD)) {
 		log_info("redis policy: reload requested on %s", rp->channel);
 		if (rp->hooks.reload)
 			rp->hooks.reload(rp->hooks.data);
@@ -244,9 +188,10 @@ struct redispol *redispol_start(uv_loop_t *loop, const struct redis_conf *cfg,
 	rp->cfg = *cfg;
 	rp->hooks = *hooks;
 	rp->current = dynpol_ref(current);
-	snprintf(rp->base, sizeof(rp->base), "%s{policy}:", cfg->prefix);
-	snprintf(rp->version_key, sizeof(rp->version_key), "%sversion", rp->base);
-	snprintf(rp->channel, sizeof(rp->channel), "%spolicy:changed", cfg->prefix);
+	/* cannot fail: conf.c keeps the prefix well below the sizes */
+	rschema_policy_base(rp->base, sizeof(rp->base), cfg->prefix);
+	rschema_key(rp->version_key, sizeof(rp->version_key), rp->base, RSCHEMA_POLICY_VERSION, NULL, NULL);
+	rschema_channel(rp->channel, sizeof(rp->channel), cfg->prefix);
 	uv_timer_init(loop, &rp->refresh);
 	rp->refresh.data = rp;
 	rp->handles = 1;

@@ -2,7 +2,8 @@
  * script, one round trip) on connect, on every message on <prefix>policy:changed and every
  * `refresh` seconds. Each read that differs from the last builds a new dynpol snapshot, hands it
  * to apply() and saves it to disk. When Redis is down, or has no policy (no version key), the
- * last snapshot stays. The schema is in docs/redis-schema.md. */
+ * last snapshot stays. The schema is in docs/redis-schema.md, its names and the script in
+ * rschema.h. */
 #ifndef JD_REDISPOL_H
 #define JD_REDISPOL_H
 
@@ -29,9 +30,5 @@ void redispol_refresh(struct redispol *rp);
 /* True when cfg differs from what rp runs with (then stop it and start a new one). */
 bool redispol_conf_changed(const struct redispol *rp, const struct redis_conf *cfg);
 void redispol_stop(struct redispol *rp);
-
-/* The Lua script that reads the policy: KEYS[1] = <prefix>{policy}:version, ARGV[1] =
- * <prefix>{policy}: . Returns {1, snapshot text}, or {0, text} when there is no version key. */
-extern const char redispol_script[];
 
 #endif

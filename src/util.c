@@ -137,27 +137,6 @@ void sb_printf(struct strbuf *b, const char *fmt, ...)
 	free(big);
 }
 
-void sb_json(struct strbuf *b, const char *s)
-{
-	sb_put(b, "\"", 1);
-	for (const char *run = s;; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c && c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
-			continue;
-		sb_put(b, run, (size_t)(s - run));
-		if (!c)
-			break;
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			sb_put(b, e, 2);
-		} else {
-			sb_printf(b, "\\u%04x", c);
-		}
-		run = s + 1;
-	}
-	sb_put(b, "\"", 1);
-}
-
 void sb_free(struct strbuf *b)
 {
 	free(b->s);

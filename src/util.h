@@ -52,8 +52,6 @@ struct strbuf {
 void sb_put(struct strbuf *b, const char *s, size_t n);
 void sb_str(struct strbuf *b, const char *s);
 void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* s as a JSON string: quotes, backslashes and control characters escaped. */
-void sb_json(struct strbuf *b, const char *s);
 void sb_free(struct strbuf *b);
 
 #endif

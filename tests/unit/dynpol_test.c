@@ -205,9 +205,6 @@ static void test_escape_roundtrip(void **state)
 	sb_field(&b, "plain", 5);
 	assert_string_equal(b.s, "plain");
 	sb_free(&b);
-	sb_json(&b, "q\"b\\c\n\x01");
-	assert_string_equal(b.s, "\"q\\\"b\\\\c\\u000a\\u0001\"");
-	sb_free(&b);
 }
 
 static void test_save_load(void **state)
