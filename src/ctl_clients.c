@@ -13,6 +13,7 @@
 #include <strings.h>
 #include "label.h"
 #include "ctl_clients.h"
+#include "rschema.h"
 
 #define MAX_CANDIDATES 16
 
@@ -28,7 +29,7 @@ struct ctl_clients {
 	struct ctl_client *v;
 	size_t n, cap;
 	struct lease *leases;
-	size_t nleases;
+	size_t nleases, leasecap;
 	int redis_mode;              /* Redis's default mode, -1 = none (the file's applies) */
 };
 
@@ -51,7 +52,7 @@ int ctl_client_canon(const char *arg, char *out, size_t len, char *err, size_t e
 	return 0;
 }
 
-static struct ctl_client *entry(struct ctl_clients *cs, const char *id)
+static struct ctl_client *cc_entry(struct ctl_clients *cs, const char *id)
 {
 	for (size_t i = 0; i < cs->n; i++)
 		if (!strcmp(cs->v[i].id, id))
@@ -76,130 +77,114 @@ static int by_id(const void *a, const void *b)
 	return strcmp(((const struct ctl_client *)a)->id, ((const struct ctl_client *)b)->id);
 }
 
-/* Send n commands (fmt with one %s each, from args), read the n replies into out. */
-static int pipeline(struct ctl_clients *cs, const char *fmt, char *const *args, size_t n,
-		    redisReply **out, char *err, size_t errlen)
+/* For each member of the set base + set: send fmt (base and the member for its two %s),
+ * pipelined, then hand every reply to each(); each() may keep a reply (it sets *reply to
+ * NULL), the others are freed here. The one place that reads a set of ids and a key per id. */
+static int fetch_each(struct ctl_clients *cs, const char *set, const char *fmt,
+		      int (*each)(struct ctl_clients *cs, const char *member, redisReply **reply,
+				  char *err, size_t errlen),
+		      char *err, size_t errlen)
 {
+	redisReply *m = redisCommand(cs->rc, "SMEMBERS %s%s", cs->base, set), **h = NULL;
+	size_t n;
+	int ret = -1;
+
+	if (!m || m->type != REDIS_REPLY_ARRAY) {
+		char w[200];
+		snprintf(w, sizeof(w), "SMEMBERS %s%s", cs->base, set);
+		cc_fail(err, errlen, w, cs->rc, m);
+		if (m)
+			freeReplyObject(m);
+		return -1;
+	}
+	n = m->elements;
+	if (!(h = calloc(n + 1, sizeof(*h)))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++)
-		if (redisAppendCommand(cs->rc, fmt, cs->base, args[i]) != REDIS_OK) {
+		if (redisAppendCommand(cs->rc, fmt, cs->base, m->element[i]->str) != REDIS_OK) {
 			snprintf(err, errlen, "out of memory");
-			return -1; /* the connection is out of step: the caller exits */
+			goto out; /* the connection is out of step: the caller exits */
 		}
 	for (size_t i = 0; i < n; i++) {
 		void *r = NULL;
-		if (redisGetReply(cs->rc, &r) != REDIS_OK)
-			return cc_fail(err, errlen, "", cs->rc, NULL);
-		out[i] = r;
+		if (redisGetReply(cs->rc, &r) != REDIS_OK) {
+			cc_fail(err, errlen, "", cs->rc, NULL);
+			goto out;
+		}
+		h[i] = r;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (out[i]->type == REDIS_REPLY_ERROR)
-			return cc_fail(err, errlen, "", cs->rc, out[i]);
+		if (h[i]->type == REDIS_REPLY_ERROR) {
+			cc_fail(err, errlen, "", cs->rc, h[i]);
+			goto out;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (each(cs, m->element[i]->str, &h[i], err, errlen) < 0)
+			goto out;
+	ret = 0;
+out:
+	for (size_t i = 0; h && i < n; i++)
+		if (h[i])
+			freeReplyObject(h[i]);
+	free(h);
+	freeReplyObject(m);
+	return ret;
+}
+
+/* fetch_each: a member of the clients set and its HGETALL client:ID. */
+static int add_redis_rule(struct ctl_clients *cs, const char *member, redisReply **reply,
+			  char *err, size_t errlen)
+{
+	char id[128], why[200];
+	bool valid = ctl_client_canon(member, id, sizeof(id), why, sizeof(why)) == 0;
+
+	if (!valid)
+		snprintf(id, sizeof(id), "%s", member); /* shown as stored; the daemon skips it */
+	struct ctl_client *c = cc_entry(cs, id);
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (c->fields)
+		return 0; /* the same id twice in other spellings: the first */
+	c->sources |= CTL_SRC_REDIS;
+	c->invalid = !valid;
+	if (valid)
+		policy_client_init(&c->redis, id, why, sizeof(why));
+	c->fields = *reply;
+	*reply = NULL;
+	for (size_t k = 0; c->fields->type == REDIS_REPLY_ARRAY && k + 1 < c->fields->elements; k += 2)
+		policy_client_set(&c->redis, c->fields->element[k]->str, c->fields->element[k + 1]->str,
+				  NULL, why, sizeof(why)); /* a bad field is skipped, as by the daemon */
 	return 0;
 }
 
-static redisReply *smembers(struct ctl_clients *cs, const char *what, char *err, size_t errlen)
+/* fetch_each: a member of the leases set and its HGET lease:IP hostname. */
+static int add_lease(struct ctl_clients *cs, const char *member, redisReply **reply, char *err,
+		     size_t errlen)
 {
-	redisReply *r = redisCommand(cs->rc, "SMEMBERS %s%s", cs->base, what);
+	const redisReply *h = *reply;
+	struct lease l;
+	char why[200];
 
-	if (!r || r->type != REDIS_REPLY_ARRAY) {
-		char w[200];
-		snprintf(w, sizeof(w), "SMEMBERS %s%s", cs->base, what);
-		cc_fail(err, errlen, w, cs->rc, r);
-		if (r)
-			freeReplyObject(r);
-		return NULL;
-	}
-	return r;
-}
-
-static int load_redis_rules(struct ctl_clients *cs, char *err, size_t errlen)
-{
-	redisReply *m = smembers(cs, "clients", err, errlen), **h;
-	char **ids;
-	int ret = -1;
-
-	if (!m)
-		return -1;
-	ids = calloc(m->elements + 1, sizeof(*ids));
-	h = calloc(m->elements + 1, sizeof(*h));
-	if (!ids || !h) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < m->elements; i++)
-		ids[i] = m->element[i]->str;
-	if (pipeline(cs, "HGETALL %sclient:%s", ids, m->elements, h, err, errlen) < 0)
-		goto out;
-	for (size_t i = 0; i < m->elements; i++) {
-		char id[128], why[200];
-		bool valid = ctl_client_canon(ids[i], id, sizeof(id), why, sizeof(why)) == 0;
-		if (!valid)
-			snprintf(id, sizeof(id), "%s", ids[i]); /* shown as stored; the daemon skips it */
-		struct ctl_client *c = entry(cs, id);
-		if (!c) {
+	if (h->type != REDIS_REPLY_STRING || !h->len || h->len >= sizeof(l.name) ||
+	    ctl_client_canon(member, l.ip, sizeof(l.ip), why, sizeof(why)) < 0)
+		return 0; /* expired, nameless or not an address: the daemon skips it too */
+	snprintf(l.name, sizeof(l.name), "%s", h->str);
+	if (cs->nleases == cs->leasecap) {
+		size_t cap = cs->leasecap ? cs->leasecap * 2 : 16;
+		struct lease *v = realloc(cs->leases, cap * sizeof(*v));
+		if (!v) {
 			snprintf(err, errlen, "out of memory");
-			goto out;
+			return -1;
 		}
-		if (c->fields)
-			continue; /* the same id twice in other spellings: the first */
-		c->sources |= CTL_SRC_REDIS;
-		c->invalid = !valid;
-		if (valid)
-			policy_client_init(&c->redis, id, why, sizeof(why));
-		c->fields = h[i];
-		h[i] = NULL;
-		for (size_t k = 0; c->fields->type == REDIS_REPLY_ARRAY && k + 1 < c->fields->elements; k += 2)
-			policy_client_set(&c->redis, c->fields->element[k]->str, c->fields->element[k + 1]->str,
-					  NULL, why, sizeof(why)); /* a bad field is skipped, as by the daemon */
+		cs->leases = v;
+		cs->leasecap = cap;
 	}
-	ret = 0;
-out:
-	for (size_t i = 0; h && i < m->elements; i++)
-		if (h[i])
-			freeReplyObject(h[i]);
-	free(h);
-	free(ids);
-	freeReplyObject(m);
-	return ret;
-}
-
-static int load_leases(struct ctl_clients *cs, char *err, size_t errlen)
-{
-	redisReply *m = smembers(cs, "leases", err, errlen), **h;
-	char **ips;
-	int ret = -1;
-
-	if (!m)
-		return -1;
-	ips = calloc(m->elements + 1, sizeof(*ips));
-	h = calloc(m->elements + 1, sizeof(*h));
-	cs->leases = calloc(m->elements + 1, sizeof(*cs->leases));
-	if (!ips || !h || !cs->leases) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < m->elements; i++)
-		ips[i] = m->element[i]->str;
-	if (pipeline(cs, "HGET %slease:%s hostname", ips, m->elements, h, err, errlen) < 0)
-		goto out;
-	for (size_t i = 0; i < m->elements; i++) {
-		struct lease *l = &cs->leases[cs->nleases];
-		char why[200];
-		if (h[i]->type != REDIS_REPLY_STRING || !h[i]->len || h[i]->len >= sizeof(l->name) ||
-		    ctl_client_canon(ips[i], l->ip, sizeof(l->ip), why, sizeof(why)) < 0)
-			continue; /* expired, nameless or not an address: the daemon skips it too */
-		snprintf(l->name, sizeof(l->name), "%s", h[i]->str);
-		cs->nleases++;
-	}
-	ret = 0;
-out:
-	for (size_t i = 0; h && i < m->elements; i++)
-		if (h[i])
-			freeReplyObject(h[i]);
-	free(h);
-	free(ips);
-	freeReplyObject(m);
-	return ret;
+	cs->leases[cs->nleases++] = l;
+	return 0;
 }
 
 struct ctl_clients *ctl_clients_load(redisContext *rc, const char *policy_base,
@@ -218,7 +203,7 @@ struct ctl_clients *ctl_clients_load(redisContext *rc, const char *policy_base,
 	for (unsigned i = 0; i < file->nclients; i++) {
 		char id[128];
 		policy_client_id(&file->clients[i], id, sizeof(id));
-		struct ctl_client *c = entry(cs, id);
+		struct ctl_client *c = cc_entry(cs, id);
 		if (!c) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
@@ -228,11 +213,14 @@ struct ctl_clients *ctl_clients_load(redisContext *rc, const char *policy_base,
 			c->sources |= CTL_SRC_FILE;
 		}
 	}
-	if (load_redis_rules(cs, err, errlen) < 0 || load_leases(cs, err, errlen) < 0)
+	if (fetch_each(cs, RSCHEMA_POLICY_CLIENTS, "HGETALL %s" RSCHEMA_POLICY_CLIENT "%s", add_redis_rule,
+		       err, errlen) < 0 ||
+	    fetch_each(cs, RSCHEMA_POLICY_LEASES, "HGET %s" RSCHEMA_POLICY_LEASE "%s " RSCHEMA_LEASE_HOSTNAME,
+		       add_lease, err, errlen) < 0)
 		goto fail;
-	redisReply *r = redisCommand(rc, "HGET %sdefault mode", cs->base);
+	redisReply *r = redisCommand(rc, "HGET %s" RSCHEMA_POLICY_DEFAULT " " RSCHEMA_RULE_MODE, cs->base);
 	if (!r || r->type == REDIS_REPLY_ERROR) {
-		cc_fail(err, errlen, "HGET default mode", rc, r);
+		cc_fail(err, errlen, "HGET " RSCHEMA_POLICY_DEFAULT " " RSCHEMA_RULE_MODE, rc, r);
 		if (r)
 			freeReplyObject(r);
 		goto fail;
@@ -301,13 +289,13 @@ enum pmode ctl_client_mode(const struct ctl_clients *cs, const struct ctl_client
 bool ctl_rule_field(const struct client_rule *r, const char *field, char *buf, size_t len)
 {
 	buf[0] = 0;
-	if (!strcmp(field, "mode") && r->mode >= 0)
+	if (!strcmp(field, RSCHEMA_RULE_MODE) && r->mode >= 0)
 		snprintf(buf, len, "%s", policy_mode_name((enum pmode)r->mode));
-	else if (!strcmp(field, "action") && r->action >= 0)
+	else if (!strcmp(field, RSCHEMA_RULE_ACTION) && r->action >= 0)
 		snprintf(buf, len, "%s", policy_action_name((enum paction)r->action));
-	else if (!strcmp(field, "name"))
+	else if (!strcmp(field, RSCHEMA_RULE_NAME))
 		snprintf(buf, len, "%s", r->name);
-	else if (!strcmp(field, "block") && r->nblock >= 0) {
+	else if (!strcmp(field, RSCHEMA_RULE_BLOCK) && r->nblock >= 0) {
 		size_t used = 0;
 		for (int i = 0; i < r->nblock && used < len; i++) {
 			const struct block_spec *b = &r->block[i];
@@ -325,7 +313,7 @@ bool ctl_rule_field(const struct client_rule *r, const char *field, char *buf, s
 	return buf[0] != 0;
 }
 
-static unsigned specificity(const struct client_rule *r)
+static unsigned cc_specificity(const struct client_rule *r)
 {
 	return r->by_mac ? 256 : r->net.bits;
 }
@@ -349,19 +337,19 @@ static const struct ctl_client *covering(const struct ctl_clients *cs, const cha
 		const struct client_rule *r = ctl_client_rule(&cs->v[i]);
 		if (!r || cs->v[i].invalid || r->by_mac || !cidr_match(&r->net, q.net.net))
 			continue;
-		if (!best || specificity(r) > best_spec) {
+		if (!best || cc_specificity(r) > best_spec) {
 			best = &cs->v[i];
-			best_spec = specificity(r);
+			best_spec = cc_specificity(r);
 		}
 	}
 	return best;
 }
 
-/* HGET key field into buf ("" when missing). */
+/* HGET base + what + id, field into buf ("" when missing); what: RSCHEMA_POLICY_CLIENT or _LEASE. */
 static int cc_hget(const struct ctl_clients *cs, const char *what, const char *id, const char *field,
 		char *buf, size_t len, char *err, size_t errlen)
 {
-	redisReply *r = redisCommand(cs->rc, "HGET %s%s:%s %s", cs->base, what, id, field);
+	redisReply *r = redisCommand(cs->rc, "HGET %s%s%s %s", cs->base, what, id, field);
 
 	buf[0] = 0;
 	if (!r || r->type == REDIS_REPLY_ERROR) {
@@ -390,18 +378,41 @@ int ctl_clients_name(const struct ctl_clients *cs, const char *id, char *buf, si
 		return 0;
 	}
 	/* A client hash outside the clients set is not in force, but it has always named the id. */
-	if (!(c && (c->sources & CTL_SRC_REDIS)) && cc_hget(cs, "client", id, "name", buf, len, err, errlen) < 0)
+	if (!(c && (c->sources & CTL_SRC_REDIS)) && cc_hget(cs, RSCHEMA_POLICY_CLIENT, id, RSCHEMA_RULE_NAME, buf, len, err, errlen) < 0)
 		return -1;
 	if (buf[0]) {
 		if (source && !*source)
 			*source = "redis";
 		return 0;
 	}
-	if (cc_hget(cs, "lease", id, "hostname", buf, len, err, errlen) < 0)
+	if (cc_hget(cs, RSCHEMA_POLICY_LEASE, id, RSCHEMA_LEASE_HOSTNAME, buf, len, err, errlen) < 0)
 		return -1;
 	if (buf[0] && source && !*source)
 		*source = "lease";
 	return 0;
+}
+
+int ctl_clients_mac(const struct ctl_clients *cs, const char *id, uint8_t mac[6], char *err,
+		    size_t errlen)
+{
+	struct client_rule q;
+	char why[200], canon[128], text[64];
+
+	if (policy_client_init(&q, id, why, sizeof(why)) < 0)
+		return 0;
+	if (q.by_mac) {
+		memcpy(mac, q.mac, 6);
+		return 1;
+	}
+	if (q.net.bits != 128)
+		return 0; /* a network is no one device */
+	policy_client_id(&q, canon, sizeof(canon));
+	if (cc_hget(cs, RSCHEMA_POLICY_LEASE, canon, RSCHEMA_LEASE_MAC, text, sizeof(text), err, errlen) < 0)
+		return -1;
+	if (!text[0] || policy_client_init(&q, text, why, sizeof(why)) < 0 || !q.by_mac)
+		return 0; /* no lease, a DHCPv6 lease (a DUID), or not a MAC */
+	memcpy(mac, q.mac, 6);
+	return 1;
 }
 
 struct candidate {

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 #include "policy.h"
 
@@ -54,6 +55,12 @@ bool ctl_rule_field(const struct client_rule *r, const char *field, char *buf, s
  * with one line in err on a Redis error. */
 int ctl_clients_name(const struct ctl_clients *cs, const char *id, char *buf, size_t len,
 		     const char **source, char *err, size_t errlen);
+
+/* The MAC address of the device behind id (a statistics or client id): id itself when it is a
+ * MAC, else the MAC of the DHCP lease of the address id. Returns 1 with it in mac, 0 when none
+ * is known (no lease, a DHCPv6 lease, a network), -1 with one line in err on a Redis error. */
+int ctl_clients_mac(const struct ctl_clients *cs, const char *id, uint8_t mac[6], char *err,
+		    size_t errlen);
 
 /* A command-line address (IP address, CIDR or MAC) in canonical form. Returns 0, or -1 with
  * the reason in err. */

@@ -16,8 +16,11 @@
 #include <string.h>
 #include <time.h>
 #include <hiredis/hiredis.h>
+#include "ctl/reply.h"
+#include "ctl/utf8.h"
 #include "label.h"
 #include "report.h"
+#include "rschema.h"
 #include "util.h"
 
 #define REP_READ 10000       /* client hashes read, to find the most exposed */
@@ -50,6 +53,7 @@ struct dev {
 	unsigned long long gsum;     /* g:GROUP summed over its groups: the sort key */
 	unsigned long long queries;
 	char *name;                  /* the policy's name, the lease's host name, or NULL */
+	const struct oui_vendor *vendor; /* who made it (the caller's table), or NULL */
 };
 
 struct rep {
@@ -68,6 +72,8 @@ struct rep {
 	unsigned days, nhours;
 	time_t hour0;                /* the start of the first hour charted */
 	int (*client_name)(void *ctx, const char *id, char *buf, size_t len, char *err, size_t errlen);
+	int (*client_vendor)(void *ctx, const char *id, const struct oui_vendor **out, char *err,
+			     size_t errlen);
 	void *ctx;
 };
 
@@ -154,20 +160,10 @@ static bool is_hash(const redisReply *h)
 	return true;
 }
 
-static const char *rep_hget(const redisReply *h, const char *field)
-{
-	size_t n = strlen(field);
-
-	for (size_t i = 0; h && i + 1 < h->elements; i += 2)
-		if (h->element[i]->len == n && !memcmp(h->element[i]->str, field, n))
-			return h->element[i + 1]->str;
-	return NULL;
-}
-
 /* The value as Redis has it; a field that was never incremented is absent and means 0. */
 static const char *hval(const redisReply *h, const char *field)
 {
-	const char *v = rep_hget(h, field);
+	const char *v = reply_hget(h, field);
 	return v ? v : "0";
 }
 
@@ -186,31 +182,13 @@ static const char *group_of(const char *field)
 
 /* ---- text ---- */
 
-/* The length of the valid UTF-8 sequence at p, or 0. */
+/* The length of the valid UTF-8 sequence at p that a page may show, or 0. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-	size_t len;
-	unsigned long cp, min;
+	unsigned long cp;
+	size_t len = utf8_decode(p, n, &cp);
 
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, min = 0x80;
-	else if ((p[0] & 0xf0) == 0xe0)
-		len = 3, min = 0x800;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, min = 0x10000;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	cp = p[0] & (0x3fu >> (len - 1));
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if (!len)
 		return 0;
 	/* bidirectional overrides and isolates could make a name read as another one */
 	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
@@ -355,16 +333,16 @@ static int cmp_dev(const void *a, const void *b)
 
 static int read_total(struct rep *r)
 {
-	if (!(r->total = rcmd(r, "HGETALL %stotal", r->sb)))
+	if (!(r->total = rcmd(r, "HGETALL %s" RSCHEMA_STATS_TOTAL, r->sb)))
 		return -1;
 	if (!is_hash(r->total))
-		return rep_fail(r, "Redis: %stotal is not a hash", r->sb);
+		return rep_fail(r, "Redis: %s" RSCHEMA_STATS_TOTAL " is not a hash", r->sb);
 	return 0;
 }
 
 static void dev_sums(struct dev *d)
 {
-	d->queries = num(rep_hget(d->h, "queries"));
+	d->queries = num(reply_hget(d->h, "queries"));
 	for (size_t i = 0; i + 1 < d->h->elements; i += 2)
 		if (group_of(d->h->element[i]->str))
 			d->gsum += num(d->h->element[i + 1]->str);
@@ -376,7 +354,7 @@ static int read_devices(struct rep *r)
 	size_t n, sent = 0;
 	redisReply **v;
 
-	if (!(r->members = rcmd(r, "SMEMBERS %sclients", r->sb)))
+	if (!(r->members = rcmd(r, "SMEMBERS %s" RSCHEMA_STATS_CLIENTS, r->sb)))
 		return -1;
 	if (r->members->type != REDIS_REPLY_ARRAY)
 		return rep_fail(r, "Redis: %sclients is not a set", r->sb);
@@ -394,7 +372,7 @@ static int read_devices(struct rep *r)
 			free(v);
 			return rep_fail(r, "Redis: %sclients has a member that is not a string", r->sb);
 		}
-	while (sent < n && redisAppendCommand(r->rc, "HGETALL %sclient:%s", r->sb,
+	while (sent < n && redisAppendCommand(r->rc, "HGETALL %s" RSCHEMA_STATS_CLIENT "%s", r->sb,
 					      r->members->element[sent]->str) == REDIS_OK)
 		sent++;
 	int ret = pipe_read(r, v, n, sent);
@@ -404,7 +382,7 @@ static int read_devices(struct rep *r)
 		d->h = v[i];
 		v[i] = NULL;
 		if (!is_hash(d->h))
-			ret = rep_fail(r, "Redis: %sclient:%s is not a hash", r->sb, d->id);
+			ret = rep_fail(r, "Redis: %s" RSCHEMA_STATS_CLIENT "%s is not a hash", r->sb, d->id);
 		else
 			dev_sums(d);
 	}
@@ -457,8 +435,9 @@ static int fetch_names(struct rep *r, const char *const *ids, char **names, size
 	}
 	if (!(v = calloc(2 * n, sizeof(*v))))
 		return rep_fail(r, "out of memory");
-	while (sent < 2 * n && redisAppendCommand(r->rc, sent % 2 ? "HGET %slease:%s hostname"
-							       : "HGET %sclient:%s name",
+	while (sent < 2 * n && redisAppendCommand(r->rc, sent % 2
+							  ? "HGET %s" RSCHEMA_POLICY_LEASE "%s " RSCHEMA_LEASE_HOSTNAME
+							  : "HGET %s" RSCHEMA_POLICY_CLIENT "%s " RSCHEMA_RULE_NAME,
 						  r->pb, ids[sent / 2]) == REDIS_OK)
 		sent++;
 	int ret = pipe_read(r, v, 2 * n, sent);
@@ -489,6 +468,8 @@ static int read_dev_names(struct rep *r)
 	ret = fetch_names(r, ids, names, r->nrows);
 	for (size_t i = 0; i < r->nrows; i++)
 		r->devs[i].name = names[i];
+	for (size_t i = 0; ret == 0 && r->client_vendor && i < r->nrows; i++)
+		ret = r->client_vendor(r->ctx, r->devs[i].id, &r->devs[i].vendor, r->err, r->errlen);
 	free(ids);
 	free(names);
 	return ret;
@@ -511,7 +492,7 @@ static void page_head(struct rep *r)
 		  "th{background:#eaecee}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
 		  "tr:nth-child(even) td{background:#f8f9f9}\n"
 		  ".totals span{display:inline-block;margin:0 18px 6px 0}.totals b{font-size:18px}\n"
-		  ".muted{color:#717d7e}.id{color:#717d7e;font-size:12px}\n"
+		  ".made{color:#c0392b;font-size:12px}.muted{color:#717d7e}.id{color:#717d7e;font-size:12px}\n"
 		  "figure{margin:8px 0 16px}figcaption{font-size:12px;color:#717d7e}\n"
 		  "svg{display:block;max-width:100%;height:auto;border:1px solid #eaecee}\n"
 		  "svg text{font:11px system-ui,sans-serif;fill:#34495e}svg .t{font-size:13px;font-weight:600}\n"
@@ -535,19 +516,6 @@ static void header_times(struct rep *r)
 		  (long long)r->now, now, r->days, r->days, from, to);
 }
 
-/* A glob pattern that matches s literally. */
-static void glob_escape(char *out, size_t len, const char *s)
-{
-	size_t o = 0;
-
-	for (; *s && o + 3 < len; s++) {
-		if (strchr("*?[]\\", *s))
-			out[o++] = '\\';
-		out[o++] = *s;
-	}
-	out[o] = 0;
-}
-
 static int add_key(struct rep *r, char **keys, size_t *n, const redisReply *k)
 {
 	if (k->type != REDIS_REPLY_STRING || *n == REP_INSTANCES)
@@ -566,8 +534,8 @@ static int scan_instances(struct rep *r, char **keys, size_t *n)
 {
 	char pat[400], cursor[32] = "0";
 
-	glob_escape(pat, sizeof(pat) - 12, r->sb);
-	strcat(pat, "instance:*");
+	if (rschema_instance_pattern(pat, sizeof(pat), r->sb) < 0)
+		return rep_fail(r, "Redis key prefix too long: %s", r->sb);
 	for (int it = 0; it < REP_SCANS; it++) {
 		redisReply *x = rcmd(r, "SCAN %s MATCH %s COUNT 1000", cursor, pat);
 		if (!x)
@@ -594,28 +562,28 @@ static int scan_instances(struct rep *r, char **keys, size_t *n)
 static void instance_row(struct rep *r, const char *name, const redisReply *h)
 {
 	struct strbuf *b = &r->b;
-	const char *geo = rep_hget(h, "geo_age_days");
+	const char *geo = reply_hget(h, RSCHEMA_HB_GEO_AGE);
 	char when[40];
 
-	fmt_unix(when, sizeof(when), rep_hget(h, "last_flush"));
+	fmt_unix(when, sizeof(when), reply_hget(h, RSCHEMA_HB_LAST_FLUSH));
 	sb_str(b, "<tr data-instance=\"");
 	sb_html(b, name);
 	sb_str(b, "\"><td>");
 	sb_html(b, name);
 	sb_str(b, "</td><td data-field=\"version\">");
-	sb_html(b, rep_hget(h, "version") ? rep_hget(h, "version") : "?");
+	sb_html(b, reply_hget(h, RSCHEMA_HB_VERSION) ? reply_hget(h, RSCHEMA_HB_VERSION) : "?");
 	sb_str(b, "</td><td class=\"n\" data-field=\"geo_age_days\">");
 	sb_html(b, geo ? geo : "?");
 	sb_str(b, geo && !strcmp(geo, "-1") ? " <span class=\"muted\">(no GeoIP database)</span>" : "");
 	sb_str(b, "</td><td data-field=\"last_flush\" data-value=\"");
-	sb_html(b, rep_hget(h, "last_flush") ? rep_hget(h, "last_flush") : "");
+	sb_html(b, reply_hget(h, RSCHEMA_HB_LAST_FLUSH) ? reply_hget(h, RSCHEMA_HB_LAST_FLUSH) : "");
 	sb_printf(b, "\">%s</td></tr>\n", when);
 }
 
 static int sec_instances(struct rep *r)
 {
 	char *keys[REP_INSTANCES];
-	size_t n = 0, skip = strlen(r->sb) + strlen("instance:");
+	size_t n = 0, skip = strlen(r->sb) + strlen(RSCHEMA_STATS_INSTANCE);
 	int ret = scan_instances(r, keys, &n);
 
 	sb_str(&r->b, "<h2>Instances</h2>\n");
@@ -674,7 +642,7 @@ static void group_totals(struct rep *r)
 		sb_str(b, "</td>");
 		total_cell(r, f);
 		sb_str(b, "<td class=\"n\">");
-		pct(b, num(rep_hget(r->total, f)), num(rep_hget(r->total, "queries")));
+		pct(b, num(reply_hget(r->total, f)), num(reply_hget(r->total, "queries")));
 		sb_str(b, "</td>");
 		for (int k = 0; k < 3; k++) {
 			snprintf(f, sizeof(f), "g:%s:%s", r->groups[g], label_kind_names[k]);
@@ -708,7 +676,7 @@ static void sec_totals(struct rep *r)
 /* A time from the client's hash, in UTC; the unix seconds as Redis has them in data-value. */
 static void seen_cell(struct strbuf *b, const struct dev *d, const char *field)
 {
-	const char *v = rep_hget(d->h, field);
+	const char *v = reply_hget(d->h, field);
 	char when[40];
 
 	fmt_unix(when, sizeof(when), v);
@@ -717,6 +685,25 @@ static void seen_cell(struct strbuf *b, const struct dev *d, const char *field)
 	sb_printf(b, "\" data-field=\"%s\" data-value=\"", field);
 	sb_html(b, v ? v : "");
 	sb_printf(b, "\">%s</td>", when);
+}
+
+/* Who made the device: the IEEE registrant of its MAC, and made:PRC as in the query log. */
+static void vendor_cell(struct strbuf *b, const struct dev *d)
+{
+	sb_str(b, "<td data-client=\"");
+	sb_html(b, d->id);
+	sb_str(b, "\" data-field=\"vendor\"");
+	if (d->vendor && d->vendor->prc)
+		sb_str(b, " data-made=\"PRC\"");
+	sb_str(b, ">");
+	if (d->vendor) {
+		sb_html(b, d->vendor->name);
+		if (d->vendor->prc)
+			sb_str(b, " <span class=\"made\">made: PRC</span>");
+	} else {
+		sb_str(b, "<span class=\"muted\">-</span>");
+	}
+	sb_str(b, "</td>");
 }
 
 static void dev_row(struct rep *r, const struct dev *d)
@@ -733,13 +720,14 @@ static void dev_row(struct rep *r, const struct dev *d)
 	sb_str(b, "</td><td>");
 	sb_html(b, d->id);
 	sb_str(b, "</td>");
+	vendor_cell(b, d);
 	num_cell(b, d->id, "queries", hval(d->h, "queries"));
 	num_cell(b, d->id, "blocked", hval(d->h, "blocked"));
 	for (unsigned g = 0; g < r->ngroups; g++) {
 		snprintf(f, sizeof(f), "g:%s", r->groups[g]);
 		num_cell(b, d->id, f, hval(d->h, f));
 		sb_str(b, "<td class=\"n\">");
-		pct(b, num(rep_hget(d->h, f)), d->queries);
+		pct(b, num(reply_hget(d->h, f)), d->queries);
 		sb_str(b, "</td>");
 	}
 	seen_cell(b, d, "first_seen");
@@ -759,7 +747,7 @@ static int sec_devices(struct rep *r)
 	sb_str(b, "</p>\n");
 	if (!r->nrows)
 		return 0;
-	sb_str(b, "<table><thead><tr><th>name</th><th>id</th><th class=\"n\">queries</th>"
+	sb_str(b, "<table><thead><tr><th>name</th><th>id</th><th>vendor</th><th class=\"n\">queries</th>"
 		  "<th class=\"n\">blocked</th>");
 	for (unsigned g = 0; g < r->ngroups; g++) {
 		sb_str(b, "<th class=\"n\">");
@@ -796,7 +784,7 @@ static int read_hours(struct rep *r, const char *key_base, redisReply **v)
 	}
 	for (; sent < r->nhours; sent++) {
 		char hour[16];
-		fmt_time(hour, sizeof(hour), r->hour0 + (time_t)sent * 3600, "%Y%m%d%H");
+		fmt_time(hour, sizeof(hour), r->hour0 + (time_t)sent * 3600, RSCHEMA_HOUR_FORMAT);
 		snprintf(key, sizeof(key), "%s%s", key_base, hour);
 		if (redisAppendCommandArgv(r->rc, 2 + (int)r->ngroups, argv, NULL) != REDIS_OK)
 			break; /* hiredis has copied the arguments: key can be reused */
@@ -854,7 +842,7 @@ static void chart_hour(struct rep *r, redisReply **v, unsigned h, unsigned long 
 	double bw = (double)CH_PW / r->nhours, x = CH_ML + h * bw, y = CH_MT + CH_PH;
 	char hour[16], when[24];
 
-	fmt_time(hour, sizeof(hour), r->hour0 + (time_t)h * 3600, "%Y%m%d%H");
+	fmt_time(hour, sizeof(hour), r->hour0 + (time_t)h * 3600, RSCHEMA_HOUR_FORMAT);
 	fmt_time(when, sizeof(when), r->hour0 + (time_t)h * 3600, "%Y-%m-%d %H:00");
 	for (unsigned g = 0; g < r->ngroups; g++) {
 		const char *s = hour_value(v, h, g);
@@ -937,14 +925,14 @@ static int sec_charts(struct rep *r)
 		return 0;
 	}
 	legend(r);
-	snprintf(base, sizeof(base), "%stotal:", r->sb);
+	snprintf(base, sizeof(base), "%s" RSCHEMA_STATS_TOTAL ":", r->sb); /* + HOUR */
 	snprintf(title, sizeof(title), "All clients: queries into the groups per hour, last %u days",
 		 r->days);
 	if (chart(r, base, "total", title) < 0)
 		return -1;
 	for (size_t i = 0, n = 0; i < r->nrows && n < REP_CHARTS && r->devs[i].gsum; i++, n++) {
 		const struct dev *d = &r->devs[i];
-		snprintf(base, sizeof(base), "%sclient:%s:", r->sb, d->id);
+		snprintf(base, sizeof(base), "%s" RSCHEMA_STATS_CLIENT "%s:", r->sb, d->id);
 		if (d->name)
 			snprintf(title, sizeof(title), "%.100s (%.64s): queries into the groups per hour",
 				 d->name, d->id);
@@ -1005,7 +993,7 @@ static int sec_top(struct rep *r)
 		      "(approximate by design: see docs/redis-schema.md).</p>\n");
 	if (!n || !(v = calloc(n, sizeof(*v))))
 		return n ? rep_fail(r, "out of memory") : 0;
-	while (sent < n && redisAppendCommand(r->rc, "ZREVRANGE %stop:%s:%s 0 9 WITHSCORES", r->sb,
+	while (sent < n && redisAppendCommand(r->rc, "ZREVRANGE %s" RSCHEMA_STATS_TOP "%s:%s 0 9 WITHSCORES", r->sb,
 					      r->devs[sent / r->ngroups].id,
 					      r->groups[sent % r->ngroups]) == REDIS_OK)
 		sent++;
@@ -1013,7 +1001,7 @@ static int sec_top(struct rep *r)
 	for (size_t i = 0; ret == 0 && i < n; i++) {
 		const struct dev *d = &r->devs[i / r->ngroups];
 		if (!is_zrange(v[i]))
-			ret = rep_fail(r, "Redis: %stop:%s:%s is not a sorted set", r->sb, d->id,
+			ret = rep_fail(r, "Redis: %s" RSCHEMA_STATS_TOP "%s:%s is not a sorted set", r->sb, d->id,
 				   r->groups[i % r->ngroups]);
 		else if (v[i]->elements) {
 			top_table(r, d, r->groups[i % r->ngroups], v[i]);
@@ -1047,14 +1035,14 @@ static void event_row(struct rep *r, const redisReply *e, const char *name)
 {
 	struct strbuf *b = &r->b;
 	const redisReply *f = e->element[1];
-	const char *client = rep_hget(f, "client"), *type = rep_hget(f, "type");
+	const char *client = reply_hget(f, "client"), *type = reply_hget(f, "type");
 	char when[40];
 
-	fmt_unix(when, sizeof(when), rep_hget(f, "ts"));
+	fmt_unix(when, sizeof(when), reply_hget(f, "ts"));
 	sb_str(b, "<tr data-event=\"");
 	sb_html(b, e->element[0]->str);
 	sb_str(b, "\"><td data-field=\"ts\" data-value=\"");
-	sb_html(b, rep_hget(f, "ts") ? rep_hget(f, "ts") : "");
+	sb_html(b, reply_hget(f, "ts") ? reply_hget(f, "ts") : "");
 	sb_printf(b, "\">%s</td><td data-field=\"client\" data-client=\"", when);
 	sb_html(b, client ? client : "");
 	sb_str(b, "\">");
@@ -1065,12 +1053,12 @@ static void event_row(struct rep *r, const redisReply *e, const char *name)
 		sb_str(b, "</span>");
 	}
 	sb_str(b, "</td>");
-	event_cell(b, "group", rep_hget(f, "group"));
+	event_cell(b, "group", reply_hget(f, "group"));
 	if (type && !strcmp(type, "group"))
 		sb_str(b, "<td data-field=\"domain\" class=\"muted\">first query into the group</td>");
 	else
-		event_cell(b, "domain", rep_hget(f, "domain"));
-	event_cell(b, "reason", rep_hget(f, "reason"));
+		event_cell(b, "domain", reply_hget(f, "domain"));
+	event_cell(b, "reason", reply_hget(f, "reason"));
 	sb_str(b, "</tr>\n");
 }
 
@@ -1082,7 +1070,7 @@ static int events_table(struct rep *r, const redisReply *x)
 	int ret = ids && names ? 0 : rep_fail(r, "out of memory");
 
 	for (size_t i = 0; ret == 0 && i < n; i++) {
-		ids[i] = rep_hget(x->element[i]->element[1], "client");
+		ids[i] = reply_hget(x->element[i]->element[1], "client");
 		ids[i] = ids[i] ? ids[i] : "";
 	}
 	if (ret == 0)
@@ -1103,7 +1091,7 @@ static int events_table(struct rep *r, const redisReply *x)
 
 static int sec_events(struct rep *r)
 {
-	redisReply *x = rcmd(r, "XREVRANGE %sevents + - COUNT %d", r->sb, REP_EVENTS);
+	redisReply *x = rcmd(r, "XREVRANGE %s" RSCHEMA_STATS_EVENTS " + - COUNT %d", r->sb, REP_EVENTS);
 	int ret = 0;
 
 	sb_printf(&r->b, "<h2>First contacts</h2>\n<p>The last %d first contacts, newest first: a "
@@ -1112,10 +1100,10 @@ static int sec_events(struct rep *r)
 	if (!x)
 		return -1;
 	if (x->type != REDIS_REPLY_ARRAY)
-		ret = rep_fail(r, "Redis: %sevents is not a stream", r->sb);
+		ret = rep_fail(r, "Redis: %s" RSCHEMA_STATS_EVENTS " is not a stream", r->sb);
 	for (size_t i = 0; ret == 0 && i < x->elements; i++)
 		if (!is_entry(x->element[i]))
-			ret = rep_fail(r, "Redis: unexpected entry in %sevents", r->sb);
+			ret = rep_fail(r, "Redis: unexpected entry in %s" RSCHEMA_STATS_EVENTS, r->sb);
 	if (ret == 0 && !x->elements)
 		sb_str(&r->b, "<p class=\"muted\">None recorded.</p>\n");
 	else if (ret == 0)
@@ -1147,7 +1135,7 @@ int report_html(redisContext *rc, const struct report_opts *o, FILE *out, char *
 	char dummy[1];
 	struct rep r = { .rc = rc, .sb = o->stats_base, .pb = o->policy_base, .now = o->now,
 			 .out = out, .err = errlen ? err : dummy, .errlen = errlen ? errlen : 1,
-			 .client_name = o->client_name, .ctx = o->ctx };
+			 .client_name = o->client_name, .client_vendor = o->client_vendor, .ctx = o->ctx };
 	int ret;
 
 	r.err[0] = 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <hiredis/hiredis.h>
+#include "oui.h"
 
 struct report_opts {
 	const char *stats_base;      /* "<prefix>{stats}:" */
@@ -13,6 +14,10 @@ struct report_opts {
 	/* The display name of a client id into buf ("" for none); 0, or -1 with one line in err.
 	 * NULL: the Redis policy's name, else the DHCP lease's host name. */
 	int (*client_name)(void *ctx, const char *id, char *buf, size_t len, char *err, size_t errlen);
+	/* Who made the device behind a client id, into *out (NULL when unknown); 0, or -1 with one
+	 * line in err. NULL: no vendor column entries. */
+	int (*client_vendor)(void *ctx, const char *id, const struct oui_vendor **out, char *err,
+			     size_t errlen);
 	void *ctx;
 	unsigned days;               /* history shown, from the hourly buckets */
 	time_t now;

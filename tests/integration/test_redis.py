@@ -1028,9 +1028,10 @@ class Ctl(RedisCase):
                           {"id": "aa:bb:cc:dd:ee:ff", "mode": "log", "source": "redis",
                            "effective_mode": "log"}])
         # --json before the command works too
+        # (show also names the vendor of a MAC: aa: is locally administered, a private address)
         self.assertEqual(self.ctl_json("--json", *self.c("client", "show", "aa:bb:cc:dd:ee:ff")),
                          {"id": "aa:bb:cc:dd:ee:ff", "mode": "log", "source": "redis",
-                          "effective_mode": "log"})
+                          "effective_mode": "log", "vendor": "private address"})
         # changing one field keeps the others
         self.ctl_ok(*self.c("client", "set", "127.0.0.3", "--action", "refuse"))
         self.assertEqual(self.ctl_json(*self.c("client", "show", "127.0.0.3"))["action"],
