@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "identity.h"
 #include "label.h"
 #include "policy.h"
+#include "rschema.h"
 #include "util.h"
 #include "wire.h"
 
@@ -380,15 +382,14 @@ int policy_client_init(struct client_rule *r, const char *id, char *err, size_t 
 
 void policy_client_id(const struct client_rule *r, char *buf, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char ip[IDENTITY_TEXT_MAX];
 	bool v4 = !memcmp(r->net.net, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) && r->net.bits >= 96;
 
 	if (r->by_mac) {
-		snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", r->mac[0], r->mac[1], r->mac[2],
-			 r->mac[3], r->mac[4], r->mac[5]);
+		identity_text(r->mac, NULL, buf, len);
 		return;
 	}
-	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? r->net.net + 12 : r->net.net, ip, sizeof(ip));
+	identity_text(NULL, r->net.net, ip, sizeof(ip)); /* v4 exactly when identity shows a.b.c.d */
 	if (r->net.bits == 128)
 		snprintf(buf, len, "%s", ip);
 	else
@@ -416,7 +417,8 @@ static void bad_action(const char *value, char *err, size_t errlen)
 int policy_client_set(struct client_rule *r, const char *field, const char *value,
 		      const struct groups *g, char *err, size_t errlen)
 {
-	if (!strcmp(field, "mode")) {
+	/* the fields of a Redis rule hash are the [client] keys of the file */
+	if (!strcmp(field, RSCHEMA_RULE_MODE)) {
 		enum pmode m;
 		if (policy_parse_mode(value, &m) < 0) {
 			bad_mode(field, value, err, errlen);
@@ -425,7 +427,7 @@ int policy_client_set(struct client_rule *r, const char *field, const char *valu
 		r->mode = (int)m;
 		return 0;
 	}
-	if (!strcmp(field, "action")) {
+	if (!strcmp(field, RSCHEMA_RULE_ACTION)) {
 		enum paction a;
 		if (policy_parse_action(value, &a) < 0) {
 			bad_action(value, err, errlen);
@@ -434,7 +436,7 @@ int policy_client_set(struct client_rule *r, const char *field, const char *valu
 		r->action = (int)a;
 		return 0;
 	}
-	if (!strcmp(field, "name")) {
+	if (!strcmp(field, RSCHEMA_RULE_NAME)) {
 		if (strlen(value) >= sizeof(r->name)) {
 			snprintf(err, errlen, "name: longer than %zu bytes", sizeof(r->name) - 1);
 			return -1;
@@ -447,7 +449,7 @@ int policy_client_set(struct client_rule *r, const char *field, const char *valu
 		snprintf(r->name, sizeof(r->name), "%s", value);
 		return 0;
 	}
-	if (!strcmp(field, "block")) {
+	if (!strcmp(field, RSCHEMA_RULE_BLOCK)) {
 		unsigned n = r->nblock < 0 ? 0 : (unsigned)r->nblock; /* adds, as in a config section */
 		struct block_spec b[POLICY_MAX_BLOCK];
 		memcpy(b, r->block, sizeof(b));
@@ -463,7 +465,7 @@ int policy_client_set(struct client_rule *r, const char *field, const char *valu
 int policy_default_set(struct policy *p, const char *field, const char *value,
 		       const struct groups *g, char *err, size_t errlen)
 {
-	if (!strcmp(field, "mode") || !strcmp(field, "default_mode")) {
+	if (!strcmp(field, RSCHEMA_RULE_MODE) || !strcmp(field, "default_mode")) {
 		if (policy_parse_mode(value, &p->default_mode) < 0) {
 			bad_mode(field, value, err, errlen);
 			return -1;
@@ -471,7 +473,7 @@ int policy_default_set(struct policy *p, const char *field, const char *value,
 		p->has_mode = true;
 		return 0;
 	}
-	if (!strcmp(field, "action")) {
+	if (!strcmp(field, RSCHEMA_RULE_ACTION)) {
 		if (policy_parse_action(value, &p->action) < 0) {
 			bad_action(value, err, errlen);
 			return -1;
@@ -479,7 +481,7 @@ int policy_default_set(struct policy *p, const char *field, const char *value,
 		p->has_action = true;
 		return 0;
 	}
-	if (!strcmp(field, "block")) {
+	if (!strcmp(field, RSCHEMA_RULE_BLOCK)) {
 		unsigned n = 0;
 		struct block_spec b[POLICY_MAX_BLOCK];
 		if (policy_parse_block(value, g, b, &n, err, errlen) < 0)

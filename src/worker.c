@@ -5,9 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 #include "log.h"
-#include "server.h"
+#include "io_tcp.h"
+#include "io_udp.h"
+#include "pipeline.h"
 #include "upstream.h"
 #include "worker.h"
+#include "wstate.h"
 
 static void worker_maybe_finish(struct worker *w);
 
@@ -31,7 +34,7 @@ static void on_timer(uv_timer_t *t)
 	worker_arm_timer(w);
 	/* The check phase comes only after the next poll, which may block: send now. */
 	upstream_flush(w);
-	server_flush(w);
+	io_udp_flush(w);
 	if (w->draining)
 		worker_maybe_finish(w);
 }
@@ -44,7 +47,7 @@ static void on_check(uv_check_t *h)
 	struct worker *w = h->data;
 
 	upstream_flush(w);
-	server_flush(w);
+	io_udp_flush(w);
 	if (!uv_is_active((uv_handle_t *)&w->timer) && !w->closing)
 		worker_arm_timer(w);
 	if (w->draining)
@@ -65,13 +68,11 @@ static void worker_finish(struct worker *w)
 		return;
 	w->closing = true;
 	upstream_flush(w);
-	server_flush(w);
+	io_udp_flush(w);
 	upstreams_close(w);
-	server_flush(w);
+	io_udp_flush(w);
 	/* upstream and session handles close themselves; the rest closes here */
-	for (unsigned i = 0; i < w->nudp; i++)
-		if (!uv_is_closing((uv_handle_t *)&w->udp[i]->poll))
-			uv_close((uv_handle_t *)&w->udp[i]->poll, close_cb_noop);
+	io_udp_close(w);
 	uv_close((uv_handle_t *)&w->async, close_cb_noop);
 	uv_close((uv_handle_t *)&w->timer, close_cb_noop);
 	uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
@@ -81,7 +82,7 @@ static void worker_finish(struct worker *w)
 
 static void worker_maybe_finish(struct worker *w)
 {
-	if (w->draining && server_idle(w))
+	if (w->draining && pipeline_idle(w) && io_tcp_idle(w))
 		worker_finish(w);
 }
 
@@ -213,7 +214,8 @@ static void on_async(uv_async_t *h)
 	apply_dynpol(w);
 	if (atomic_load(&w->stop) && !w->draining) {
 		w->draining = true;
-		server_drain(w);
+		io_udp_drain(w);
+		io_tcp_drain(w);
 		uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf->timeout + 500, 0);
 		worker_maybe_finish(w);
 	}
@@ -249,7 +251,7 @@ static int worker_init(struct worker *w)
 	w->async.data = w->timer.data = w->drain_timer.data = w->flush.data = w->stats_timer.data = w;
 	stats_setup(w);
 	uv_check_start(&w->flush, on_check);
-	if ((rc = server_open(w)) < 0)
+	if ((rc = io_udp_open(w)) < 0 || (rc = io_tcp_open(w)) < 0)
 		return rc;
 	return upstreams_apply(w);
 }
@@ -276,10 +278,7 @@ static void worker_main(void *arg)
 	for (unsigned i = 0; i < w->ntcp_listen; i++)
 		if (w->tcp_fds[i] >= 0)
 			close(w->tcp_fds[i]);
-	for (struct request *r = w->free_reqs, *next; r; r = next) {
-		next = r->next;
-		free(r);
-	}
+	request_pool_clear(&w->reqs);
 	/* the last counts go to the control thread, which flushes them after every worker ended */
 	if (w->stats && w->stats->used)
 		stats_push(&w->stats_done, w->stats);
@@ -343,4 +342,99 @@ void worker_reconfigure(struct worker *w, struct conf *c)
 
 	conf_unref(old);
 	uv_async_send(&w->async);
+}
+
+const struct worker_stats *worker_stats_of(const struct worker *w)
+{
+	return &w->st;
+}
+
+/* --- building and taking apart a worker (the control thread) --- */
+
+#define WORKER_QLOG_RING (8u << 20)  /* bytes of query-log records between two drains */
+
+struct worker *worker_new(unsigned idx, unsigned n, struct conf *c, uv_async_t *on_exit,
+			  uv_async_t *qlog_wake)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	if (qlog_ring_init(&w->qlog, WORKER_QLOG_RING) < 0) {
+		free(w);
+		return NULL;
+	}
+	w->idx = idx;
+	w->nworkers = n;
+	w->conf = conf_ref(c);
+	w->on_exit = on_exit;
+	w->qlog_wake = qlog_wake;
+	return w;
+}
+
+void worker_set_listeners(struct worker *w, struct listen_set *s)
+{
+	free(w->udp_fds);
+	free(w->tcp_fds);
+	w->udp_fds = s->fds[LISTEN_UDP];
+	w->nudp = s->n[LISTEN_UDP];
+	w->tcp_fds = s->fds[LISTEN_TCP];
+	w->ntcp_listen = s->n[LISTEN_TCP];
+	memset(s, 0, sizeof(*s));
+}
+
+bool worker_exited(const struct worker *w)
+{
+	return atomic_load(&w->exited);
+}
+
+struct qlog_ring *worker_qlog(struct worker *w)
+{
+	return &w->qlog;
+}
+
+struct stats_table *worker_take_stats(struct worker *w)
+{
+	return stats_take_all(&w->stats_done);
+}
+
+void worker_give_stats(struct worker *w, struct stats_table *t)
+{
+	if (atomic_load(&w->exited))
+		free(t);
+	else
+		stats_push(&w->stats_free, t);
+}
+
+static void worker_free_tables(struct stats_table *t)
+{
+	for (struct stats_table *next; t; t = next) {
+		next = t->next;
+		free(t);
+	}
+}
+
+void worker_free(struct worker *w)
+{
+	if (!w)
+		return;
+	/* a thread that ran has closed its sockets and dropped its references itself */
+	if (!w->thread_started) {
+		for (unsigned k = 0; k < w->nudp; k++)
+			close(w->udp_fds[k]);
+		for (unsigned k = 0; k < w->ntcp_listen; k++)
+			if (w->tcp_fds[k] >= 0)
+				close(w->tcp_fds[k]);
+		conf_unref(w->conf);
+		geo_unref(atomic_exchange(&w->next_geo, NULL));
+		groups_unref(atomic_exchange(&w->next_groups, NULL));
+		dynpol_unref(atomic_exchange(&w->next_dyn, NULL));
+	}
+	qlog_ring_discard(&w->qlog); /* its records hold label references */
+	qlog_ring_free(&w->qlog);
+	free(w->udp_fds);
+	free(w->tcp_fds);
+	worker_free_tables(stats_take_all(&w->stats_done));
+	worker_free_tables(stats_take_all(&w->stats_free));
+	free(w);
 }

@@ -1,7 +1,8 @@
 /* wstate.h - the state of one worker thread: its loop, client listeners, cache, upstream
  * transactions, counters. Everything here belongs to one thread; nothing is shared but the conf
  * (refcounted) and the atomics that the control thread uses to talk to the worker. Types only:
- * the functions live in worker.h (thread), server.h (clients) and upstream.h (servers). */
+ * the functions live in worker.h (thread), io_udp.h and io_tcp.h (client transports),
+ * pipeline.h (queries) and upstream.h (servers). */
 #ifndef JD_WSTATE_H
 #define JD_WSTATE_H
 
@@ -16,15 +17,15 @@
 #include "dynpol.h"
 #include "geo.h"
 #include "groups.h"
-#include "qlog.h"
-#include "stats.h"
+#include "qlog_ring.h"
+#include "request.h"
+#include "stats_count.h"
 #include "util.h"
 #include "wire.h"
 
 #define BATCH 64                 /* datagrams per recvmmsg/sendmmsg */
 #define UDP_BUF 4096             /* largest UDP datagram we take or send */
 #define UP_QUERY_BUF 320         /* largest query we send upstream (12 + 255 + 4 + 11) */
-#define UP_SOCKS 4               /* UDP sockets per upstream per worker */
 #define MAX_ATTEMPTS 4           /* upstream attempts per transaction */
 #define CTL_LEN 64               /* room for one in6_pktinfo control message */
 
@@ -50,15 +51,17 @@ struct udp_listener {
 	uint8_t out_buf[BATCH][UDP_BUF];
 };
 
-/* A client TCP connection. refs: one per open libuv handle and one per request in flight;
- * the struct is freed when it drops to zero, so late answers find it closing, not freed. */
+/* A client TCP connection. refs: one per open libuv handle and one per queued write; the
+ * struct is freed when it drops to zero. Its requests in flight are on reqs, and closing
+ * detaches them, so a late answer never looks for it. */
 struct tcp_session {
 	uv_tcp_t h;
 	uv_timer_t idle;
 	struct worker *w;
 	struct tcp_session *prev, *next;
 	unsigned refs;
-	unsigned inflight;
+	unsigned inflight;           /* requests on reqs */
+	struct request *reqs;        /* in flight, linked by cprev/cnext */
 	size_t write_bytes;          /* queued but not yet written */
 	bool closing, reading;
 	struct addr peer;
@@ -66,59 +69,10 @@ struct tcp_session {
 	uint8_t *rbuf;               /* grows to the largest message seen, at most 2 + 65535 */
 };
 
-/* A client's query waiting for an upstream answer. */
-struct request {
-	struct request *next;        /* its pending entry's waiter list, or the free list */
-	struct tcp_session *tcp;     /* NULL for UDP */
-	struct udp_listener *udp;
-	struct addr src;
-	uint8_t ctl[CTL_LEN];        /* local address for wildcard listeners */
-	size_t ctl_len;
-	uint64_t start_ns;           /* uv_hrtime() when its read batch arrived */
-	struct dns_query q;
-};
-
-struct up_udp {
-	uv_poll_t poll;
-	int fd;
-	bool dirty;
-	struct upstream *up;
-	struct up_udp *next_dirty;
-	struct attempt *attempts;    /* pending on this socket */
-	unsigned nout;
-	struct mmsghdr out_msg[BATCH];
-	struct iovec out_iov[BATCH];
-	uint8_t out_buf[BATCH][UP_QUERY_BUF];
-};
-
-struct up_tcp {
-	uv_tcp_t h;
-	uv_timer_t idle;
-	uv_connect_t connect;
-	struct upstream *up;         /* NULL once the upstream is gone */
-	struct worker *w;
-	struct attempt *attempts;
-	unsigned handles;            /* open libuv handles; freed at 0 */
-	bool connected, closing;
-	size_t rlen;
-	uint8_t rbuf[2 + DNS_MAX_MSG];
-};
-
-/* One upstream server as seen by one worker. */
-struct upstream {
-	struct addr addr;
-	char name[64];
-	unsigned fails;              /* consecutive failures */
-	uint64_t down_until;         /* ms; skipped until then unless nothing else is left */
-	unsigned backoff_ms;
-	unsigned pending;            /* attempts in flight */
-	bool retired;                /* removed by a reload; freed when pending drops to 0 */
-	struct upstream *next_retired;
-	struct worker *w;
-	struct up_udp udp[UP_SOCKS];
-	struct up_tcp *tcp;
-	struct up_stats *st;         /* its counters in w->st, by address */
-};
+/* An upstream's UDP sockets and TCP connection, and the upstream itself, are upstream.c's. */
+struct up_udp;
+struct up_tcp;
+struct upstream;
 
 /* One query sent to one upstream. */
 struct attempt {
@@ -129,6 +83,7 @@ struct attempt {
 	void *sock;                  /* struct up_udp or struct up_tcp */
 	uint64_t sent_ms;
 	uint64_t sent_ns;            /* uv_hrtime(), for the round-trip time */
+	uint64_t case_seed;          /* 0x20: the QNAME's case comes from it; 0 = sent lower-case */
 	uint16_t id;
 	bool active, tcp, written;
 	bool timed_out;              /* counted as a timeout already */
@@ -170,62 +125,7 @@ struct pending {
 	uint8_t key[DNS_MAX_NAME + 5];
 };
 
-/* A counter that one worker writes and the control thread reads for /metrics. A relaxed load
- * and store, not an atomic add: there is one writer, so it compiles to a plain add. */
-typedef _Atomic uint64_t wcounter;
-
-static inline void wc_add(wcounter *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
-}
-
-static inline void wc_set(wcounter *c, uint64_t v)
-{
-	atomic_store_explicit(c, v, memory_order_relaxed);
-}
-
-static inline uint64_t wc_get(wcounter *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
-
-/* Upper bounds (microseconds) of the answer latency histogram; a last bucket takes the rest. */
-#define ANSWER_BUCKETS_US 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, \
-			  500000, 1000000, 2500000
-#define ANSWER_NBUCKETS 15
-
-/* Where an answer came from, for the latency histogram. */
-enum answer_kind {
-	ANS_HIT,                     /* the cache */
-	ANS_MISS,                    /* an upstream transaction (SERVFAIL when none answered included) */
-	ANS_LOCAL,                   /* made here: the policy before any lookup, private zones */
-	ANS_ERROR,                   /* made up at once: ACL REFUSED, FORMERR, NOTIMP, overload */
-	ANS_KINDS
-};
-
-#define ANSWER_RCODES 7              /* NOERROR..REFUSED (0-5), then any other */
-#define UP_STATS_MAX (4 * CONF_MAX_UPSTREAM)
-
-/* One upstream's counters in one worker, by address: an upstream that a reload keeps keeps its
- * counts. A slot is filled, then published by nups (release); its address never changes. */
-struct up_stats {
-	struct addr addr;
-	wcounter queries, tcp_queries, answers, timeouts, servfail;
-	wcounter srtt_us;            /* smoothed round-trip time, 0 before the first answer */
-	wcounter down;               /* 1 while marked down (failures), until it answers again */
-	wcounter users;              /* struct upstreams on it in the worker's tables */
-};
-
-struct worker_stats {
-	wcounter udp_queries, tcp_queries, dropped, truncated, dedup_joins;
-	wcounter upstream_bad, send_errors, tcp_clients, tcp_rejected;
-	wcounter rcodes[ANSWER_RCODES]; /* answers sent to clients */
-	wcounter latency[ANS_KINDS][ANSWER_NBUCKETS]; /* per bucket, not cumulative */
-	wcounter latency_sum_ns[ANS_KINDS];
-	wcounter cache_entries, cache_bytes, cache_evictions; /* copied every stats interval */
-	atomic_uint nups;
-	struct up_stats ups[UP_STATS_MAX + 1]; /* the last one takes upstreams past the table, unshown */
-};
+/* The counters (wcounter, struct worker_stats, struct up_stats) are in stats_count.h. */
 
 struct worker {
 	unsigned idx, nworkers;
@@ -279,8 +179,7 @@ struct worker {
 	struct uquery failovers;
 	unsigned nuq;
 
-	struct request *free_reqs;
-	unsigned inflight;           /* requests waiting for upstream */
+	struct request_pool reqs;    /* every live request, and the free list */
 	struct tcp_session sessions; /* sentinel */
 	unsigned nsessions;
 	bool draining, closing;
