@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "rpz.h"
 #include "wire.h"
 
@@ -160,9 +161,17 @@ int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 	int line = 0;
 	unsigned first_rule = z->nrules;
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct stat st_f;
 
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* a directory opens, but every read fails without reaching the end: the loop below would
+	 * spin on it (rpz = . in the configuration hung the start-up) */
+	if (fstat(fileno(f), &st_f) == 0 && S_ISDIR(st_f.st_mode)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(EISDIR));
+		fclose(f);
 		return -1;
 	}
 	/* RR by RR rather than ldns_zone_new_frm_fp_l, which leaks what it built when a line fails */
@@ -170,7 +179,7 @@ int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 	ldns_rdf *origin_rdf = NULL, *prev = NULL;
 	ldns_rr *soa = NULL;
 	uint32_t ttl = 3600;
-	while (rrs && !feof(f)) {
+	while (rrs && !feof(f) && !ferror(f)) {
 		ldns_rr *rr = NULL;
 		ldns_status st = ldns_rr_new_frm_fp_l(&rr, f, &ttl, &origin_rdf, &prev, &line);
 		if (st == LDNS_STATUS_SYNTAX_EMPTY || st == LDNS_STATUS_SYNTAX_TTL ||
@@ -189,9 +198,15 @@ int rpz_load(struct rpz *z, const char *path, char *err, size_t errlen)
 			soa = rr;
 		ldns_rr_list_push_rr(rrs, rr);
 	}
+	bool read_failed = ferror(f);
 	fclose(f);
 	ldns_rdf_deep_free(origin_rdf);
 	ldns_rdf_deep_free(prev);
+	if (read_failed) {
+		snprintf(err, errlen, "%s: read error", path);
+		ldns_rr_list_deep_free(rrs);
+		return -1;
+	}
 	if (!rrs || !soa) {
 		snprintf(err, errlen, "%s: %s", path,
 			 rrs ? "no SOA record (a policy zone needs one to set its origin)" : "out of memory");

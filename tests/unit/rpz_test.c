@@ -666,6 +666,23 @@ static void test_missing_file(void **state)
 	rpz_free(zp);
 }
 
+/* rpz = . (a directory) opens but never reads to the end: it is an error, not an endless loop
+ * (the alarm kills a load that spins, as it did). */
+static void test_directory_is_an_error(void **state)
+{
+	struct tmpd *t = *state;
+	struct rpz *zp = Z(state);
+	char err[512] = "";
+
+	memset(zp, 0, sizeof(*zp));
+	alarm(10);
+	assert_int_equal(rpz_load(zp, t->dir, err, sizeof(err)), -1);
+	alarm(0);
+	assert_non_null(strstr(err, t->dir));
+	assert_non_null(strstr(err, "directory"));
+	rpz_free(zp);
+}
+
 static void test_syntax_error_line(void **state)
 {
 	char err[512], want[300];
@@ -804,6 +821,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_record_wins_within_a_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rpz_ip_local_data_accumulates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory_is_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syntax_error_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_soa, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_ip_triggers, setup, teardown),
