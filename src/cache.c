@@ -50,13 +50,22 @@ static void lru_push_front(struct cache *c, struct cache_entry *e)
 	c->lru.next = e;
 }
 
+/* Put e first in its bucket. */
+static void chain_insert(struct cache_entry **head, struct cache_entry *e)
+{
+	e->hnext = *head;
+	e->pprev = head;
+	if (*head)
+		(*head)->pprev = &e->hnext;
+	*head = e;
+}
+
 static void entry_remove(struct cache *c, struct cache_entry *e)
 {
-	struct cache_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
-
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
+	/* no walk of the bucket: the LRU tail is cold, and so would be every entry before it */
+	*e->pprev = e->hnext;
+	if (e->hnext)
+		e->hnext->pprev = e->pprev;
 	lru_unlink(e);
 	c->bytes -= e->charge;
 	c->entries--;
@@ -94,7 +103,7 @@ uint64_t cache_hash(const struct cache *c, const uint8_t *key, size_t keylen)
 static struct cache_entry *find(struct cache *c, const uint8_t *key, size_t keylen, uint64_t hash)
 {
 	for (struct cache_entry *e = c->buckets[hash & (c->nbuckets - 1)]; e; e = e->hnext)
-		if (e->hash == hash && e->keylen == keylen && !memcmp(e->key, key, keylen))
+		if (e->hash == hash && e->keylen == keylen && !memcmp(e->data, key, keylen))
 			return e;
 	return NULL;
 }
@@ -133,8 +142,7 @@ static void grow(struct cache *c)
 		struct cache_entry *e = c->buckets[i], *next;
 		for (; e; e = next) {
 			next = e->hnext;
-			e->hnext = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
+			chain_insert(&b[e->hash & (n - 1)], e);
 		}
 	}
 	free(c->buckets);
@@ -170,6 +178,7 @@ struct cache_entry *cache_entry_new(const uint8_t *key, size_t keylen, uint64_t 
 	if (!e)
 		return NULL;
 	e->hnext = e->prev = e->next = NULL;
+	e->pprev = NULL;
 	e->label = NULL;
 	e->hash = hash;
 	e->stored_ms = now_ms;
@@ -184,7 +193,6 @@ struct cache_entry *cache_entry_new(const uint8_t *key, size_t keylen, uint64_t 
 	e->rcode = a->rcode;
 	uint8_t *p = e->data;
 	memcpy(p, key, keylen);
-	e->key = p;
 	p += keylen;
 	memcpy(p, pkt, wire_len);
 	e->wire = p;
@@ -231,17 +239,16 @@ int cache_store(struct cache *c, struct cache_entry *e)
 
 	if (!c || !c->max_bytes || e->expire_ms <= e->stored_ms || e->charge > c->max_bytes / 8)
 		return -1; /* no single answer may take an eighth of the cache */
-	old = find(c, e->key, e->keylen, e->hash);
+	old = find(c, e->data, e->keylen, e->hash);
 	if (old)
 		entry_remove(c, old);
 	evict_to(c, c->max_bytes - e->charge);
-	e->hnext = c->buckets[e->hash & (c->nbuckets - 1)];
-	c->buckets[e->hash & (c->nbuckets - 1)] = e;
+	chain_insert(&c->buckets[e->hash & (c->nbuckets - 1)], e);
 	lru_push_front(c, e);
 	c->bytes += e->charge;
 	c->entries++;
 	c->st.inserts++;
-	if (c->entries > c->nbuckets)
+	if (c->entries > c->nbuckets / 2) /* a miss walks the whole chain: keep chains short */
 		grow(c);
 	return 0;
 }

@@ -10,7 +10,8 @@
 #include "wire.h"
 
 struct cache_entry {
-	struct cache_entry *hnext;
+	struct cache_entry *hnext;        /* hash chain ... */
+	struct cache_entry **pprev;       /* ... and what points at this entry: O(1) removal */
 	struct cache_entry *prev, *next;  /* LRU list, most recent first */
 	uint64_t hash;
 	uint64_t stored_ms, expire_ms;
@@ -23,10 +24,10 @@ struct cache_entry {
 	uint16_t nttl;
 	int rcode;                        /* with extended bits */
 	struct label *label;              /* jurisdiction label, one reference; NULL = none */
-	const uint8_t *key;
 	uint8_t *wire;
 	const uint16_t *ttl_off;
-	uint8_t data[];
+	uint8_t data[];                   /* the key (keylen bytes), then wire and TTL offsets; no
+					   * key pointer: the entry stays as small as before pprev */
 };
 
 struct cache_stats {

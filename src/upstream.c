@@ -47,6 +47,7 @@ struct up_udp {
 	struct up_udp *next_dirty;
 	struct up_udp *prev, *next;  /* the upstream's open sockets; next alone: its spare list */
 	struct attempt *attempts;    /* pending on this socket */
+	unsigned npend;              /* how many: one recvmmsg takes at most that many answers */
 	unsigned left;               /* queries it may still send */
 	uint64_t retire_ms;          /* loop ms from which it sends nothing more */
 	unsigned nout;
@@ -134,7 +135,8 @@ static void fo_append(struct worker *w, struct uquery *uq, uint64_t when)
 	w->failovers.fprev = uq;
 }
 
-/* --- pending attempts, by (socket, id) --- */
+/* --- pending attempts, by (socket, id): a UDP socket's few on its own list, the many of a
+ * pipelined TCP connection in the worker's table --- */
 
 static size_t pend_slot(const struct worker *w, const void *sock, uint16_t id)
 {
@@ -146,6 +148,16 @@ static struct attempt *pend_find(struct worker *w, const void *sock, uint16_t id
 {
 	for (struct attempt *a = w->pend[pend_slot(w, sock, id)]; a; a = a->hnext)
 		if (a->sock == sock && a->id == id)
+			return a;
+	return NULL;
+}
+
+/* The attempt pending on UDP socket s with that ID. Its list is short (what s sent and is
+ * still waiting for, RETIRE_MAX_Q at most) and warm, unlike a slot of the big table. */
+static struct attempt *up_udp_find(const struct up_udp *s, uint16_t id)
+{
+	for (struct attempt *a = s->attempts; a; a = a->snext)
+		if (a->id == id)
 			return a;
 	return NULL;
 }
@@ -181,7 +193,8 @@ static void attempt_end(struct worker *w, struct attempt *a)
 	if (!a->active)
 		return;
 	a->active = false;
-	pend_del(w, a);
+	if (a->tcp)
+		pend_del(w, a);
 	head = sock_list_head(a);
 	if (a->sprev)
 		a->sprev->snext = a->snext;
@@ -194,6 +207,7 @@ static void attempt_end(struct worker *w, struct attempt *a)
 		if (!c->attempts && !c->closing)
 			uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
 	} else {
+		((struct up_udp *)a->sock)->npend--;
 		up_udp_maybe_close(a->sock);
 	}
 	a->up->pending--;
@@ -293,13 +307,15 @@ static int upstream_pick(struct worker *w, struct uquery *uq, const uint8_t *idx
 	return best;
 }
 
-static uint16_t fresh_id(struct worker *w, const void *sock)
+/* A random ID not pending on the socket (UDP: s, TCP: c): two answers with one ID on one
+ * socket could not be told apart. */
+static uint16_t fresh_id(struct worker *w, const struct up_udp *s, const struct up_tcp *c)
 {
 	uint16_t id = 0;
 
 	for (int tries = 0; tries < 16; tries++) {
 		id = (uint16_t)prng_next(&w->rng);
-		if (!pend_find(w, sock, id))
+		if (s ? !up_udp_find(s, id) : !pend_find(w, c, id))
 			break;
 	}
 	return id;
@@ -440,9 +456,12 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 		if (!c)
 			return -1;
 		a->sock = c;
-		a->id = fresh_id(w, c);
+		a->id = fresh_id(w, NULL, c);
 		a->written = false;
 		sock_list_add(&c->attempts, a);
+		size_t slot = pend_slot(w, c, a->id);
+		a->hnext = w->pend[slot];
+		w->pend[slot] = a;
 		uv_timer_stop(&c->idle);
 		wc_add(&up->st->tcp_queries, 1);
 	} else {
@@ -450,12 +469,10 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 		if (!s)
 			return -1;
 		a->sock = s;
-		a->id = fresh_id(w, s);
+		a->id = fresh_id(w, s, NULL);
 		sock_list_add(&s->attempts, a);
+		s->npend++;
 	}
-	size_t slot = pend_slot(w, a->sock, a->id);
-	a->hnext = w->pend[slot];
-	w->pend[slot] = a;
 	a->active = true;
 	up->pending++;
 	wc_add(&up->st->queries, 1);
@@ -507,11 +524,13 @@ static void uquery_finish(struct worker *w, struct uquery *uq, const uint8_t *pk
 {
 	char upname[sizeof(up->name)];
 
-	/* copied now: unlinking may free a retired upstream */
-	snprintf(upname, sizeof(upname), "%s", up ? up->name : "");
+	/* copied now: unlinking may free a retired upstream (name is NUL-terminated by addr_str) */
+	if (up)
+		memcpy(upname, up->name, strnlen(up->name, sizeof(upname) - 1) + 1);
+	upname[sizeof(upname) - 1] = 0;
 	uquery_unlink(w, uq);
 	uq->cb(uq->cb_arg, pkt, len, a, up ? upname : NULL);
-	free(uq);
+	freelist_put(&w->uq_free, uq);
 }
 
 /* No upstream gave a usable answer: SERVFAIL to everyone, remembered for servfail_ttl. */
@@ -596,7 +615,8 @@ static void attempt_answer(struct worker *w, struct attempt *a, uint8_t *pkt, si
 	}
 	if (!attempt_case_ok(w, a, pkt))
 		return;
-	uint64_t rtt_us = (uv_hrtime() - a->sent_ns) / 1000, srtt = wc_get(&up->st->srtt_us);
+	uint64_t rx_ns = w->up_rx_ns ? w->up_rx_ns : uv_hrtime(); /* UDP: once per read batch */
+	uint64_t rtt_us = (rx_ns - a->sent_ns) / 1000, srtt = wc_get(&up->st->srtt_us);
 	wc_set(&up->st->srtt_us, srtt ? srtt - srtt / 8 + rtt_us / 8 : rtt_us); /* as TCP does */
 	switch (ans.rcode) {
 	case RCODE_NOERROR:
@@ -657,8 +677,11 @@ static void up_udp_readable(uv_poll_t *p, int status, int events)
 			up_udp_refused(w, s);
 		return;
 	}
-	/* a socket has a few queries pending, not BATCH: set up only what one call can fill */
-	for (unsigned i = 0; i < UP_RX; i++) {
+	/* a socket has a few queries pending, not BATCH: ask for no more answers than it awaits
+	 * (usually one: the kernel then stops after it instead of trying for a second datagram),
+	 * and set up only that many; one at least, to take a late or stray datagram off */
+	unsigned vlen = s->npend < 1 ? 1 : s->npend > UP_RX ? UP_RX : s->npend;
+	for (unsigned i = 0; i < vlen; i++) {
 		struct msghdr *m = &w->rx_msg[i].msg_hdr;
 		memset(m, 0, sizeof(*m));
 		w->rx_iov[i].iov_base = w->rx_buf[i];
@@ -666,22 +689,24 @@ static void up_udp_readable(uv_poll_t *p, int status, int events)
 		m->msg_iov = &w->rx_iov[i];
 		m->msg_iovlen = 1;
 	}
-	n = recvmmsg(s->fd, w->rx_msg, UP_RX, MSG_DONTWAIT, NULL);
+	n = recvmmsg(s->fd, w->rx_msg, vlen, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno == ECONNREFUSED)
 			up_udp_refused(w, s);
 		return;
 	}
 	/* an answer may end s's last attempt and close a retired s: the rest then find no ID */
+	w->up_rx_ns = uv_hrtime(); /* when these answers came, for the RTT and the latency */
 	for (int i = 0; i < n; i++) {
 		size_t len = w->rx_msg[i].msg_len;
 		struct attempt *a;
-		if (len < DNS_HDR || !(a = pend_find(w, s, rd16(w->rx_buf[i])))) {
+		if (len < DNS_HDR || !(a = up_udp_find(s, rd16(w->rx_buf[i])))) {
 			wc_add(&w->st.upstream_bad, 1); /* unknown ID: late, duplicate or spoofed */
 			continue;
 		}
 		attempt_answer(w, a, w->rx_buf[i], len, w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC);
 	}
+	w->up_rx_ns = 0;
 }
 
 void upstream_flush(struct worker *w)
@@ -1145,12 +1170,13 @@ void upstreams_close(struct worker *w)
 void uquery_start(struct worker *w, const uint8_t *key, const struct dns_query *q, upstream_cb cb,
 		  void *arg)
 {
-	struct uquery *uq = calloc(1, sizeof(*uq));
+	struct uquery *uq = freelist_get(&w->uq_free, sizeof(*uq));
 
 	if (!uq) {
 		cb(arg, NULL, 0, NULL, NULL);
 		return;
 	}
+	memset(uq, 0, offsetof(struct uquery, key)); /* the key is copied in below */
 	uq->w = w;
 	uq->cb = cb;
 	uq->cb_arg = arg;

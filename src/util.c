@@ -190,3 +190,67 @@ const char *suggest_word(const char *word, const char *const *cands, size_t n)
 	}
 	return best;
 }
+
+/* The link lives in the first bytes of a free block. Under AddressSanitizer the rest of a
+ * kept block is poisoned, so a use after freelist_put is still reported as one after free(). */
+struct freelist_node {
+	struct freelist_node *next;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FL_ASAN 1
+#endif
+#endif
+#ifdef FL_ASAN
+#include <sanitizer/asan_interface.h>
+#define FL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define FL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define FL_POISON(p, n) ((void)(p), (void)(n))
+#define FL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+void *freelist_get(struct freelist *fl, size_t size)
+{
+	struct freelist_node *b = fl->head;
+
+	if (size < sizeof(*b))
+		size = sizeof(*b);
+	fl->size = size;
+	if (!b)
+		return malloc(size);
+	fl->head = b->next;
+	fl->n--;
+	FL_UNPOISON((char *)b + sizeof(*b), size - sizeof(*b));
+	return b;
+}
+
+void freelist_put(struct freelist *fl, void *p)
+{
+	struct freelist_node *b = p;
+
+	if (!b)
+		return;
+	if (fl->n >= fl->max) {
+		free(b);
+		return;
+	}
+	b->next = fl->head;
+	fl->head = b;
+	fl->n++;
+	FL_POISON((char *)b + sizeof(*b), fl->size - sizeof(*b));
+}
+
+void freelist_clear(struct freelist *fl)
+{
+	for (struct freelist_node *b = fl->head, *next; b; b = next) {
+		next = b->next;
+		FL_UNPOISON((char *)b + sizeof(*b), fl->size - sizeof(*b));
+		free(b);
+	}
+	fl->head = NULL;
+	fl->n = 0;
+}

@@ -43,6 +43,21 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, int allow_suffix, uint
  * when none is that near. The one helper for every misspelt name: keys, sections, groups. */
 const char *suggest_word(const char *word, const char *const *cands, size_t n);
 
+/* A LIFO free list of same-size blocks (per worker, single-threaded): what the miss path frees
+ * is taken again by the next miss, cache-warm, without malloc/free. The list is kept short. */
+struct freelist {
+	void *head;
+	unsigned n, max;             /* max: blocks kept; beyond it freelist_put frees */
+	size_t size;                 /* the block size, for AddressSanitizer to poison kept blocks */
+};
+/* A block of size bytes (contents undefined): from the list, or malloc'ed. NULL when out of
+ * memory. */
+void *freelist_get(struct freelist *fl, size_t size);
+/* Give p (from freelist_get with the same size, or NULL) back. */
+void freelist_put(struct freelist *fl, void *p);
+/* Free every block on the list. */
+void freelist_clear(struct freelist *fl);
+
 /* A growing text buffer. After running out of memory it ignores writes and keeps oom set. */
 struct strbuf {
 	char *s;                     /* NUL-terminated, NULL while empty */

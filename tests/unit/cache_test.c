@@ -835,6 +835,76 @@ static void test_many_entries_all_found(void **state)
 	cache_free(c);
 }
 
+/* Every entry in one hash chain (hashes equal in their low 40 bits): removing one from the
+ * middle (replaced), from the end (expired, LRU-evicted) or the head leaves the rest of the
+ * chain intact, as the O(1) unlink through pprev must. */
+static struct cache_entry *chained_entry(struct cache *c, unsigned i, uint32_t ttl,
+					 struct dns_query *q, struct made *m, uint64_t *hash)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "c%05u.example.com", i);
+	mkquery(q, name, TYPE_A, 1, F_RD, false, false, 0);
+	build_a_answer(&ANS, name, 1, ttl, 0, false);
+	assert_int_equal(wire_parse_answer(ANS.buf, ANS.len, q->qname, q->qname_len, q->qtype,
+					   q->qclass, &m->a, m->ttl_off, 128), 0);
+	m->keylen = wire_query_key(q, m->key);
+	*hash = (uint64_t)(i + 1) << 40;
+	return cache_entry_new(m->key, m->keylen, *hash, ANS.buf, ANS.len, &m->a, m->ttl_off, ttl,
+			       0, 86400, 0);
+}
+
+static const struct cache_entry *chained_lookup(struct cache *c, unsigned i, uint64_t now)
+{
+	struct dns_query q;
+	struct made m;
+	uint64_t hash;
+	struct cache_entry *probe = chained_entry(c, i, 300, &q, &m, &hash);
+	const struct cache_entry *e = cache_lookup(c, m.key, m.keylen, hash, now);
+
+	cache_entry_free(probe);
+	return e;
+}
+
+static void test_removal_from_a_shared_chain(void **state)
+{
+	struct dns_query q;
+	struct made m;
+	uint64_t hash;
+	struct cache_stats st;
+	struct cache_entry *e = chained_entry(NULL, 0, 300, &q, &m, &hash);
+	size_t charge = e->charge;
+	struct cache *c = cache_new(40 * charge, SEED);
+
+	cache_entry_free(e);
+	/* 0..39, entry 7 with a short TTL; inserted at the chain's head, so 0 is its far end */
+	for (unsigned i = 0; i < 40; i++)
+		assert_int_equal(cache_store(c, chained_entry(c, i, i == 7 ? 1 : 300, &q, &m, &hash)), 0);
+	for (unsigned i = 0; i < 40; i++)
+		assert_non_null(chained_lookup(c, i, 0));
+	assert_null(chained_lookup(c, 7, 5000));       /* expired: unlinked from the middle */
+	struct cache_entry *r = chained_entry(c, 20, 600, &q, &m, &hash);
+	assert_int_equal(cache_store(c, r), 0);        /* replaced: the old one unlinked */
+	assert_ptr_equal(chained_lookup(c, 20, 0), r);
+	assert_int_equal(cache_store(c, chained_entry(c, 40, 300, &q, &m, &hash)), 0); /* fits */
+	assert_int_equal(cache_store(c, chained_entry(c, 41, 300, &q, &m, &hash)), 0);
+	cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 40);
+	assert_int_equal(st.evictions, 1);             /* the least recently used: entry 0 */
+	assert_null(chained_lookup(c, 0, 0));
+	for (unsigned i = 1; i < 42; i++)
+		if (i == 7)
+			assert_null(chained_lookup(c, i, 0));
+		else
+			assert_non_null(chained_lookup(c, i, 0));
+	cache_set_limit(c, 0);                         /* every one unlinked, head to tail */
+	cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_null(chained_lookup(c, 41, 0));
+	cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -867,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_set_limit_smaller_evicts_oldest),
 		cmocka_unit_test(test_entry_larger_than_eighth_of_limit_is_refused),
 		cmocka_unit_test(test_many_entries_all_found),
+		cmocka_unit_test(test_removal_from_a_shared_chain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
