@@ -112,6 +112,11 @@ uint32_t groups_match_domain(const struct groups *g, const uint8_t *name, size_t
 	return suffix_set_match(g->domains, name, len, suffix_off);
 }
 
+uint32_t groups_domain_get(const struct groups *g, const uint8_t *name, size_t len)
+{
+	return suffix_set_get(g->domains, name, len);
+}
+
 uint32_t groups_match_cdn(const struct groups *g, const uint8_t *name, size_t len,
 			  size_t *suffix_off, const char **operator_name)
 {
@@ -413,9 +418,24 @@ static int groups_on_key(void *user, const char *section, const char *key, const
 	bool except = !strcmp(key, "countries_except");
 	bool countries = except || !strcmp(key, "countries"), asns = !strcmp(key, "asns"),
 	     domains = !strcmp(key, "domains"), cdn = !strcmp(key, "cdn");
+	if (!strcmp(key, "kind")) {
+		if (strcmp(value, "jurisdiction") && strcmp(value, "bypass")) {
+			lerr(l, l->path, l->lineno, "kind = '%s': jurisdiction or bypass", value);
+			return 1;
+		}
+		jg->kind = !strcmp(value, "bypass") ? GROUP_BYPASS : GROUP_JURISDICTION;
+		if (jg->kind == GROUP_BYPASS && (jg->ncountries || jg->nexcept || jg->nasns || jg->ncdn))
+			lerr(l, l->path, l->lineno, "a bypass group has domains only (no countries, asns or cdn)");
+		return 1;
+	}
 	if (!countries && !asns && !domains && !cdn) {
 		lerr(l, l->path, l->lineno,
-		     "unknown key '%s' (countries, countries_except, asns, domains or cdn)", key);
+		     "unknown key '%s' (kind, countries, countries_except, asns, domains or cdn)", key);
+		return 1;
+	}
+	/* resolver names are not a jurisdiction: no address or operator evidence applies to them */
+	if (jg->kind == GROUP_BYPASS && !domains) {
+		lerr(l, l->path, l->lineno, "'%s' in a bypass group (kind = bypass has domains only)", key);
 		return 1;
 	}
 	snprintf(val, sizeof(val), "%s", value);

@@ -11,8 +11,13 @@
 #define GROUP_NAME_MAX 32
 #define GROUP_MAX_COUNTRIES 64
 
+/* kind = of a group: a jurisdiction (countries, operators, vendor domains), or the names of
+ * resolvers that take DNS away from jurisdns (encrypted DNS, HTTPDNS), which has domains only */
+enum group_kind { GROUP_JURISDICTION = 0, GROUP_BYPASS = 1 };
+
 struct jgroup {
 	char name[GROUP_NAME_MAX];
+	uint8_t kind;                /* enum group_kind */
 	char countries[GROUP_MAX_COUNTRIES][3];
 	unsigned ncountries;
 	char except[GROUP_MAX_COUNTRIES][3]; /* countries_except: any known country but these */
@@ -50,6 +55,8 @@ uint32_t groups_match_asn(const struct groups *g, uint32_t asn);
  * list; *suffix_off gets the offset of the longest matching suffix of the first group matched. */
 uint32_t groups_match_domain(const struct groups *g, const uint8_t *name, size_t len,
 			     size_t *suffix_off);
+/* Bit i set when exactly this wire name is in group i's domain list. */
+uint32_t groups_domain_get(const struct groups *g, const uint8_t *name, size_t len);
 /* Bit i set when a suffix of the wire name (lower case, uncompressed) is in group i's CDN list:
  * a CDN or DNS-hosting namespace run by an operator of that jurisdiction. *suffix_off gets the
  * offset of the longest matching suffix, *operator_name (if not NULL) the name of its operator

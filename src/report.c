@@ -668,7 +668,9 @@ static void sec_totals(struct rep *r)
 	sb_str(&r->b, "<p class=\"muted\">A query whose answer leads into a group for several "
 		      "reasons counts once in the group and once per reason (hosted: the address is "
 		      "in the group's countries; operator: its network belongs to one of the group's "
-		      "operators; domain: a vendor domain of the group).</p>\n");
+		      "operators; domain: a vendor domain of the group). The shipped group bypass is "
+		      "not a jurisdiction: its queries are for public DNS-over-HTTPS/TLS resolvers and "
+		      "app HTTPDNS services, by which a device resolves around jurisdns.</p>\n");
 }
 
 /* ---- devices ---- */

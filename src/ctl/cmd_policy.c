@@ -161,12 +161,16 @@ int cmd_groups(struct ctl *c, int argc, char **argv)
 		if (a) {
 			json_t *o = jobj(), *l = jarr();
 			jset(o, "name", jstr(j->name));
+			jset(o, "kind", jstr(j->kind == GROUP_BYPASS ? "bypass" : "jurisdiction"));
 			for (unsigned k = 0; k < ncc; k++)
 				jpush(l, jstr(cc[k]));
 			jset(o, j->nexcept ? "countries_except" : "countries", l);
 			jset(o, "asns", jint((long long)j->nasns));
 			jset(o, "domains", jint((long long)j->ndomains));
 			jpush(a, o);
+		} else if (j->kind == GROUP_BYPASS) {
+			/* not a jurisdiction: countries and operators would read as if it were one */
+			sb_printf(&b, "%s: encrypted DNS bypass; %zu resolver names\n", j->name, j->ndomains);
 		} else {
 			sb_printf(&b, "%s: %s", j->name, j->nexcept ? "countries except" : "countries");
 			for (unsigned k = 0; k < ncc; k++)

@@ -982,11 +982,11 @@ class ConfigErrors(h.JDTestCase):
     def test_unknown_group(self):
         # a mistyped group used to pass -t and then block nothing
         self.assertInvalidAt("[policy]\nblock = China\n", NEXT + 1,
-                             r"^unknown group 'China' in block \(groups are: PRC\)$")
+                             r"^unknown group 'China' in block \(groups are: PRC, bypass\)$")
         self.assertInvalidAt("[policy]\nblock = PRX\n", NEXT + 1,
                              r"^unknown group 'PRX' in block \(did you mean 'PRC'\?\)$")
         self.assertInvalidAt("[policy]\nblock = CN\n", NEXT + 1,
-                             r"^unknown group 'CN' in block \('CN' is a country; groups are: PRC\)$")
+                             r"^unknown group 'CN' in block \('CN' is a country; groups are: PRC, bypass\)$")
         self.assertInvalidAt("[client 127.0.0.2]\nmode = block\nblock = PRC:hosted Chna\n", NEXT + 2,
                              r"^unknown group 'Chna' in block")
         self.assertValid("[policy]\nblock = prc\n[client 127.0.0.2]\nblock = Prc:hosted\n")

@@ -1865,6 +1865,112 @@ static void test_label_cdn_shipped(void **state)
 	groups_unref(g);
 }
 
+/* kind = bypass: a group of resolver names, domains only; each group's domain reason names the
+ * longest suffix of its own list (issue 11 item 5) */
+static void test_groups_bypass_kind(void **state)
+{
+	char err[512];
+	struct groups *g;
+	struct label *l;
+	size_t qe, off;
+
+	(void)state;
+	g = load_text("bp.conf",
+		      "[jurisdiction PRC]\ncountries = CN\ndomains = qq.com\n"
+		      "[jurisdiction bypass]\nkind = bypass\ndomains = dns.weixin.qq.com dns.google\n",
+		      err, sizeof(err));
+	if (!g)
+		fail_msg("%s", err);
+	assert_int_equal(groups_get(g, 0)->kind, GROUP_JURISDICTION);
+	assert_int_equal(groups_get(g, 1)->kind, GROUP_BYPASS);
+	assert_int_equal(groups_get(g, 1)->ndomains, 2);
+	assert_int_equal(dmatch(g, "a.dns.google", &off), 2);
+	assert_int_equal(dmatch(g, "dns.weixin.qq.com", &off), 3);
+	assert_int_equal(groups_domain_get(g, (const uint8_t *)"\3dns\6google", 12), 2);
+	assert_int_equal(groups_domain_get(g, (const uint8_t *)"\1a\3dns\6google", 14), 0);
+	/* a CN address: PRC for the country and its own suffix, bypass for the name only */
+	qe = start("dns.weixin.qq.com", TYPE_A, 1);
+	b_a(&B, 300, 192, 0, 2, 1);
+	l = label_g(g, "dns.weixin.qq.com", qe);
+	assert_reasons(l, 3, "PRC:hosted:CN", "PRC:domain:qq.com", "bypass:domain:dns.weixin.qq.com");
+	assert_int_equal(l->mask[LABEL_HOSTED], 1);
+	assert_int_equal(l->mask[LABEL_DOMAIN], 3);
+	label_unref(l);
+	qe = start("dns.google", TYPE_A, 1);
+	b_a(&B, 300, 192, 0, 2, 1);
+	l = label_g(g, "dns.google", qe);
+	assert_reasons(l, 2, "PRC:hosted:CN", "bypass:domain:dns.google");
+	label_unref(l);
+	groups_unref(g);
+
+	/* a bypass group takes no address or operator evidence, in either order; kind is checked */
+	assert_load_error("bp1.conf", "[jurisdiction b]\nkind = bypass\ncountries = CN\n",
+			  "bp1.conf:3: 'countries' in a bypass group");
+	assert_load_error("bp1.conf", "[jurisdiction b]\nkind = bypass\nasns = 4134\n", "'asns' in a bypass");
+	assert_load_error("bp1.conf", "[jurisdiction b]\nkind = bypass\ncountries_except = CN\n",
+			  "'countries_except' in a bypass");
+	assert_load_error("bp1.conf", "[jurisdiction b]\nkind = bypass\ncdn = lists/cdn.txt\n", "'cdn' in a bypass");
+	assert_load_error("bp2.conf", "[jurisdiction b]\nasns = 4134\nkind = bypass\n",
+			  "bp2.conf:3: a bypass group has domains only");
+	assert_load_error("bp3.conf", "[jurisdiction b]\nkind = resolver\n", "bp3.conf:2: kind = 'resolver'");
+	g = load_text("bp4.conf", "[jurisdiction b]\nkind = jurisdiction\ncountries = CN\n", err, sizeof(err));
+	if (!g)
+		fail_msg("%s", err);
+	assert_int_equal(groups_get(g, 0)->kind, GROUP_JURISDICTION);
+	groups_unref(g);
+}
+
+/* The shipped bypass group (zones/encrypted-dns.txt) loads and names the resolvers. */
+static void test_groups_shipped_bypass(void **state)
+{
+	static const char *const listed[] = {
+		"dns.google", "dns64.dns.google", "mozilla.cloudflare-dns.com", "one.one.one.one",
+		"dns.quad9.net", "dns.adguard-dns.com", "doh.opendns.com", "abc123.dns.nextdns.io",
+		"doh.dns.sb", "dns.alidns.com", "doh.pub", "dot.pub", "doh.360.cn", "dns.twnic.tw",
+		"httpdns-sc.aliyuncs.com", "httpsdns.baidu.com", "dns.weixin.qq.com", "chrome.cloudflare-dns.com",
+	};
+	static const char *const not_listed[] = {
+		"google.com", "www.google.com", "quad9.net", "nextdns.io", "qq.com", "baidu.com", "alidns.com",
+		"ns1.alidns.com", "cloudflare.com", "example.com",
+	};
+	const char *top = getenv("abs_top_srcdir");
+	char p[1024], err[1024] = "";
+	struct groups *g;
+	const struct jgroup *bp = NULL;
+	unsigned bi = 0;
+	size_t off;
+	struct label *l;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/zones/jurisdictions.conf", top && *top ? top : ".");
+	if (!(g = groups_load(p, err, sizeof(err))))
+		fail_msg("%s: %s", p, err);
+	for (unsigned i = 0; i < groups_count(g); i++)
+		if (!strcmp(groups_get(g, i)->name, "bypass"))
+			bp = groups_get(g, bi = i);
+	if (!bp)
+		fail_msg("%s: no bypass group", p);
+	assert_int_equal(bp->kind, GROUP_BYPASS);
+	assert_int_equal(groups_get(g, 0)->kind, GROUP_JURISDICTION); /* PRC */
+	assert_true(bp->ndomains >= 80);
+	assert_int_equal(bp->ncountries + bp->nexcept, 0);
+	assert_int_equal(bp->nasns, 0);
+	assert_int_equal(bp->ncdn, 0);
+	for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++)
+		if (!(dmatch(g, listed[i], &off) & (1u << bi)))
+			fail_msg("%s is not in the bypass group", listed[i]);
+	for (size_t i = 0; i < sizeof(not_listed) / sizeof(not_listed[0]); i++)
+		if (dmatch(g, not_listed[i], &off) & (1u << bi))
+			fail_msg("%s is in the bypass group", not_listed[i]);
+	/* a WeChat HTTPDNS lookup: PRC by its vendor domain, bypass by the resolver name */
+	size_t qe = start("dns.weixin.qq.com", TYPE_A, 1);
+	rr_a("dns.weixin.qq.com", "198.51.100.20");
+	l = label_g(g, "dns.weixin.qq.com", qe);
+	assert_reasons(l, 2, "PRC:domain:qq.com", "bypass:domain:dns.weixin.qq.com");
+	label_unref(l);
+	groups_unref(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1907,6 +2013,8 @@ int main(void)
 		cmocka_unit_test(test_label_refcount),
 		cmocka_unit_test(test_label_malformed),
 		cmocka_unit_test(test_label_many_reasons),
+		cmocka_unit_test(test_groups_bypass_kind),
+		cmocka_unit_test(test_groups_shipped_bypass),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
