@@ -3,6 +3,7 @@
 #include "config.h"
 #include <arpa/inet.h>
 #include <ini.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ struct parse_ctx {
 	int err_line;
 	char err[256];
 	bool failed;
-	bool listen_seen, upstream_seen, allow_seen;
+	bool listen_seen, upstream_seen, allow_seen, tls_listen_seen;
 	unsigned forward;            /* the [forward DOMAIN] being read: its index + 1, 0 = none */
 	bool private_seen, private_none; /* [upstream] private_upstreams */
 	int ttl_line;                /* last line that set min_ttl or max_ttl */
@@ -43,6 +44,9 @@ static const struct key_def known_keys[] = {
 	{ "server", "listen" }, { "server", "workers" }, { "server", "allow" }, { "server", "deny" },
 	{ "server", "tcp_idle_timeout" }, { "server", "tcp_max_clients" },
 	{ "server", "tcp_max_queries" }, { "server", "max_udp_size" }, { "server", "max_inflight" },
+	{ "server", "ddr_name" },
+	{ "server", "tls_listen" }, { "server", "tls_certificate" }, { "server", "tls_key" },
+	{ "server", "tls_dir" },
 	{ "upstream", "server" }, { "upstream", "timeout" }, { "upstream", "failover" },
 	{ "upstream", "edns_buffer_size" }, { "upstream", "private_upstreams" },
 	{ "upstream", "protect_private_zones" }, { "upstream", "case_randomization" },
@@ -56,7 +60,7 @@ static const struct key_def known_keys[] = {
 	{ "policy", "default_mode" }, { "policy", "block" }, { "policy", "action" },
 	{ "policy", "sinkhole_a" }, { "policy", "sinkhole_aaaa" }, { "policy", "ttl" },
 	{ "policy", "allow" }, { "policy", "deny" }, { "policy", "trusted_forwarder" },
-	{ "policy", "rpz" },
+	{ "policy", "rpz" }, { "policy", "block_private_relay" },
 	{ "redis", "address" }, { "redis", "user" }, { "redis", "password" }, { "redis", "prefix" },
 	{ "redis", "timeout" }, { "redis", "refresh" }, { "redis", "snapshot" },
 	{ "stats", "enabled" }, { "stats", "instance" }, { "stats", "interval" },
@@ -425,6 +429,14 @@ static int policy_key(struct parse_ctx *p, const char *name, const char *value)
 			return fail(p, "rpz = %s", err);
 		return 1;
 	}
+	if (!strcmp(name, "block_private_relay")) {
+		static const char *const yn[] = { "no", "yes", NULL };
+		int v;
+		if (!set_enum(p, name, value, yn, &v))
+			return 0;
+		p->c->block_private_relay = v == 1;
+		return 1;
+	}
 	if (!strcmp(name, "trusted_forwarder")) {
 		struct cidr cd;
 		if (cidr_parse(value, &cd, err, sizeof(err)) < 0)
@@ -512,6 +524,26 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			return fail(p, "%s = %s", name, err);
 		if (acl_add(&c->acl, deny, &cidr) < 0)
 			return fail(p, "out of memory");
+		return 1;
+	}
+	if (!strcmp(section, "server") && !strcmp(name, "tls_listen"))
+		return add_addr(p, &p->tls_listen_seen, c->tls_listen, &c->ntls_listen, CONF_MAX_LISTEN,
+				853, name, value, "tls_listen addresses");
+	if (!strcmp(section, "server") && !strcmp(name, "tls_certificate"))
+		return set_path(p, name, value, c->tls_certificate, sizeof(c->tls_certificate));
+	if (!strcmp(section, "server") && !strcmp(name, "tls_key"))
+		return set_path(p, name, value, c->tls_key, sizeof(c->tls_key));
+	if (!strcmp(section, "server") && !strcmp(name, "tls_dir"))
+		return set_path(p, name, value, c->tls_dir, sizeof(c->tls_dir));
+	if (!strcmp(section, "server") && !strcmp(name, "ddr_name")) {
+		/* the name in the certificate of the DoT/DoH listeners (RFC 9462 section 4) */
+		int n = 0;
+		if (!strcmp(value, "."))
+			return fail(p, "ddr_name = '.': RFC 9462 forbids the TargetName \".\" here; "
+				    "give the name in the listeners' certificate");
+		if (*value && (n = domain_to_wire(value, c->ddr_name)) < 0)
+			return fail(p, "ddr_name = '%s': not a host name", value);
+		c->ddr_name_len = (unsigned)n; /* "": unset */
 		return 1;
 	}
 	if (!strcmp(section, "upstream") && !strcmp(name, "server"))
@@ -786,6 +818,7 @@ static void conf_defaults(struct conf *c)
 	policy_init(&c->policy);
 	snprintf(c->redis.prefix, sizeof(c->redis.prefix), "jurisdns:");
 	snprintf(c->redis.snapshot, sizeof(c->redis.snapshot), "%s", JD_POLICY_SNAPSHOT);
+	snprintf(c->tls_dir, sizeof(c->tls_dir), "%s", JD_TLS_DIR);
 	c->redis.timeout = 2000;
 	c->redis.refresh = 60;
 	c->stats.enabled = true;
@@ -793,6 +826,37 @@ static void conf_defaults(struct conf *c)
 	c->stats.retention = 30 * 24;
 	c->stats.top_domains = 100;
 	c->stats.events = 10000;
+}
+
+/* The DDR endpoints of the DoT listeners: one per port, in the order of tls_listen, with the
+ * listeners' addresses as hints (a wildcard gives none: the client uses the address it asked). */
+static void conf_fill_ddr(struct conf *c)
+{
+	for (unsigned i = 0; i < c->ntls_listen; i++) {
+		const struct addr *a = &c->tls_listen[i];
+		uint16_t port = ntohs(a->u.sa.sa_family == AF_INET6 ? a->u.sin6.sin6_port : a->u.sin.sin_port);
+		struct ddr_endpoint *e = NULL;
+		for (unsigned k = 0; k < c->nddr; k++)
+			if (c->ddr[k].alpn == DDR_DOT && c->ddr[k].port == port)
+				e = &c->ddr[k];
+		if (!e) {
+			if (c->nddr == CONF_MAX_DDR)
+				continue;
+			e = &c->ddr[c->nddr++];
+			memset(e, 0, sizeof(*e));
+			e->alpn = DDR_DOT;
+			e->port = port;
+		}
+		if (a->u.sa.sa_family == AF_INET) {
+			const struct sockaddr_in *s4 = &a->u.sin;
+			if (s4->sin_addr.s_addr != htonl(INADDR_ANY) && e->nv4 < CONF_MAX_DDR_HINTS)
+				memcpy(e->v4[e->nv4++], &s4->sin_addr, 4);
+		} else if (a->u.sa.sa_family == AF_INET6) {
+			const struct sockaddr_in6 *s6 = &a->u.sin6;
+			if (!IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) && e->nv6 < CONF_MAX_DDR_HINTS)
+				memcpy(e->v6[e->nv6++], &s6->sin6_addr, 16);
+		}
+	}
 }
 
 struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,
@@ -862,6 +926,7 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 		conf_unref(c);
 		return NULL;
 	}
+	conf_fill_ddr(c);
 	if (!c->nupstream) {
 		c->upstream_from_resolv = true;
 		if (conf_read_resolv(c, resolv_conf) == 0) {
@@ -911,6 +976,7 @@ void conf_unref(struct conf *c)
 	acl_free(&c->private_upstreams);
 	free(c->forward);
 	fwdzones_free(c->fwd);
+	SSL_CTX_free(c->tls_ctx);
 	free(c->path);
 	free(c);
 }

@@ -31,6 +31,21 @@ struct conf_forward {
 	int line;                    /* of the section header, for errors */
 };
 
+/* One encrypted endpoint of jurisdns announced by DDR (RFC 9462) for _dns.resolver.arpa. The
+ * DoT and DoH listener keys fill these in; until they exist there are none. */
+#define CONF_MAX_DDR 8               /* endpoints */
+#define CONF_MAX_DDR_HINTS 4         /* addresses of each family per endpoint */
+enum ddr_alpn { DDR_DOT, DDR_DOH };
+struct ddr_endpoint {
+	enum ddr_alpn alpn;          /* "dot", or "h2" with a dohpath */
+	uint16_t port;
+	uint8_t v4[CONF_MAX_DDR_HINTS][4];   /* ipv4hint; none for a wildcard listener */
+	unsigned nv4;
+	uint8_t v6[CONF_MAX_DDR_HINTS][16];  /* ipv6hint */
+	unsigned nv6;
+	char path[128];              /* DoH: "/dns-query"; the dohpath is it + "{?dns}" */
+};
+
 struct conf {
 	atomic_int refs;
 	char *path;                  /* NULL when running on built-in defaults */
@@ -44,6 +59,16 @@ struct conf {
 	unsigned tcp_max_queries;    /* in flight per connection */
 	unsigned max_udp_size;       /* cap on the client's EDNS buffer size */
 	unsigned max_inflight;       /* per worker */
+	uint8_t ddr_name[256];       /* [server] ddr_name, lower-case wire; the DDR TargetName */
+	unsigned ddr_name_len;       /* 0: unset, then _dns.resolver.arpa gets NODATA */
+	struct ddr_endpoint ddr[CONF_MAX_DDR]; /* in order of preference (SvcPriority 1..n) */
+	unsigned nddr;
+	struct addr tls_listen[CONF_MAX_LISTEN]; /* [server] tls_listen: DNS over TLS (io_tls.c) */
+	unsigned ntls_listen;
+	char tls_certificate[512];   /* PEM chain; "" = the self-signed one in tls_dir */
+	char tls_key[512];
+	char tls_dir[512];           /* where the self-signed certificate is kept */
+	struct ssl_ctx_st *tls_ctx;  /* made by tls_ctx.c at start and reload; freed with the conf */
 
 	struct addr upstream[CONF_MAX_UPSTREAM];
 	unsigned nupstream;
@@ -75,6 +100,7 @@ struct conf {
 	bool oui_set;                /* given in the file: then it must load */
 
 	struct policy policy;        /* [policy] and [client X] */
+	bool block_private_relay;    /* [policy]: NXDOMAIN for iCloud Private Relay's names */
 	struct redis_conf redis;     /* [redis] */
 	struct stats_conf stats;     /* [stats]; counted only with a [redis] address */
 
@@ -87,6 +113,9 @@ struct conf {
 /* Built-in locations, overridable at build time. */
 #ifndef JD_GEO_DB
 #define JD_GEO_DB "/var/lib/jurisdns/geo.mmdb"
+#endif
+#ifndef JD_TLS_DIR
+#define JD_TLS_DIR "/var/lib/jurisdns/tls"
 #endif
 #ifndef JD_POLICY_SNAPSHOT
 #define JD_POLICY_SNAPSHOT "/var/lib/jurisdns/policy.snapshot"

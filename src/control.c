@@ -20,6 +20,7 @@
 #include "geo.h"
 #include "groups.h"
 #include "listen.h"
+#include "tls_ctx.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_text.h"
@@ -282,10 +283,37 @@ static int control_check_snapshot_dir(const struct conf *c)
  * the GeoIP databases, the groups and the vendor table (loaded into ctl), the query log and the snapshot
  * directory (checked, nothing created). No socket is bound here. Each problem is logged on its
  * own line; -1 when start-up must not go on. */
+/* The DNS-over-TLS context of c, when it has tls_listen addresses. make_self: start-up or
+ * reload may make the self-signed certificate; -t only checks what is there. */
+static int control_setup_tls(struct conf *c, bool make_self)
+{
+	char err[700], pin[64];
+
+	if (!c->ntls_listen)
+		return 0;
+	err[0] = '\0';
+	if (!(c->tls_ctx = tls_ctx_make(c, make_self, pin, sizeof(pin), err, sizeof(err)))) {
+		if (!err[0])
+			return 0; /* -t before the first start: no self-signed certificate yet */
+		log_err("%s", err);
+		return -1;
+	}
+	if (make_self && !c->ddr_name_len)
+		log_warn("tls_listen without [server] ddr_name: _dns.resolver.arpa gets NODATA, so "
+			 "clients do not discover DNS over TLS (DDR, RFC 9462)");
+	if (make_self)
+		log_info("DNS over TLS: certificate %s, SPKI pin (sha256, base64) %s",
+			 c->tls_certificate[0] ? c->tls_certificate : "self-signed, in tls_dir", pin);
+	return 0;
+}
+
 static int control_startup_checks(struct control *ctl)
 {
 	int rc = control_load_labels(ctl, ctl->conf, true);
 
+	/* ctl->loop is set when really starting, not for -t */
+	if (control_setup_tls(ctl->conf, ctl->loop != NULL) < 0)
+		rc = -1;
 	if (control_check_query_log(ctl->conf) < 0)
 		rc = -1;
 	if (control_check_snapshot_dir(ctl->conf) < 0)
@@ -461,6 +489,11 @@ static void control_reload(struct control *ctl)
 
 	if (!c) {
 		log_err("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (control_setup_tls(c, true) < 0) {
+		log_err("reload failed, keeping the running configuration and certificate");
+		conf_unref(c);
 		return;
 	}
 	if (!listen_same(ctl->conf, c) || ctl->conf->workers != c->workers)

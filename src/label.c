@@ -201,8 +201,11 @@ struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, 
 
 	unsigned keep = nips < LABEL_MAX_ADDRS ? nips : LABEL_MAX_ADDRS;
 	size_t size = sizeof(*l) + keep * sizeof(struct label_addr);
-	if (!(l = calloc(1, size)))
+	/* not calloc: the reasons (1.7 KB) are written as they are added and read up to nreasons,
+	 * the addresses up to naddrs are all written below */
+	if (!(l = malloc(size)))
 		return NULL;
+	memset(l, 0, offsetof(struct label, reasons));
 	atomic_init(&l->refs, 1);
 	l->size = (uint32_t)size;
 	l->total_addrs = (uint16_t)nips;
@@ -212,19 +215,23 @@ struct label *label_answer(const uint8_t *pkt, size_t len, size_t question_end, 
 	 * (domain), and CDN or DNS-hosting namespaces of a group's operators (operator), whose edge
 	 * addresses often sit in neutral networks abroad where neither country nor ASN tells */
 	for (unsigned c = 0; c < chain.n; c++) {
-		size_t soff = 0;
-		uint32_t m = groups_match_domain(groups, chain.name[c], chain.len[c], &soff);
+		const uint8_t *nm = chain.name[c];
 		char text[DNS_MAX_NAME * 4 + 1];
-		if (m) {
-			suffix_text(chain.name[c] + soff, chain.len[c] - soff, text, sizeof(text));
+		uint32_t m, seen = 0;
+		/* each suffix at a label boundary, longest first: each group's reason names the longest
+		 * suffix of its own list (dns.weixin.qq.com for bypass, qq.com for PRC), one hash probe
+		 * per label */
+		for (size_t o = 0; o < chain.len[c] && nm[o]; o += (size_t)nm[o] + 1) {
+			if (!(m = groups_domain_get(groups, nm + o, chain.len[c] - o) & ~seen))
+				continue;
+			seen |= m;
+			suffix_text(nm + o, chain.len[c] - o, text, sizeof(text));
 			for (unsigned gi = 0; m; gi++, m >>= 1)
 				if (m & 1)
 					add_reason(l, groups, gi, LABEL_DOMAIN, true, text);
 		}
-		/* each suffix at a label boundary, longest first: each group's reason names the longest
-		 * suffix of its own list (one hash probe per label, as for domains) */
-		const uint8_t *nm = chain.name[c];
-		uint32_t seen = 0;
+		seen = 0;
+		/* the same for CDN namespaces */
 		for (size_t o = 0; o < chain.len[c] && nm[o]; o += (size_t)nm[o] + 1) {
 			const char *op = "";
 			char detail[sizeof(l->reasons[0].detail)];

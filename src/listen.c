@@ -27,10 +27,18 @@ static const struct addr *listen_dns_addrs(const struct conf *c, unsigned *n)
 	return c->listen;
 }
 
+/* [server] tls_listen: DNS over TLS (io_tls.c). */
+static const struct addr *listen_tls_addrs(const struct conf *c, unsigned *n)
+{
+	*n = c->ntls_listen;
+	return c->tls_listen;
+}
+
 /* Indexed by enum listen_transport. */
 static const struct listen_row listen_rows[LISTEN_TRANSPORTS] = {
 	[LISTEN_UDP] = { "udp", "UDP", SOCK_DGRAM, listen_dns_addrs },
 	[LISTEN_TCP] = { "tcp", "TCP", SOCK_STREAM, listen_dns_addrs },
+	[LISTEN_TLS] = { "tls", "DNS over TLS", SOCK_STREAM, listen_tls_addrs },
 };
 
 /* The most addresses any transport of c listens on. */

@@ -12,6 +12,7 @@
 enum listen_transport {
 	LISTEN_UDP,
 	LISTEN_TCP,
+	LISTEN_TLS,                  /* [server] tls_listen: DNS over TLS */
 	LISTEN_TRANSPORTS
 };
 

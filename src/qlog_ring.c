@@ -48,6 +48,7 @@ struct qlog_rec *qlog_ring_reserve(struct qlog_ring *r, size_t qname_len)
 	rec->qname_len = (uint8_t)qname_len;
 	rec->label = NULL;           /* the pointers are never left to chance */
 	rec->action = NULL;
+	rec->transport = NULL;
 	return rec;
 }
 

@@ -29,6 +29,7 @@ struct qlog_rec {
 	char upstream_name[48];
 	struct label *label;
 	const char *action;          /* a static string: "pass", "sinkhole"... */
+	const char *transport;       /* static: the transport's kind_name, "udp", "tcp", "dot" */
 	char name[64];               /* the client's name (policy, else DHCP), "" when none */
 	uint8_t qname[];             /* lower-case wire name */
 };

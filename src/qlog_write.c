@@ -243,6 +243,10 @@ static bool qlog_line(const struct qlog_rec *rec, enum client_id_mode mode, stru
 	jw_bool(&j, rec->cached);
 	jw_key(&j, "upstream");
 	jw_str(&j, rec->upstream_name[0] ? rec->upstream_name : NULL);
+	if (rec->transport) { /* the client's transport: "udp", "tcp", "dot" */
+		jw_key(&j, "transport");
+		jw_str(&j, rec->transport);
+	}
 	jw_key(&j, "latency_ms");
 	jw_fixed(&j, rec->latency_us, 3);
 	qlog_put_answers(&j, rec->label);

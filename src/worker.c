@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "io_tcp.h"
+#include "io_tls.h"
 #include "io_udp.h"
 #include "pipeline.h"
 #include "upstream.h"
@@ -82,7 +83,7 @@ static void worker_finish(struct worker *w)
 
 static void worker_maybe_finish(struct worker *w)
 {
-	if (w->draining && pipeline_idle(w) && io_tcp_idle(w))
+	if (w->draining && pipeline_idle(w) && io_tcp_idle(w) && io_tls_idle(w))
 		worker_finish(w);
 }
 
@@ -216,6 +217,7 @@ static void on_async(uv_async_t *h)
 		w->draining = true;
 		io_udp_drain(w);
 		io_tcp_drain(w);
+		io_tls_drain(w);
 		uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf->timeout + 500, 0);
 		worker_maybe_finish(w);
 	}
@@ -233,6 +235,7 @@ static int worker_init(struct worker *w)
 	w->cache = cache_new(w->conf->cache_size / w->nworkers, w->hash_seed);
 	w->pend_mask = (1u << 16) - 1;
 	w->pend = calloc(w->pend_mask + 1, sizeof(*w->pend));
+	w->uq_free.max = w->pd_free.max = 1024;
 	w->dedup_mask = (1u << 14) - 1;
 	w->dedup = calloc(w->dedup_mask + 1, sizeof(*w->dedup));
 	if (!w->cache || !w->pend || !w->dedup)
@@ -251,7 +254,7 @@ static int worker_init(struct worker *w)
 	w->async.data = w->timer.data = w->drain_timer.data = w->flush.data = w->stats_timer.data = w;
 	stats_setup(w);
 	uv_check_start(&w->flush, on_check);
-	if ((rc = io_udp_open(w)) < 0 || (rc = io_tcp_open(w)) < 0)
+	if ((rc = io_udp_open(w)) < 0 || (rc = io_tcp_open(w)) < 0 || (rc = io_tls_open(w)) < 0)
 		return rc;
 	return upstreams_apply(w);
 }
@@ -278,7 +281,13 @@ static void worker_main(void *arg)
 	for (unsigned i = 0; i < w->ntcp_listen; i++)
 		if (w->tcp_fds[i] >= 0)
 			close(w->tcp_fds[i]);
+	for (unsigned i = 0; i < w->ntls_listen; i++)
+		if (w->tls_fds[i] >= 0)
+			close(w->tls_fds[i]);
+	io_tls_free(w);
 	request_pool_clear(&w->reqs);
+	freelist_clear(&w->uq_free);
+	freelist_clear(&w->pd_free);
 	/* the last counts go to the control thread, which flushes them after every worker ended */
 	if (w->stats && w->stats->used)
 		stats_push(&w->stats_done, w->stats);
@@ -376,6 +385,9 @@ void worker_set_listeners(struct worker *w, struct listen_set *s)
 {
 	free(w->udp_fds);
 	free(w->tcp_fds);
+	free(w->tls_fds);
+	w->tls_fds = s->fds[LISTEN_TLS];
+	w->ntls_listen = s->n[LISTEN_TLS];
 	w->udp_fds = s->fds[LISTEN_UDP];
 	w->nudp = s->n[LISTEN_UDP];
 	w->tcp_fds = s->fds[LISTEN_TCP];
@@ -425,6 +437,9 @@ void worker_free(struct worker *w)
 		for (unsigned k = 0; k < w->ntcp_listen; k++)
 			if (w->tcp_fds[k] >= 0)
 				close(w->tcp_fds[k]);
+		for (unsigned k = 0; k < w->ntls_listen; k++)
+			if (w->tls_fds[k] >= 0)
+				close(w->tls_fds[k]);
 		conf_unref(w->conf);
 		geo_unref(atomic_exchange(&w->next_geo, NULL));
 		groups_unref(atomic_exchange(&w->next_groups, NULL));
@@ -434,6 +449,7 @@ void worker_free(struct worker *w)
 	qlog_ring_free(&w->qlog);
 	free(w->udp_fds);
 	free(w->tcp_fds);
+	free(w->tls_fds);
 	worker_free_tables(stats_take_all(&w->stats_done));
 	worker_free_tables(stats_take_all(&w->stats_free));
 	free(w);

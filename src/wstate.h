@@ -32,6 +32,7 @@
 struct worker;
 struct uquery;
 struct pending;
+struct tls_worker;
 
 /* Where a UDP answer goes out from: the listener's fd, plus the local address when the
  * listener is bound to a wildcard address. */
@@ -64,6 +65,8 @@ struct tcp_session {
 	struct request *reqs;        /* in flight, linked by cprev/cnext */
 	size_t write_bytes;          /* queued but not yet written */
 	bool closing, reading;
+	bool processing;             /* in sess_process: a query answered at once (cache hit) must
+				      * not re-enter it, or it would answer the same bytes again */
 	struct addr peer;
 	size_t rlen, rcap;
 	uint8_t *rbuf;               /* grows to the largest message seen, at most 2 + 65535 */
@@ -76,7 +79,7 @@ struct upstream;
 
 /* One query sent to one upstream. */
 struct attempt {
-	struct attempt *hnext;       /* pending table */
+	struct attempt *hnext;       /* pending table (TCP; UDP ones are on their socket's list) */
 	struct attempt *sprev, *snext; /* per-socket list */
 	struct uquery *uq;
 	struct upstream *up;
@@ -158,6 +161,9 @@ struct worker {
 
 	int *udp_fds, *tcp_fds;      /* given by main; closed by the worker */
 	unsigned nudp, ntcp_listen;
+	int *tls_fds;                /* DNS over TLS listeners, the same way */
+	unsigned ntls_listen;
+	struct tls_worker *tls;      /* io_tls.c's */
 	struct udp_listener **udp;
 	uv_tcp_t *tcp_listen;
 	struct udp_listener *dirty_listeners;
@@ -178,6 +184,9 @@ struct worker {
 	struct uquery deadlines;     /* sentinels of the two FIFO timeout lists */
 	struct uquery failovers;
 	unsigned nuq;
+	struct freelist uq_free;     /* struct uquery blocks, for the next miss */
+	struct freelist pd_free;     /* struct pending blocks */
+	uint64_t up_rx_ns;           /* uv_hrtime() of the upstream read batch being handled; 0 outside */
 
 	struct request_pool reqs;    /* every live request, and the free list */
 	struct tcp_session sessions; /* sentinel */

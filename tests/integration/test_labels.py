@@ -30,8 +30,8 @@ KNOT = None
 ZONES = [("labels.test.", os.path.join(h.zone_dir(), "labels.zone")),
          ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
 
-KEYS = ["ts", "client", "qname", "qtype", "rcode", "cached", "upstream", "latency_ms", "answers",
-        "labels", "action"]
+KEYS = ["ts", "client", "qname", "qtype", "rcode", "cached", "upstream", "transport", "latency_ms",
+        "answers", "labels", "action"]
 ANSWER_KEYS = ["ip", "country", "asn", "as_org"]
 LABEL_KEYS = ["group", "reason"]
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -306,7 +306,7 @@ class Labels(LabelLogMixin, h.JDTestCase):
         self.assertRegex(raw.decode(), r'^\{"ts":"[^"]+","client":"127\.0\.0\.1","qname":'
                                        r'"fmt\.labels\.test","qtype":"A","rcode":"NOERROR",'
                                        r'"cached":false,"upstream":"127\.0\.0\.1:\d+",'
-                                       r'"latency_ms":\d+\.\d{3},"answers":')
+                                       r'"transport":"udp","latency_ms":\d+\.\d{3},"answers":')
 
     def test_every_line_is_well_formed(self):
         self.jd.q("cn.labels.test.", "A")

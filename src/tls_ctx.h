@@ -1,0 +1,17 @@
+/* tls_ctx.h - the server's TLS context for DNS over TLS: the configured certificate chain and
+ * key, or a self-signed certificate made once and kept in tls_dir; TLS 1.2 and 1.3 only, with
+ * session tickets. Made on the control thread at start and reload; workers only SSL_new() it. */
+#ifndef JD_TLS_CTX_H
+#define JD_TLS_CTX_H
+
+#include <stddef.h>
+#include "conf.h"
+
+/* A context for c's [server] tls_* keys, its certificate's SPKI pin (base64 of the SHA-256 of
+ * the SubjectPublicKeyInfo, as kdig +tls-pin takes it) in pin (>= 45 bytes). make_self: may
+ * create the self-signed pair when it is missing (not for -t). NULL with "FILE: reason" in
+ * err. */
+struct ssl_ctx_st *tls_ctx_make(const struct conf *c, bool make_self, char *pin, size_t pinlen,
+				char *err, size_t errlen);
+
+#endif
