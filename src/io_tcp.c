@@ -131,7 +131,8 @@ static void tcp_done(struct request *r)
 
 	sess_unlink(s, r);
 	request_unref(r);
-	if (!s->closing && !s->reading && !w->draining && s->inflight < w->conf->tcp_max_queries)
+	if (!s->closing && !s->reading && !s->processing && !w->draining &&
+	    s->inflight < w->conf->tcp_max_queries)
 		sess_process(s); /* resume a connection paused at its query limit */
 	else if (w->draining && !s->inflight)
 		sess_close(s);
@@ -233,9 +234,12 @@ static void sess_process(struct tcp_session *s)
 	size_t off = 0;
 	uint64_t now_ns = uv_hrtime();
 
+	/* the loop itself goes on when an answer given inside it frees a slot */
+	s->processing = true;
 	while (!s->closing && s->rlen - off >= 2) {
 		size_t mlen = rd16(s->rbuf + off);
 		if (mlen < DNS_HDR) {
+			s->processing = false;
 			sess_close(s); /* no message to answer FORMERR to: RFC 7766 allows closing */
 			return;
 		}
@@ -248,6 +252,7 @@ static void sess_process(struct tcp_session *s)
 		off += 2 + mlen;
 		uv_timer_again(&s->idle); /* only whole messages count as activity */
 	}
+	s->processing = false;
 	if (s->closing)
 		return;
 	if (off) {

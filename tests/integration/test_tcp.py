@@ -192,6 +192,28 @@ class TcpMaxQueries(h.JDTestCase):
         self.assertTrue(all(r.rcode() == dns.rcode.NOERROR for r in got.values()))
 
 
+    def test_resume_at_the_limit_answers_cache_hits_once(self):
+        # paused at tcp_max_queries, a slow answer frees a slot; the next queries are cache
+        # hits answered at once: each must be answered exactly once (the resume used to re-enter
+        # the session's loop and answer the same bytes again)
+        up = self.fake()
+        up.set_mode("slow1.tcp.test.", "delay:300")
+        up.set_mode("slow2.tcp.test.", "delay:300")
+        jd = self.daemon([up], server={"tcp_max_queries": 2})
+        hits = ["hit%d.tcp.test." % i for i in range(6)]
+        for name in hits:
+            h.query(name, "A", port=jd.port)
+        names = ["slow1.tcp.test.", "slow2.tcp.test."] + hits
+        s = tcp_connect(jd.port)
+        self.addCleanup(s.close)
+        s.sendall(b"".join(frame(make_query(n, qid=100 + i).to_wire())
+                           for i, n in enumerate(names)))
+        got = [dns.message.from_wire(tcp_read_msg(s, 5)).id for _ in names]
+        self.assertEqual(sorted(got), list(range(100, 100 + len(names))))
+        s.settimeout(0.5)
+        with self.assertRaises(OSError):  # nothing more: no answer came twice
+            tcp_read_msg(s, 0.5)
+
 class TcpIdleTimeout(h.JDTestCase):
 
     def test_idle_connection_closed_after_timeout(self):
