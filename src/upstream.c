@@ -1,7 +1,7 @@
 /* upstream.c - the upstream side of a worker. One transaction (uquery) per distinct question in
  * flight, shared by every client asking it. Queries leave over a pool of connected UDP sockets
  * per upstream that is renewed all the time (RFC 5452 9.2): each query takes one of the least
- * recently used sockets at random, and a socket takes no new query after a random 8-64 queries
+ * recently used sockets at random, and a socket takes no new query after a random 16-128 queries
  * or 1-5 s; a fresh socket (a fresh random port) takes its place, and the old one is closed
  * once the answers to what it sent are in. An answer counts only if it comes from the connected
  * peer (the kernel checks) to a socket with that ID pending, and repeats the question - with
@@ -29,8 +29,8 @@
 #define UP_PICK 16               /* a query leaves from one of the least recently used this many */
 #define UP_SOCK_OUT 2            /* queries per socket per send batch */
 #define UP_RX 16                 /* datagrams per recvmmsg on one socket */
-#define RETIRE_MIN_Q 8           /* a socket sends RETIRE_MIN_Q..RETIRE_MAX_Q queries ... */
-#define RETIRE_MAX_Q 64
+#define RETIRE_MIN_Q 16          /* a socket sends RETIRE_MIN_Q..RETIRE_MAX_Q queries ... */
+#define RETIRE_MAX_Q 128
 #define RETIRE_MIN_MS 1000       /* ... for at most RETIRE_MIN_MS..RETIRE_MAX_MS */
 #define RETIRE_MAX_MS 5000
 #define FLATTEN_AFTER 3          /* lower-cased answers in a row: the upstream flattens 0x20 */
