@@ -314,7 +314,7 @@ static int load_list(struct loader *l, const char *file, unsigned gi, list_entry
 	int ln = 0;
 
 	resolve_path(l, file, path, sizeof(path));
-	if (!(f = fopen(path, "r")))
+	if (!(f = fopen_file(path, "r")))
 		return lerr(l, l->path, l->lineno, "%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		char *t;
@@ -500,7 +500,7 @@ static struct groups *load(const char *path, bool names_only, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (!(l.f = fopen(path, "r"))) {
+	if (!(l.f = fopen_file(path, "r"))) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}

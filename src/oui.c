@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "oui.h"
+#include "util.h"
 
 #define IDX_BITS 28
 #define IDX_MASK ((1ULL << IDX_BITS) - 1)
@@ -335,7 +336,7 @@ static int load_file(struct builder *b, const char *dir, const char *file, bool 
 
 	*count = 0;
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if (!(fp = fopen(path, "rb"))) {
+	if (!(fp = fopen_file(path, "rb"))) {
 		if (errno == ENOENT && !required)
 			return 0;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));

@@ -180,7 +180,7 @@ int policy_add_domains(struct suffix_set *set, const char *value, const char *ba
 			snprintf(path, sizeof(path), "%s", value);
 		else
 			snprintf(path, sizeof(path), "%s/%s", base_dir, value);
-		if (!(f = fopen(path, "r"))) {
+		if (!(f = fopen_file(path, "r"))) {
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			return -1;
 		}

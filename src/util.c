@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include "util.h"
 
 int prng_seed(struct prng *r)
@@ -253,4 +254,17 @@ void freelist_clear(struct freelist *fl)
 	}
 	fl->head = NULL;
 	fl->n = 0;
+}
+
+FILE *fopen_file(const char *path, const char *mode)
+{
+	FILE *f = fopen(path, mode);
+	struct stat st;
+
+	if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		errno = EISDIR;
+		return NULL;
+	}
+	return f;
 }

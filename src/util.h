@@ -2,6 +2,7 @@
 #ifndef JD_UTIL_H
 #define JD_UTIL_H
 
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -68,5 +69,9 @@ void sb_put(struct strbuf *b, const char *s, size_t n);
 void sb_str(struct strbuf *b, const char *s);
 void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_free(struct strbuf *b);
+
+/* fopen() that refuses a directory (NULL, errno EISDIR): fopen() opens one for reading and
+ * every read then fails, which would read as an empty list. */
+FILE *fopen_file(const char *path, const char *mode);
 
 #endif

@@ -811,6 +811,14 @@ static void test_groups_bad_headers(void **state)
 /* The groups file is read through libinih: its lines keep their one meaning ("key = value",
  * never inih's "key: value" or an indented continuation line), a line too long for inih's
  * buffer is an error rather than split in two, and a byte-order mark is skipped. */
+/* a list that names a directory is an error, not an empty list (fopen() opens a directory) */
+static void test_groups_list_is_a_directory(void **state)
+{
+	(void)state;
+	assert_load_error("d1.conf", "[jurisdiction X]\ndomains = ./lists\n", "lists: Is a directory");
+	assert_load_error("d2.conf", "[jurisdiction X]\nasns = .\n", ": Is a directory");
+}
+
 static void test_groups_inih_lines(void **state)
 {
 	char p[512], want[700], text[600];
@@ -1991,6 +1999,7 @@ int main(void)
 		cmocka_unit_test(test_groups_match_domain),
 		cmocka_unit_test(test_groups_errors),
 		cmocka_unit_test(test_groups_bad_headers),
+		cmocka_unit_test(test_groups_list_is_a_directory),
 		cmocka_unit_test(test_groups_inih_lines),
 		cmocka_unit_test(test_groups_misc_syntax),
 		cmocka_unit_test(test_groups_without_asns),
