@@ -18,8 +18,6 @@ static const uint8_t canary[] = "\x13use-application-dns\x03net";
 static const uint8_t relay_mask[] = "\x04mask\x06icloud\x03" "com";
 static const uint8_t relay_mask_h2[] = "\x07mask-h2\x06icloud\x03" "com";
 
-static const uint8_t soa_host[] = "\x09localhost";
-static const uint8_t soa_mail[] = "\x06nobody\x07invalid";
 
 /* The offset of zone (zlen bytes) in name (len bytes, lower-case wire) when name is zone or a
  * name below it, else -1. */
@@ -34,30 +32,6 @@ static int special_zone_off(const uint8_t *name, size_t len, const uint8_t *zone
 	return o == len - zlen ? (int)o : -1;
 }
 
-/* The SOA "ZONE ttl SOA localhost. nobody.invalid. 1 3600 1200 604800 ttl" at p, its owner a
- * pointer to the message offset owner. Returns its length (SPECIAL_SOA_LEN). */
-#define SPECIAL_SOA_LEN (12 + sizeof(soa_host) + sizeof(soa_mail) + 20)
-static size_t special_put_soa(uint8_t *p, size_t owner, uint16_t qclass, uint32_t ttl)
-{
-	size_t o = 12;
-
-	wr16(p, (uint16_t)(0xc000 | owner));
-	wr16(p + 2, TYPE_SOA);
-	wr16(p + 4, qclass);
-	wr32(p + 6, ttl);
-	memcpy(p + o, soa_host, sizeof(soa_host));
-	o += sizeof(soa_host);
-	memcpy(p + o, soa_mail, sizeof(soa_mail));
-	o += sizeof(soa_mail);
-	wr32(p + o, 1);            /* serial */
-	wr32(p + o + 4, 3600);     /* refresh */
-	wr32(p + o + 8, 1200);     /* retry */
-	wr32(p + o + 12, 604800);  /* expire */
-	wr32(p + o + 16, ttl);     /* minimum: the negative TTL (RFC 2308) */
-	o += 20;
-	wr16(p + 10, (uint16_t)(o - 12));
-	return o;
-}
 
 /* A negative answer (rcode NOERROR: NODATA, or NXDOMAIN) of the zone whose apex is at qname +
  * zone_off; with apex_soa the zone's SOA is the answer instead. out holds SPECIAL_MAX bytes. */
@@ -68,7 +42,7 @@ static size_t special_negative(const uint8_t *qname, uint16_t qname_len, uint16_
 	size_t o = wire_write_head(out, 0, (uint16_t)(F_QR | F_AA | F_RA | (flags & (F_RD | F_CD)) | rcode),
 				   qname, qname_len, qtype, qclass);
 
-	o += special_put_soa(out + o, DNS_HDR + zone_off, qclass, ttl);
+	o += synth_zone_rr(out + o, DNS_HDR + zone_off, TYPE_SOA, qclass, ttl);
 	wr16(out + (apex_soa ? 6 : 8), 1);
 	return o;
 }
@@ -137,7 +111,7 @@ size_t special_ddr_message(const uint8_t *qname, uint16_t qname_len, uint16_t qt
 	/* without a name for the certificate there is nothing a client may use: RFC 9462 4 forbids
 	 * the TargetName ".", and says NODATA when there is no Designated Resolver */
 	if (!neps || !target_len) {
-		if (cap < DNS_HDR + (size_t)qname_len + 4 + SPECIAL_SOA_LEN)
+		if (cap < DNS_HDR + (size_t)qname_len + 4 + SYNTH_SOA_LEN)
 			return 0;
 		return special_negative(qname, qname_len, qtype, 1, flags,
 					qname_len - sizeof(resolver_arpa), RCODE_NOERROR, false, ttl, out);

@@ -273,14 +273,15 @@ size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const
 
 static const uint8_t localhost[] = "\x09localhost";
 
-/* One record of the zone at the compression target `owner` (an offset into the message). */
-static size_t put_zone_rr(uint8_t *p, size_t owner, uint16_t type, uint32_t ttl)
+_Static_assert(SYNTH_SOA_LEN == 12 + sizeof(localhost) + sizeof(soa_rname) + 20, "SYNTH_SOA_LEN");
+
+size_t synth_zone_rr(uint8_t *p, size_t owner, uint16_t type, uint16_t qclass, uint32_t ttl)
 {
 	size_t o = 12, hn = sizeof(localhost), rn = sizeof(soa_rname); /* with the root byte */
 
 	wr16(p, (uint16_t)(0xc000 | owner));
 	wr16(p + 2, type);
-	wr16(p + 4, 1);
+	wr16(p + 4, qclass);
 	wr32(p + 6, ttl);
 	memcpy(p + o, localhost, hn);
 	o += hn;
@@ -309,15 +310,15 @@ size_t synth_empty_zone(const uint8_t *qname, uint16_t qname_len, uint16_t qtype
 	uint16_t an = 0, ns = 0;
 
 	if (apex && (qtype == TYPE_SOA || qtype == TYPE_ANY)) {
-		o += put_zone_rr(out + o, zone, TYPE_SOA, ttl);
+		o += synth_zone_rr(out + o, zone, TYPE_SOA, 1, ttl);
 		an++;
 	}
 	if (apex && (qtype == TYPE_NS || qtype == TYPE_ANY)) {
-		o += put_zone_rr(out + o, zone, TYPE_NS, ttl);
+		o += synth_zone_rr(out + o, zone, TYPE_NS, 1, ttl);
 		an++;
 	}
 	if (!an) {
-		o += put_zone_rr(out + o, zone, TYPE_SOA, ttl);
+		o += synth_zone_rr(out + o, zone, TYPE_SOA, 1, ttl);
 		ns = 1;
 	}
 	wr16(out + 6, an);

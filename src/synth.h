@@ -36,4 +36,10 @@ size_t synth_strip(const struct cache_entry *e, const struct dns_query *q, const
 size_t synth_empty_zone(const uint8_t *qname, uint16_t qname_len, uint16_t qtype, uint16_t qclass,
 			uint16_t flags, size_t zone_off, uint32_t ttl, uint8_t *out);
 
+/* One record of a zone served here, at p, its owner a compression pointer to the message offset
+ * owner: "localhost." for NS, "localhost. nobody.invalid. 1 3600 1200 604800 ttl" for SOA (the
+ * minimum is the negative TTL, RFC 2308). Returns its length (SYNTH_SOA_LEN for the SOA). */
+#define SYNTH_SOA_LEN 59
+size_t synth_zone_rr(uint8_t *p, size_t owner, uint16_t type, uint16_t qclass, uint32_t ttl);
+
 #endif
