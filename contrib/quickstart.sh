@@ -11,9 +11,10 @@ what=${1:-run}
 shift 2>/dev/null || true
 
 BUILD_DEPS="build-essential autoconf automake pkg-config libuv1-dev libldns-dev libmaxminddb-dev \
-libhiredis-dev libinih-dev libssl-dev libjansson-dev"
+libhiredis-dev libinih-dev libssl-dev libjansson-dev libnghttp2-dev libmicrohttpd-dev libcrypt-dev"
 TEST_DEPS="libcmocka-dev knot python3 python3-dnspython python3-redis redis-server redis-tools \
-libmaxmind-db-writer-perl chromium dnsmasq-base iproute2 nftables prometheus logrotate util-linux"
+libmaxmind-db-writer-perl chromium dnsmasq-base iproute2 nftables prometheus logrotate util-linux \
+knot-dnsutils dnsdist python3-httpx python3-h2 python3-selenium chromium-driver"
 
 GEO_DEPS="location libloc-database libmaxmind-db-writer-perl ieee-data"
 GEO_DB=/var/lib/jurisdns/geo.mmdb
