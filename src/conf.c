@@ -24,8 +24,10 @@ struct parse_ctx {
 	char err[256];
 	bool failed;
 	bool listen_seen, upstream_seen, allow_seen, tls_listen_seen;
+	bool https_listen_seen;
 	unsigned forward;            /* the [forward DOMAIN] being read: its index + 1, 0 = none */
 	bool private_seen, private_none; /* [upstream] private_upstreams */
+	int ca_line;                 /* [upstream] ca_file, for its errors */
 	int ttl_line;                /* last line that set min_ttl or max_ttl */
 	char dir[512];               /* the file's directory, for relative list files */
 	char client_section[128];    /* the [client X] being read */
@@ -46,10 +48,11 @@ static const struct key_def known_keys[] = {
 	{ "server", "tcp_max_queries" }, { "server", "max_udp_size" }, { "server", "max_inflight" },
 	{ "server", "ddr_name" },
 	{ "server", "tls_listen" }, { "server", "tls_certificate" }, { "server", "tls_key" },
-	{ "server", "tls_dir" },
+	{ "server", "tls_dir" }, { "server", "https_listen" }, { "server", "https_path" },
 	{ "upstream", "server" }, { "upstream", "timeout" }, { "upstream", "failover" },
 	{ "upstream", "edns_buffer_size" }, { "upstream", "private_upstreams" },
 	{ "upstream", "protect_private_zones" }, { "upstream", "case_randomization" },
+	{ "upstream", "ca_file" }, { "upstream", "pin_sha256" },
 	{ "cache", "size" }, { "cache", "min_ttl" }, { "cache", "max_ttl" },
 	{ "cache", "negative_ttl" }, { "cache", "servfail_ttl" },
 	{ "geoip", "db" }, { "geoip", "asn_db" }, { "geoip", "country_path" }, { "geoip", "asn_path" },
@@ -66,6 +69,7 @@ static const struct key_def known_keys[] = {
 	{ "stats", "enabled" }, { "stats", "instance" }, { "stats", "interval" },
 	{ "stats", "retention_days" }, { "stats", "top_domains" }, { "stats", "events" },
 	{ "stats", "metrics_listen" }, { "stats", "recent" },
+	{ "web", "listen" }, { "web", "tls" }, { "web", "password_file" }, { "web", "session_hours" },
 };
 
 static const char *const client_keys[] = { "mode", "name", "block", "action" };
@@ -73,7 +77,7 @@ static const char *const client_keys[] = { "mode", "name", "block", "action" };
 static const char *const forward_keys[] = { "server" };
 
 static const char *const known_sections[] = { "server", "upstream", "cache", "geoip", "labels", "log",
-					     "policy", "redis", "stats" };
+					     "policy", "redis", "stats", "web" };
 
 static int fail(struct parse_ctx *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct parse_ctx *p, const char *fmt, ...)
@@ -479,6 +483,85 @@ static int add_addr(struct parse_ctx *p, bool *seen, struct addr *list, unsigned
 	return 1;
 }
 
+/* [upstream] server: ADDR[:PORT], tls://IP:PORT#NAME or https://IP:PORT/PATH#NAME; the first
+ * one replaces the defaults. */
+static int add_upstream(struct parse_ctx *p, const char *value)
+{
+	struct conf *c = p->c;
+	char err[400];
+
+	if (!p->upstream_seen)
+		c->nupstream = 0;
+	p->upstream_seen = true;
+	if (c->nupstream == CONF_MAX_UPSTREAM)
+		return fail(p, "too many upstream servers (at most %u)", CONF_MAX_UPSTREAM);
+	if (up_url_parse(value, &c->upstream_url[c->nupstream], err, sizeof(err)) < 0)
+		return fail(p, "server = %s", err);
+	c->upstream[c->nupstream] = c->upstream_url[c->nupstream].addr;
+	c->nupstream++;
+	return 1;
+}
+
+/* The client TLS context for the encrypted [upstream] servers, when there are any. */
+static bool conf_upstream_tls(struct conf *c, const char *path, int ca_line, char *err, size_t errlen)
+{
+	char why[600];
+	bool any = false;
+
+	for (unsigned i = 0; i < c->nupstream; i++)
+		any |= c->upstream_url[i].proto != UP_PLAIN;
+	if (!any)
+		return true;
+	if (!strcmp(c->upstream_ca_file, "none") && !c->nupstream_pin) {
+		snprintf(err, errlen, "%s:%d: ca_file = none: give pin_sha256, or nothing would be checked",
+			 path ? path : "config", ca_line);
+		return false;
+	}
+	if (!(c->upstream_tls_ctx = up_tls_ctx_new(c->upstream_ca_file, why, sizeof(why)))) {
+		if (ca_line)
+			snprintf(err, errlen, "%s:%d: %s", path ? path : "config", ca_line, why);
+		else
+			snprintf(err, errlen, "%s: %s", path ? path : "config", why);
+		return false;
+	}
+	return true;
+}
+
+/* [web]: listen is repeatable and an empty value turns the console off (the default). */
+static int web_key(struct parse_ctx *p, const char *name, const char *value)
+{
+	struct conf *c = p->c;
+	uint64_t v;
+
+	if (!strcmp(name, "listen")) {
+		if (!*value) {
+			c->web.nlisten = 0;
+			return 1;
+		}
+		bool seen = true;
+		return add_addr(p, &seen, c->web.listen, &c->web.nlisten, CONF_MAX_WEB_LISTEN, 0, name,
+				value, "[web] listen addresses");
+	}
+	if (!strcmp(name, "tls")) {
+		static const char *const yn[] = { "no", "yes", NULL };
+		int t;
+		if (!set_enum(p, name, value, yn, &t))
+			return 0;
+		c->web.tls = t == 1;
+		return 1;
+	}
+	if (!strcmp(name, "password_file"))
+		return set_path(p, name, value, c->web.password_file, sizeof(c->web.password_file));
+	if (!strcmp(name, "session_hours")) {
+		if (!get_uint(p, name, value, 1, 24 * 365, false, &v))
+			return 0;
+		c->web.session_hours = (unsigned)v;
+		return 1;
+	}
+	const char *names[] = { "listen", "tls", "password_file", "session_hours" };
+	return unknown_key(p, "web", name, names, 4, NULL);
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *p = user;
@@ -529,6 +612,19 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	if (!strcmp(section, "server") && !strcmp(name, "tls_listen"))
 		return add_addr(p, &p->tls_listen_seen, c->tls_listen, &c->ntls_listen, CONF_MAX_LISTEN,
 				853, name, value, "tls_listen addresses");
+	if (!strcmp(section, "server") && !strcmp(name, "https_listen"))
+		return add_addr(p, &p->https_listen_seen, c->https_listen, &c->nhttps_listen,
+				CONF_MAX_LISTEN, 443, name, value, "https_listen addresses");
+	if (!strcmp(section, "server") && !strcmp(name, "https_path")) {
+		/* matched byte for byte against :path before its query string */
+		if (value[0] != '/' || strpbrk(value, "?#% \t"))
+			return fail(p, "https_path = '%s': expected an absolute path such as /dns-query "
+				    "(no query string, '#', '%%' or spaces)", value);
+		if (strlen(value) >= sizeof(c->https_path))
+			return fail(p, "https_path: longer than %zu characters", sizeof(c->https_path) - 1);
+		snprintf(c->https_path, sizeof(c->https_path), "%s", value);
+		return 1;
+	}
 	if (!strcmp(section, "server") && !strcmp(name, "tls_certificate"))
 		return set_path(p, name, value, c->tls_certificate, sizeof(c->tls_certificate));
 	if (!strcmp(section, "server") && !strcmp(name, "tls_key"))
@@ -547,8 +643,21 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 1;
 	}
 	if (!strcmp(section, "upstream") && !strcmp(name, "server"))
-		return add_addr(p, &p->upstream_seen, c->upstream, &c->nupstream, CONF_MAX_UPSTREAM, 53,
-				name, value, "upstream servers");
+		return add_upstream(p, value);
+	if (!strcmp(section, "upstream") && !strcmp(name, "ca_file")) {
+		p->ca_line = p->lineno;
+		if (!strcmp(value, "none"))
+			return set_string(p, name, value, c->upstream_ca_file, sizeof(c->upstream_ca_file));
+		return set_path(p, name, value, c->upstream_ca_file, sizeof(c->upstream_ca_file));
+	}
+	if (!strcmp(section, "upstream") && !strcmp(name, "pin_sha256")) {
+		if (c->nupstream_pin == CONF_MAX_PINS)
+			return fail(p, "too many pin_sha256 (at most %u)", CONF_MAX_PINS);
+		if (up_pin_parse(value, c->upstream_pin[c->nupstream_pin]) < 0)
+			return fail(p, "pin_sha256 = %s: expected the base64 of a SHA-256 (44 characters)", value);
+		c->nupstream_pin++;
+		return 1;
+	}
 	if (!strcmp(section, "cache") && !strcmp(name, "size")) {
 		uint64_t v;
 		if (!get_uint(p, name, value, 0, 1ULL << 40, true, &v))
@@ -646,6 +755,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		c->stats.retention = (unsigned)v * 24;
 		return 1;
 	}
+	if (!strcmp(section, "web"))
+		return web_key(p, name, value);
 	UINT_KEY("stats", "interval", stats.interval, 100, 60000)
 	UINT_KEY("stats", "top_domains", stats.top_domains, 1, 10000)
 	UINT_KEY("stats", "events", stats.events, 10, 10000000)
@@ -819,6 +930,9 @@ static void conf_defaults(struct conf *c)
 	snprintf(c->redis.prefix, sizeof(c->redis.prefix), "jurisdns:");
 	snprintf(c->redis.snapshot, sizeof(c->redis.snapshot), "%s", JD_POLICY_SNAPSHOT);
 	snprintf(c->tls_dir, sizeof(c->tls_dir), "%s", JD_TLS_DIR);
+	snprintf(c->https_path, sizeof(c->https_path), "/dns-query");
+	snprintf(c->web.password_file, sizeof(c->web.password_file), "%s", JD_WEB_PASSWORD_FILE);
+	c->web.session_hours = 12;
 	c->redis.timeout = 2000;
 	c->redis.refresh = 60;
 	c->stats.enabled = true;
@@ -828,35 +942,43 @@ static void conf_defaults(struct conf *c)
 	c->stats.events = 10000;
 }
 
-/* The DDR endpoints of the DoT listeners: one per port, in the order of tls_listen, with the
+/* The DDR endpoint of listener a (alpn: DoT, or DoH on path): one per alpn and port, with the
  * listeners' addresses as hints (a wildcard gives none: the client uses the address it asked). */
+static void conf_ddr_add(struct conf *c, enum ddr_alpn alpn, const struct addr *a, const char *path)
+{
+	uint16_t port = ntohs(a->u.sa.sa_family == AF_INET6 ? a->u.sin6.sin6_port : a->u.sin.sin_port);
+	struct ddr_endpoint *e = NULL;
+
+	for (unsigned k = 0; k < c->nddr; k++)
+		if (c->ddr[k].alpn == alpn && c->ddr[k].port == port)
+			e = &c->ddr[k];
+	if (!e) {
+		if (c->nddr == CONF_MAX_DDR)
+			return;
+		e = &c->ddr[c->nddr++];
+		memset(e, 0, sizeof(*e));
+		e->alpn = alpn;
+		e->port = port;
+		snprintf(e->path, sizeof(e->path), "%s", path);
+	}
+	if (a->u.sa.sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = &a->u.sin;
+		if (s4->sin_addr.s_addr != htonl(INADDR_ANY) && e->nv4 < CONF_MAX_DDR_HINTS)
+			memcpy(e->v4[e->nv4++], &s4->sin_addr, 4);
+	} else if (a->u.sa.sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = &a->u.sin6;
+		if (!IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) && e->nv6 < CONF_MAX_DDR_HINTS)
+			memcpy(e->v6[e->nv6++], &s6->sin6_addr, 16);
+	}
+}
+
+/* The DDR endpoints: the DoT listeners in the order of tls_listen, then the DoH ones. */
 static void conf_fill_ddr(struct conf *c)
 {
-	for (unsigned i = 0; i < c->ntls_listen; i++) {
-		const struct addr *a = &c->tls_listen[i];
-		uint16_t port = ntohs(a->u.sa.sa_family == AF_INET6 ? a->u.sin6.sin6_port : a->u.sin.sin_port);
-		struct ddr_endpoint *e = NULL;
-		for (unsigned k = 0; k < c->nddr; k++)
-			if (c->ddr[k].alpn == DDR_DOT && c->ddr[k].port == port)
-				e = &c->ddr[k];
-		if (!e) {
-			if (c->nddr == CONF_MAX_DDR)
-				continue;
-			e = &c->ddr[c->nddr++];
-			memset(e, 0, sizeof(*e));
-			e->alpn = DDR_DOT;
-			e->port = port;
-		}
-		if (a->u.sa.sa_family == AF_INET) {
-			const struct sockaddr_in *s4 = &a->u.sin;
-			if (s4->sin_addr.s_addr != htonl(INADDR_ANY) && e->nv4 < CONF_MAX_DDR_HINTS)
-				memcpy(e->v4[e->nv4++], &s4->sin_addr, 4);
-		} else if (a->u.sa.sa_family == AF_INET6) {
-			const struct sockaddr_in6 *s6 = &a->u.sin6;
-			if (!IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) && e->nv6 < CONF_MAX_DDR_HINTS)
-				memcpy(e->v6[e->nv6++], &s6->sin6_addr, 16);
-		}
-	}
+	for (unsigned i = 0; i < c->ntls_listen; i++)
+		conf_ddr_add(c, DDR_DOT, &c->tls_listen[i], "");
+	for (unsigned i = 0; i < c->nhttps_listen; i++)
+		conf_ddr_add(c, DDR_DOH, &c->https_listen[i], c->https_path);
 }
 
 struct conf *conf_load(const char *path, const struct conf_overrides *ov, const char *resolv_conf,
@@ -916,6 +1038,10 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 	}
 	if (ov && ov->nupstream) {
 		memcpy(c->upstream, ov->upstream, sizeof(ov->upstream));
+		memcpy(c->upstream_url, ov->upstream_url, sizeof(ov->upstream_url));
+		for (unsigned i = 0; i < ov->nupstream; i++)
+			if (c->upstream_url[i].proto == UP_PLAIN)
+				c->upstream_url[i].addr = c->upstream[i];
 		c->nupstream = ov->nupstream;
 	}
 	if (ov && ov->workers >= 0)
@@ -927,6 +1053,10 @@ struct conf *conf_load(const char *path, const struct conf_overrides *ov, const 
 		return NULL;
 	}
 	conf_fill_ddr(c);
+	if (!conf_upstream_tls(c, path, p.ca_line, err, errlen)) {
+		conf_unref(c);
+		return NULL;
+	}
 	if (!c->nupstream) {
 		c->upstream_from_resolv = true;
 		if (conf_read_resolv(c, resolv_conf) == 0) {
@@ -977,6 +1107,7 @@ void conf_unref(struct conf *c)
 	free(c->forward);
 	fwdzones_free(c->fwd);
 	SSL_CTX_free(c->tls_ctx);
+	SSL_CTX_free(c->upstream_tls_ctx);
 	free(c->path);
 	free(c);
 }

@@ -12,14 +12,27 @@
 #include "qlog_write.h"
 #include "rconn.h"
 #include "stats_count.h"
+#include "up_tls.h"
 
 #define CONF_MAX_LISTEN 32
 #define CONF_MAX_UPSTREAM 16
+#define CONF_MAX_PINS 8              /* [upstream] pin_sha256 */
 #define CONF_MAX_FORWARD 64          /* [forward DOMAIN] sections */
 #define CONF_MAX_FORWARD_SERVERS 8   /* servers in one [forward] section */
 #define CONF_MAX_FORWARD_ADDRS 32    /* distinct server addresses in all [forward] sections */
 
 struct fwdzones;
+
+#define CONF_MAX_WEB_LISTEN 8
+/* [web]: the console's HTTP listeners (none: off), HTTPS with the DoT certificate, the admin
+ * password's hash file and how long a login lasts. */
+struct web_conf {
+	struct addr listen[CONF_MAX_WEB_LISTEN];
+	unsigned nlisten;
+	bool tls;
+	char password_file[512];
+	unsigned session_hours;
+};
 
 /* One [forward DOMAIN] section: names at or below DOMAIN go only to these servers. */
 struct conf_forward {
@@ -69,9 +82,17 @@ struct conf {
 	char tls_key[512];
 	char tls_dir[512];           /* where the self-signed certificate is kept */
 	struct ssl_ctx_st *tls_ctx;  /* made by tls_ctx.c at start and reload; freed with the conf */
+	struct addr https_listen[CONF_MAX_LISTEN]; /* [server] https_listen: DNS over HTTPS (io_https.c) */
+	unsigned nhttps_listen;
+	char https_path[128];        /* [server] https_path: the DoH endpoint, "/dns-query" */
 
 	struct addr upstream[CONF_MAX_UPSTREAM];
 	unsigned nupstream;
+	struct up_url upstream_url[CONF_MAX_UPSTREAM]; /* beside upstream[]: plain, tls:// or https:// */
+	char upstream_ca_file[512];  /* [upstream] ca_file: "" = the system store, "none" = pins only */
+	uint8_t upstream_pin[CONF_MAX_PINS][UP_PIN_LEN]; /* [upstream] pin_sha256, any one must match */
+	unsigned nupstream_pin;
+	struct ssl_ctx_st *upstream_tls_ctx; /* for the encrypted servers (up_tls.c); NULL: none */
 	bool upstream_from_resolv;
 	unsigned timeout;            /* ms until SERVFAIL */
 	unsigned failover;           /* ms of silence before the next upstream is tried */
@@ -104,6 +125,8 @@ struct conf {
 	struct redis_conf redis;     /* [redis] */
 	struct stats_conf stats;     /* [stats]; counted only with a [redis] address */
 
+	struct web_conf web;         /* [web]: the household console (web.c) */
+
 	char query_log[512];         /* "" = off, "-" = standard output */
 	enum qlog_mode qlog_mode;
 	enum client_id_mode client_id;
@@ -117,6 +140,9 @@ struct conf {
 #ifndef JD_TLS_DIR
 #define JD_TLS_DIR "/var/lib/jurisdns/tls"
 #endif
+#ifndef JD_WEB_PASSWORD_FILE
+#define JD_WEB_PASSWORD_FILE "/var/lib/jurisdns/web.passwd"
+#endif
 #ifndef JD_POLICY_SNAPSHOT
 #define JD_POLICY_SNAPSHOT "/var/lib/jurisdns/policy.snapshot"
 #endif
@@ -126,6 +152,7 @@ struct conf_overrides {
 	struct addr listen[CONF_MAX_LISTEN];
 	unsigned nlisten;
 	struct addr upstream[CONF_MAX_UPSTREAM];
+	struct up_url upstream_url[CONF_MAX_UPSTREAM]; /* zero: plain */
 	unsigned nupstream;
 	int workers;                 /* -1 = not given */
 };

@@ -2,7 +2,8 @@
  * SIGINT drain and exit), reloads the configuration and the label snapshots (GeoIP, groups,
  * device vendors), follows the policy in Redis (redispol, which calls back only through its
  * hooks), drains the workers' query-log rings into the writer, merges and flushes their
- * statistics, serves /metrics, and starts, stops and frees the workers. */
+ * statistics, runs the console's HTTP server (web.c: /metrics too) and feeds its live view,
+ * and starts, stops and frees the workers. */
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -22,12 +23,13 @@
 #include "listen.h"
 #include "tls_ctx.h"
 #include "log.h"
-#include "metrics.h"
 #include "metrics_text.h"
 #include "oui.h"
 #include "qlog_write.h"
 #include "redispol.h"
 #include "stats_flush.h"
+#include "web.h"
+#include "web_events.h"
 #include "worker.h"
 
 struct control {
@@ -56,8 +58,19 @@ struct control {
 	struct redispol *rpol;       /* NULL without [redis] address */
 	struct stats_sync *stats;    /* NULL when stats are off */
 	uv_timer_t stats_timer;
-	struct metrics *metrics;     /* NULL without metrics_listen */
-	char metrics_listen[64];
+	struct web *web;             /* the console and /metrics; NULL when neither is configured */
+	struct conf *web_conf;       /* the configuration web was started with */
+	struct web_events *events;   /* the console's live feed, made with the first [web] listen */
+	pthread_mutex_t conf_lock;   /* conf, as the web threads read it (control_web_conf) */
+	/* /metrics is rendered here, on the control thread, for a web thread that waits */
+	struct {
+		pthread_mutex_t lock;
+		pthread_cond_t cond;     /* CLOCK_MONOTONIC */
+		uv_async_t ask;
+		uint64_t asked, served;  /* requests made, and answered by the text in out */
+		struct strbuf out;
+		bool closed;             /* the loop is not there to answer: fail at once */
+	} mb;
 	struct dynpol *dyn;          /* the policy from Redis in force, NULL when none */
 };
 
@@ -72,11 +85,15 @@ struct control {
 static void control_log_listening(const struct control *ctl)
 {
 	const struct conf *c = ctl->conf;
-	char ls[CONF_MAX_LISTEN * 48 * LISTEN_TRANSPORTS], us[64];
+	char ls[CONF_MAX_LISTEN * 48 * LISTEN_TRANSPORTS], us[400];
 
 	listen_describe(c, ls, sizeof(ls));
+	if (c->upstream_url[0].proto != UP_PLAIN) /* encrypted: say so, with the name it must show */
+		up_url_str(&c->upstream_url[0], us, sizeof(us));
+	else
+		addr_str(&c->upstream[0].u.sa, us, sizeof(us));
 	log_info("listening on %s, %u workers, upstream %s%s%s%s%s", ls, ctl->nworkers,
-		 addr_str(&c->upstream[0].u.sa, us, sizeof(us)), c->nupstream > 1 ? " and more" : "",
+		 us, c->nupstream > 1 ? " and more" : "",
 		 c->upstream_from_resolv ? " (from " : "", c->upstream_from_resolv ? ctl->resolv_conf : "",
 		 c->upstream_from_resolv ? ")" : "");
 }
@@ -179,6 +196,16 @@ static int control_load_labels(struct control *ctl, const struct conf *c, bool s
 	return 0;
 }
 
+/* A query-log record for the console's live feed: labelled ones only, while it serves. */
+static void control_qlog_event(const struct qlog_rec *rec, void *data)
+{
+	struct control *ctl = data;
+	struct web_event e;
+
+	if (ctl->events && ctl->web && web_events_from_qlog(rec, &e))
+		web_events_push(ctl->events, &e);
+}
+
 static void control_qlog_drain(struct control *ctl)
 {
 	for (unsigned i = 0; i < ctl->nworkers; i++) {
@@ -186,6 +213,8 @@ static void control_qlog_drain(struct control *ctl)
 			continue;
 		if (ctl->qlog)
 			qlog_writer_drain(ctl->qlog, worker_qlog(ctl->workers[i]));
+		else if (ctl->events && ctl->web)
+			qlog_ring_consume(worker_qlog(ctl->workers[i]), control_qlog_event, ctl);
 		else
 			qlog_ring_discard(worker_qlog(ctl->workers[i]));
 	}
@@ -221,6 +250,7 @@ static int control_setup_qlog(struct control *ctl, const struct conf *c, bool st
 		return startup ? -1 : 0;
 	}
 	qlog_writer_set_oui(ctl->qlog, ctl->oui);
+	qlog_writer_set_tap(ctl->qlog, control_qlog_event, ctl);
 	snprintf(ctl->qlog_path, sizeof(ctl->qlog_path), "%s", c->query_log);
 	snprintf(ctl->qlog_key, sizeof(ctl->qlog_key), "%s", c->client_hash_key);
 	ctl->qlog_id = c->client_id;
@@ -289,8 +319,8 @@ static int control_setup_tls(struct conf *c, bool make_self)
 {
 	char err[700], pin[64];
 
-	if (!c->ntls_listen)
-		return 0;
+	if (!c->ntls_listen && !c->nhttps_listen && !(c->web.nlisten && c->web.tls))
+		return 0; /* DoH and the console's HTTPS use the DoT certificate */
 	err[0] = '\0';
 	if (!(c->tls_ctx = tls_ctx_make(c, make_self, pin, sizeof(pin), err, sizeof(err)))) {
 		if (!err[0])
@@ -298,9 +328,10 @@ static int control_setup_tls(struct conf *c, bool make_self)
 		log_err("%s", err);
 		return -1;
 	}
-	if (make_self && !c->ddr_name_len)
-		log_warn("tls_listen without [server] ddr_name: _dns.resolver.arpa gets NODATA, so "
-			 "clients do not discover DNS over TLS (DDR, RFC 9462)");
+	if (make_self && (c->ntls_listen || c->nhttps_listen) && !c->ddr_name_len)
+		log_warn("%s without [server] ddr_name: _dns.resolver.arpa gets NODATA, so "
+			 "clients do not discover DNS over TLS or HTTPS (DDR, RFC 9462)",
+			 c->ntls_listen ? "tls_listen" : "https_listen");
 	if (make_self)
 		log_info("DNS over TLS: certificate %s, SPKI pin (sha256, base64) %s",
 			 c->tls_certificate[0] ? c->tls_certificate : "self-signed, in tls_dir", pin);
@@ -442,26 +473,112 @@ static void control_render_metrics(struct strbuf *b, void *data)
 	metrics_render_workers(b, &in);
 }
 
-static void control_setup_metrics(struct control *ctl, const struct conf *c)
+/* web hook, on a web thread: a reference to the configuration in force. */
+static struct conf *control_web_conf(void *data)
 {
-	char err[300];
-	struct addr a;
+	struct control *ctl = data;
 
-	if (!strcmp(ctl->metrics_listen, c->stats.metrics_listen) && (ctl->metrics || !c->stats.metrics_listen[0]))
+	pthread_mutex_lock(&ctl->conf_lock);
+	struct conf *c = conf_ref(ctl->conf);
+	pthread_mutex_unlock(&ctl->conf_lock);
+	return c;
+}
+
+/* web hook, on a web thread: ask the control loop for the metrics text and wait up to 3 s.
+ * The stats live on the control thread, so it is the one that renders them. */
+static int control_web_metrics(struct strbuf *b, void *data)
+{
+	struct control *ctl = data;
+	struct timespec until;
+	int rc = -1;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 3;
+	pthread_mutex_lock(&ctl->mb.lock);
+	if (!ctl->mb.closed) {
+		uint64_t mine = ++ctl->mb.asked;
+		uv_async_send(&ctl->mb.ask);
+		while (ctl->mb.served < mine && !ctl->mb.closed)
+			if (pthread_cond_timedwait(&ctl->mb.cond, &ctl->mb.lock, &until) == ETIMEDOUT)
+				break;
+		if (ctl->mb.served >= mine) {
+			sb_put(b, ctl->mb.out.s ? ctl->mb.out.s : "", ctl->mb.out.len);
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&ctl->mb.lock);
+	return rc;
+}
+
+/* On the control loop: render once for every request made so far. */
+static void control_on_metrics_ask(uv_async_t *a)
+{
+	struct control *ctl = a->data;
+	struct strbuf b = { 0 };
+
+	pthread_mutex_lock(&ctl->mb.lock);
+	uint64_t target = ctl->mb.asked;
+	pthread_mutex_unlock(&ctl->mb.lock);
+	if (target == ctl->mb.served)
 		return;
-	metrics_stop(ctl->metrics);
-	ctl->metrics = NULL;
-	snprintf(ctl->metrics_listen, sizeof(ctl->metrics_listen), "%s", c->stats.metrics_listen);
-	if (!c->stats.metrics_listen[0])
+	control_render_metrics(&b, ctl);
+	pthread_mutex_lock(&ctl->mb.lock);
+	sb_free(&ctl->mb.out);
+	ctl->mb.out = b;
+	ctl->mb.served = target;
+	pthread_cond_broadcast(&ctl->mb.cond);
+	pthread_mutex_unlock(&ctl->mb.lock);
+}
+
+/* Stop the server; a web thread waiting for metrics gives up at once (the control thread,
+ * which would answer it, waits here for that thread). */
+static void control_web_stop(struct control *ctl)
+{
+	if (!ctl->web)
 		return;
-	if (addr_parse(c->stats.metrics_listen, 0, &a, err, sizeof(err)) < 0 ||
-	    !(ctl->metrics = metrics_start(ctl->loop, &a, control_render_metrics, ctl, err, sizeof(err))))
-		log_err("metrics: %s; no metrics endpoint", err);
-	else
+	pthread_mutex_lock(&ctl->mb.lock);
+	ctl->mb.closed = true;
+	pthread_cond_broadcast(&ctl->mb.cond);
+	pthread_mutex_unlock(&ctl->mb.lock);
+	web_stop(ctl->web);
+	ctl->web = NULL;
+	pthread_mutex_lock(&ctl->mb.lock);
+	ctl->mb.closed = false;
+	ctl->mb.served = ctl->mb.asked;
+	pthread_mutex_unlock(&ctl->mb.lock);
+}
+
+/* Start, restart (changed listeners or certificate) or stop the console and /metrics for c. */
+static void control_setup_web(struct control *ctl, struct conf *c)
+{
+	static const struct web_hooks hooks_tmpl = { control_web_conf, control_web_metrics, NULL };
+	struct web_hooks hooks = hooks_tmpl;
+	char err[700];
+
+	if (ctl->web_conf && !web_conf_changed(ctl->web_conf, c) && (ctl->web || (!c->web.nlisten &&
+	    !c->stats.metrics_listen[0])))
+		return;
+	control_web_stop(ctl);
+	conf_unref(ctl->web_conf);
+	ctl->web_conf = conf_ref(c);
+	if (c->web.nlisten && !ctl->events && !(ctl->events = web_events_new()))
+		log_err("web: out of memory; the console shows no live queries");
+	hooks.data = ctl;
+	if (!(ctl->web = web_start(c, &hooks, ctl->events, err, sizeof(err)))) {
+		if (err[0])
+			log_err("web: %s; no console%s", err, c->stats.metrics_listen[0] ? " and no metrics endpoint" : "");
+		return;
+	}
+	for (unsigned i = 0; i < c->web.nlisten; i++) {
+		char as[64];
+		log_info("web: the console at %s://%s/", c->web.tls ? "https" : "http",
+			 addr_str(&c->web.listen[i].u.sa, as, sizeof(as)));
+	}
+	if (c->stats.metrics_listen[0])
 		log_info("metrics: Prometheus text at http://%s/metrics", c->stats.metrics_listen);
 }
 
-static void control_setup_stats(struct control *ctl, const struct conf *c)
+static void control_setup_stats(struct control *ctl, struct conf *c)
 {
 	bool redis = c->stats.enabled && c->redis.address[0];
 	bool want = redis || c->stats.metrics_listen[0];
@@ -479,7 +596,7 @@ static void control_setup_stats(struct control *ctl, const struct conf *c)
 		stats_sync_set_geo_age(ctl->stats, (long)((time(NULL) - geo_build_time(ctl->geo)) / 86400));
 	if (want)
 		uv_timer_start(&ctl->stats_timer, control_on_stats_tick, c->stats.interval, c->stats.interval);
-	control_setup_metrics(ctl, c);
+	control_setup_web(ctl, c);
 }
 
 static void control_reload(struct control *ctl)
@@ -501,8 +618,10 @@ static void control_reload(struct control *ctl)
 	control_setup_stats(ctl, c); /* compares with the running configuration */
 	for (unsigned i = 0; i < ctl->nworkers; i++)
 		worker_reconfigure(ctl->workers[i], c);
+	pthread_mutex_lock(&ctl->conf_lock);
 	conf_unref(ctl->conf);
 	ctl->conf = c;
+	pthread_mutex_unlock(&ctl->conf_lock);
 	control_load_labels(ctl, c, false);
 	control_setup_qlog(ctl, c, false);
 	control_setup_redis(ctl, c);
@@ -553,8 +672,9 @@ static void control_on_worker_exit(uv_async_t *h)
 	ctl->rpol = NULL;
 	/* every worker has pushed its last table: merge, then the last flush */
 	uv_close((uv_handle_t *)&ctl->stats_timer, NULL);
-	metrics_stop(ctl->metrics);
-	ctl->metrics = NULL;
+	control_web_stop(ctl);
+	ctl->mb.closed = true; /* no web thread is left to ask */
+	uv_close((uv_handle_t *)&ctl->mb.ask, NULL);
 	control_collect_stats(ctl);
 	stats_sync_stop(ctl->stats);
 	ctl->stats = NULL;
@@ -682,6 +802,15 @@ int control_run(struct conf *c, const char *conf_path, const struct conf_overrid
 	uv_timer_init(ctl.loop, &ctl.geo_timer);
 	uv_timer_init(ctl.loop, &ctl.stats_timer);
 	ctl.qlog_wake.data = ctl.qlog_timer.data = ctl.geo_timer.data = ctl.stats_timer.data = &ctl;
+	pthread_mutex_init(&ctl.conf_lock, NULL);
+	pthread_mutex_init(&ctl.mb.lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ctl.mb.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	uv_async_init(ctl.loop, &ctl.mb.ask, control_on_metrics_ask);
+	ctl.mb.ask.data = &ctl;
 	if (control_startup_checks(&ctl) < 0 || control_setup_qlog(&ctl, ctl.conf, true) < 0)
 		return control_startup_failed(&ctl);
 	control_load_snapshot(&ctl, ctl.conf);
@@ -718,6 +847,9 @@ int control_run(struct conf *c, const char *conf_path, const struct conf_overrid
 	for (unsigned i = 0; i < ctl.nworkers; i++)
 		worker_free(ctl.workers[i]);
 	free(ctl.workers);
+	conf_unref(ctl.web_conf);
+	web_events_free(ctl.events);
+	sb_free(&ctl.mb.out);
 	conf_unref(ctl.conf);
 	uv_loop_close(ctl.loop);
 	log_info("stopped");

@@ -31,6 +31,13 @@ struct ctl_clients {
 	struct lease *leases;
 	size_t nleases, leasecap;
 	int redis_mode;              /* Redis's default mode, -1 = none (the file's applies) */
+	struct cc_hint *hints;       /* ctl_clients_prefetch: HGET answers by key, sorted */
+	size_t nhints;
+};
+
+/* One prefetched HGET: "KEY\tFIELD" -> value ("" for none). */
+struct cc_hint {
+	char *key, *val;
 };
 
 static int cc_fail(char *err, size_t errlen, const char *what, const redisContext *rc, const redisReply *r)
@@ -246,6 +253,11 @@ void ctl_clients_free(struct ctl_clients *cs)
 			freeReplyObject(cs->v[i].fields);
 	free(cs->v);
 	free(cs->leases);
+	for (size_t i = 0; i < cs->nhints; i++) {
+		free(cs->hints[i].key);
+		free(cs->hints[i].val);
+	}
+	free(cs->hints);
 	free(cs);
 }
 
@@ -346,9 +358,22 @@ static const struct ctl_client *covering(const struct ctl_clients *cs, const cha
 }
 
 /* HGET base + what + id, field into buf ("" when missing); what: RSCHEMA_POLICY_CLIENT or _LEASE. */
+static int by_hint(const void *a, const void *b)
+{
+	return strcmp(((const struct cc_hint *)a)->key, ((const struct cc_hint *)b)->key);
+}
+
 static int cc_hget(const struct ctl_clients *cs, const char *what, const char *id, const char *field,
 		char *buf, size_t len, char *err, size_t errlen)
 {
+	char key[600];
+	struct cc_hint k = { key, NULL }, *hit;
+
+	snprintf(key, sizeof(key), "%s%s\t%s", what, id, field);
+	if (cs->nhints && (hit = bsearch(&k, cs->hints, cs->nhints, sizeof(k), by_hint))) {
+		snprintf(buf, len, "%s", hit->val);
+		return 0;
+	}
 	redisReply *r = redisCommand(cs->rc, "HGET %s%s%s %s", cs->base, what, id, field);
 
 	buf[0] = 0;
@@ -413,6 +438,67 @@ int ctl_clients_mac(const struct ctl_clients *cs, const char *id, uint8_t mac[6]
 		return 0; /* no lease, a DHCPv6 lease (a DUID), or not a MAC */
 	memcpy(mac, q.mac, 6);
 	return 1;
+}
+
+int ctl_clients_prefetch(struct ctl_clients *cs, const char *const *ids, size_t n, char *err,
+			 size_t errlen)
+{
+	/* what ctl_clients_name and ctl_clients_mac may HGET for an id */
+	static const char *const what[] = { RSCHEMA_POLICY_CLIENT, RSCHEMA_POLICY_LEASE, RSCHEMA_POLICY_LEASE };
+	static const char *const field[] = { RSCHEMA_RULE_NAME, RSCHEMA_LEASE_HOSTNAME, RSCHEMA_LEASE_MAC };
+	struct cc_hint *h = calloc(n * 3 + 1, sizeof(*h));
+	size_t nh = 0;
+	int rc = 0;
+
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 3; k++)
+			if (redisAppendCommand(cs->rc, "HGET %s%s%s %s", cs->base, what[k], ids[i], field[k]) != REDIS_OK)
+				rc = -1;
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 3; k++) {
+			redisReply *r = NULL;
+			char key[600];
+			if (rc < 0 || redisGetReply(cs->rc, (void **)&r) != REDIS_OK || !r) {
+				rc = -1; /* the connection is gone: nothing more to read */
+				continue;
+			}
+			snprintf(key, sizeof(key), "%s%s\t%s", what[k], ids[i], field[k]);
+			if (r->type != REDIS_REPLY_ERROR && (h[nh].key = strdup(key)) &&
+			    (h[nh].val = strdup(r->type == REDIS_REPLY_STRING ? r->str : "")))
+				nh++;
+			else if (h[nh].key) {
+				free(h[nh].key);
+				h[nh].key = NULL;
+			}
+			freeReplyObject(r);
+		}
+	if (rc < 0) {
+		cc_fail(err, errlen, "", cs->rc, NULL);
+		for (size_t i = 0; i < nh; i++) {
+			free(h[i].key);
+			free(h[i].val);
+		}
+		free(h);
+		return -1;
+	}
+	qsort(h, nh, sizeof(*h), by_hint);
+	for (size_t i = 0; i < cs->nhints; i++) {
+		free(cs->hints[i].key);
+		free(cs->hints[i].val);
+	}
+	free(cs->hints);
+	cs->hints = h;
+	cs->nhints = nh;
+	return 0;
+}
+
+const struct ctl_client *ctl_clients_covering(const struct ctl_clients *cs, const char *id)
+{
+	return covering(cs, id);
 }
 
 struct candidate {

@@ -62,6 +62,15 @@ int ctl_clients_name(const struct ctl_clients *cs, const char *id, char *buf, si
 int ctl_clients_mac(const struct ctl_clients *cs, const char *id, uint8_t mac[6], char *err,
 		    size_t errlen);
 
+/* Read in one pipeline what ctl_clients_name and ctl_clients_mac of each of the n ids would
+ * ask Redis, so that those answer from memory (a page of a thousand devices is one round trip).
+ * Returns 0, or -1 with one line in err (the connection is then unusable). */
+int ctl_clients_prefetch(struct ctl_clients *cs, const char *const *ids, size_t n, char *err,
+			 size_t errlen);
+/* The client whose rule is in force for id, by the daemon's precedence: a MAC or a network only
+ * its own; an address its own, else the most specific network covering it. NULL when none. */
+const struct ctl_client *ctl_clients_covering(const struct ctl_clients *cs, const char *id);
+
 /* A command-line address (IP address, CIDR or MAC) in canonical form. Returns 0, or -1 with
  * the reason in err. */
 int ctl_client_canon(const char *arg, char *out, size_t len, char *err, size_t errlen);

@@ -133,9 +133,13 @@ static void client_record(struct builder *b, char **f, unsigned nf)
 		skip(b, "client '%s': field '%s' has no value", f[1], f[2]);
 		return;
 	}
+	/* "locked" (who locked the mode: the console and jurisdns-ctl --lock) binds the writers,
+	 * not the answers: the daemon keeps the client's mode as it is */
+	if (!strcmp(f[2], RSCHEMA_RULE_LOCKED))
+		return;
 	int rc = policy_client_set(&b->cr, f[2], f[3], b->groups, err, sizeof(err));
 	if (rc == -2)
-		snprintf(err, sizeof(err), "unknown field '%.60s' (mode, name, block or action)", f[2]);
+		snprintf(err, sizeof(err), "unknown field '%.60s' (mode, name, block, action or locked)", f[2]);
 	if (rc < 0) {
 		/* a bad value drops the client: half a rule could block or open more than meant */
 		b->cr_bad = true;

@@ -14,6 +14,10 @@
  *     lease	192.168.1.40	kitchen-camera
  *     error	client:10.1.1.1	WRONGTYPE Operation against a key holding the wrong kind of value
  *
+ *     client	192.168.1.40	locked	admin
+ *
+ * A client's "locked" field (who locked its mode, RSCHEMA_RULE_LOCKED) is accepted and has no
+ * effect on answers: it only stops the device from changing its own rule in the console.
  * Bad records (an unknown mode, a bad CIDR, an unknown field, a block group the groups file does
  * not define) are skipped with a logged reason; a bad client drops that client only. */
 #ifndef JD_DYNPOL_H

@@ -34,11 +34,19 @@ static const struct addr *listen_tls_addrs(const struct conf *c, unsigned *n)
 	return c->tls_listen;
 }
 
+/* [server] https_listen: DNS over HTTPS (io_https.c). */
+static const struct addr *listen_https_addrs(const struct conf *c, unsigned *n)
+{
+	*n = c->nhttps_listen;
+	return c->https_listen;
+}
+
 /* Indexed by enum listen_transport. */
 static const struct listen_row listen_rows[LISTEN_TRANSPORTS] = {
 	[LISTEN_UDP] = { "udp", "UDP", SOCK_DGRAM, listen_dns_addrs },
 	[LISTEN_TCP] = { "tcp", "TCP", SOCK_STREAM, listen_dns_addrs },
 	[LISTEN_TLS] = { "tls", "DNS over TLS", SOCK_STREAM, listen_tls_addrs },
+	[LISTEN_HTTPS] = { "https", "DNS over HTTPS", SOCK_STREAM, listen_https_addrs },
 };
 
 /* The most addresses any transport of c listens on. */

@@ -13,6 +13,7 @@ enum listen_transport {
 	LISTEN_UDP,
 	LISTEN_TCP,
 	LISTEN_TLS,                  /* [server] tls_listen: DNS over TLS */
+	LISTEN_HTTPS,                /* [server] https_listen: DNS over HTTPS */
 	LISTEN_TRANSPORTS
 };
 

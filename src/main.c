@@ -22,7 +22,8 @@ static void jurisdns_usage(FILE *f)
 		"  -c FILE       configuration file (INI); without it, built-in defaults\n"
 		"  -t            check the configuration and exit (0 valid, 1 not)\n"
 		"  -l ADDR:PORT  listen on UDP and TCP (repeatable; replaces [server] listen)\n"
-		"  -u ADDR:PORT  upstream server (repeatable; replaces [upstream] server)\n"
+		"  -u ADDR:PORT  upstream server, or tls://IP:PORT#NAME, https://IP:PORT/PATH#NAME\n"
+		"                (repeatable; replaces [upstream] server)\n"
 		"  -w N          worker threads (0 = one per CPU)\n"
 		"  -f            stay in the foreground (always the case; for init scripts)\n"
 		"  -v            more log output (repeat for debug)\n"
@@ -66,10 +67,11 @@ int main(int argc, char **argv)
 				fprintf(stderr, "jurisdns: -u: at most %d upstreams\n", CONF_MAX_UPSTREAM);
 				return 2;
 			}
-			if (addr_parse(optarg, 53, &ov.upstream[ov.nupstream], err, sizeof(err)) < 0) {
+			if (up_url_parse(optarg, &ov.upstream_url[ov.nupstream], err, sizeof(err)) < 0) {
 				fprintf(stderr, "jurisdns: -u %s\n", err);
 				return 2;
 			}
+			ov.upstream[ov.nupstream] = ov.upstream_url[ov.nupstream].addr;
 			ov.nupstream++;
 			break;
 		case 'w':

@@ -187,22 +187,28 @@ static void mt_upstreams(struct strbuf *b, const struct metrics_input *in)
 
 void metrics_render_workers(struct strbuf *b, const struct metrics_input *in)
 {
-	uint64_t udp = 0, tcp = 0, entries = 0, bytes = 0;
+	uint64_t udp = 0, tcp = 0, dot = 0, doh = 0, entries = 0, bytes = 0;
 
 	mt_latency(b, in);
 	mt_rcodes(b, in);
 	for (unsigned i = 0; i < in->nworkers; i++) {
 		udp += wc_get(&worker_stats_of(in->workers[i])->udp_queries);
 		tcp += wc_get(&worker_stats_of(in->workers[i])->tcp_queries);
+		dot += wc_get(&worker_stats_of(in->workers[i])->dot_queries);
+		doh += wc_get(&worker_stats_of(in->workers[i])->doh_queries);
 		entries += wc_get(&worker_stats_of(in->workers[i])->cache_entries);
 		bytes += wc_get(&worker_stats_of(in->workers[i])->cache_bytes);
 	}
 	mt_head(b, "jurisdns_client_queries_total", "counter",
-		"Messages received from clients (UDP datagrams, TCP messages), malformed ones included.");
+		"Messages received from clients (UDP datagrams, TCP and DoT messages, DoH requests), malformed ones included.");
 	mt_sample(b, "jurisdns_client_queries_total", in);
 	sb_printf(b, ",transport=\"udp\"} %llu\n", (unsigned long long)udp);
 	mt_sample(b, "jurisdns_client_queries_total", in);
 	sb_printf(b, ",transport=\"tcp\"} %llu\n", (unsigned long long)tcp);
+	mt_sample(b, "jurisdns_client_queries_total", in);
+	sb_printf(b, ",transport=\"dot\"} %llu\n", (unsigned long long)dot);
+	mt_sample(b, "jurisdns_client_queries_total", in);
+	sb_printf(b, ",transport=\"doh\"} %llu\n", (unsigned long long)doh);
 	mt_total(b, in, "jurisdns_dropped_queries_total", "Client messages dropped unanswered: not a DNS query, or too long.",
 		 offsetof(struct worker_stats, dropped));
 	mt_total(b, in, "jurisdns_truncated_answers_total", "UDP answers sent with TC=1 (too long for the client).",

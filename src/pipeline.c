@@ -18,9 +18,10 @@
 
 /* --- counting and the query log --- */
 
+/* The console's live feed ([web] listen) reads the same records, so it turns them on too. */
 static bool pipe_qlog_on(const struct worker *w)
 {
-	return w->conf->query_log[0] && w->conf->qlog_mode != QLOG_NONE;
+	return (w->conf->query_log[0] || w->conf->web.nlisten) && w->conf->qlog_mode != QLOG_NONE;
 }
 
 /* Count the answer to r in the statistics, and append a record for it to the worker's ring
@@ -38,7 +39,7 @@ static void pipe_note(struct worker *w, const struct request *r, struct label *l
 			    v ? v->action : PACT_PASS);
 	/* a client in mode off is counted in totals only, never logged by name */
 	if (!pipe_qlog_on(w) || (v && v->mode == PMODE_OFF) ||
-	    (w->conf->qlog_mode == QLOG_LABELLED && !label_has_groups(l) &&
+	    ((w->conf->qlog_mode == QLOG_LABELLED || !w->conf->query_log[0]) && !label_has_groups(l) &&
 	     (!v || v->action == PACT_PASS)))
 		return;
 	if (!(rec = qlog_ring_reserve(&w->qlog, r->q.qname_len)))

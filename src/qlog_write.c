@@ -30,6 +30,8 @@ struct qlog_writer {
 	uint64_t dropped_reported;
 	uint64_t lost_oom;           /* lines not formatted for want of memory */
 	struct oui *oui;             /* vendors, NULL when off; looked up here, never in a worker */
+	void (*tap)(const struct qlog_rec *, void *); /* the console's live feed, or NULL */
+	void *tap_ctx;
 };
 
 /* --- one line --- */
@@ -365,6 +367,9 @@ static void qlog_write_rec(const struct qlog_rec *rec, void *ctx)
 	struct qlog_writer *w = ctx;
 	size_t mark = w->out.len;
 
+	if (w->tap)
+		w->tap(rec, w->tap_ctx);
+
 	if (!qlog_line(rec, w->id_mode, w->idh, w->oui, &w->out) && w->out.oom) {
 		/* keep the whole lines before this one, lose this one, try again with the next */
 		w->out.len = mark;
@@ -394,6 +399,12 @@ size_t qlog_writer_drain(struct qlog_writer *w, struct qlog_ring *r)
 		w->dropped_reported = dropped;
 	}
 	return n;
+}
+
+void qlog_writer_set_tap(struct qlog_writer *w, void (*fn)(const struct qlog_rec *, void *), void *ctx)
+{
+	w->tap = fn;
+	w->tap_ctx = ctx;
 }
 
 void qlog_writer_set_oui(struct qlog_writer *w, struct oui *t)

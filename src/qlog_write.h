@@ -21,6 +21,9 @@ struct qlog_writer *qlog_writer_new(const char *path, enum client_id_mode id_mod
 /* The vendor table for the "vendor" and "made" fields of records with a MAC (NULL: none). The
  * writer takes its own reference and drops the one it had. */
 void qlog_writer_set_oui(struct qlog_writer *w, struct oui *t);
+/* Also hand every record to fn (NULL: none) as it is written, with ctx: the console's live
+ * feed (control.c). */
+void qlog_writer_set_tap(struct qlog_writer *w, void (*fn)(const struct qlog_rec *, void *), void *ctx);
 /* Reopen the file (logrotate). Returns 0, or -1 with a logged reason (keeps the old fd). */
 int qlog_writer_reopen(struct qlog_writer *w);
 /* Format every record of the ring and write them out. Returns the number of records. */

@@ -34,6 +34,7 @@
 #define RSCHEMA_RULE_BLOCK "block"
 #define RSCHEMA_RULE_ACTION "action"
 #define RSCHEMA_RULE_NAME "name"           /* client:ID only */
+#define RSCHEMA_RULE_LOCKED "locked"       /* client:ID only: who locked its mode (the daemon ignores it) */
 
 /* ---- the channel: P + ... ---- */
 #define RSCHEMA_CHANNEL "policy:changed"   /* writers publish the new version after EXEC */

@@ -178,6 +178,7 @@ struct up_stats {
 
 struct worker_stats {
 	wcounter udp_queries, tcp_queries, dropped, truncated, dedup_joins;
+	wcounter dot_queries, doh_queries; /* messages read over DoT, DoH streams served */
 	wcounter upstream_bad, send_errors, tcp_clients, tcp_rejected;
 	wcounter rcodes[ANSWER_RCODES]; /* answers sent to clients */
 	wcounter latency[ANS_KINDS][ANSWER_NBUCKETS]; /* per bucket, not cumulative */

@@ -188,17 +188,29 @@ static int tc_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP
 	return rc;
 }
 
-/* ALPN (RFC 7858 does not require it; RFC 9461 names it "dot"): take "dot" when offered. */
+/* The ex_data index that marks a DoH connection (tls_ctx_alpn_h2); made before any worker runs. */
+static int tc_h2_index = -1;
+
+void tls_ctx_alpn_h2(struct ssl_st *ssl)
+{
+	SSL_set_ex_data(ssl, tc_h2_index, (void *)1);
+}
+
+/* ALPN (RFC 7858 does not require it; RFC 9461 names it "dot"): take "dot" when offered. A DoH
+ * connection takes only "h2" (RFC 8484 5.2: HTTP/2 at least), and a client that offers
+ * protocols but not h2 gets no_application_protocol (RFC 7301 3.2). */
 static int tc_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
 		   unsigned inlen, void *arg)
 {
 	static const unsigned char dot[] = { 3, 'd', 'o', 't' };
+	static const unsigned char h2[] = { 2, 'h', '2' };
+	bool doh = tc_h2_index >= 0 && SSL_get_ex_data(ssl, tc_h2_index);
 	unsigned char *sel;
 
-	(void)ssl;
 	(void)arg;
-	if (SSL_select_next_proto(&sel, outlen, dot, sizeof(dot), in, inlen) != OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_NOACK;
+	if (SSL_select_next_proto(&sel, outlen, doh ? h2 : dot, doh ? sizeof(h2) : sizeof(dot), in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return doh ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
 }
@@ -230,6 +242,8 @@ struct ssl_ctx_st *tls_ctx_make(const struct conf *c, bool make_self, char *pin,
 		}
 	}
 	ERR_clear_error();
+	if (tc_h2_index < 0)
+		tc_h2_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	if (!(ctx = SSL_CTX_new(TLS_server_method()))) {
 		snprintf(err, errlen, "TLS: %s", tc_ssl_err("out of memory"));
 		return NULL;

@@ -7,11 +7,16 @@
 #include <stddef.h>
 #include "conf.h"
 
+struct ssl_st;
+
 /* A context for c's [server] tls_* keys, its certificate's SPKI pin (base64 of the SHA-256 of
  * the SubjectPublicKeyInfo, as kdig +tls-pin takes it) in pin (>= 45 bytes). make_self: may
  * create the self-signed pair when it is missing (not for -t). NULL with "FILE: reason" in
  * err. */
 struct ssl_ctx_st *tls_ctx_make(const struct conf *c, bool make_self, char *pin, size_t pinlen,
 				char *err, size_t errlen);
+/* Mark ssl (from a tls_ctx_make context, before its handshake) as DNS over HTTPS: its ALPN is
+ * h2 only. Called on the workers; only sets a flag on ssl. */
+void tls_ctx_alpn_h2(struct ssl_st *ssl);
 
 #endif

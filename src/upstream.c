@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "fwdzone.h"
 #include "log.h"
+#include "up_tls.h"
 #include "upstream.h"
 
 #define BACKOFF_MIN_MS 1000
@@ -56,6 +57,8 @@ struct up_udp {
 	uint8_t out_buf[UP_SOCK_OUT][UP_QUERY_BUF];
 };
 
+/* A stream to an upstream: plain TCP (h), or DoT/DoH (tls, which owns its own socket; h is
+ * then unused). Pipelined either way, answers matched by ID. */
 struct up_tcp {
 	uv_tcp_t h;
 	uv_timer_t idle;
@@ -63,6 +66,9 @@ struct up_tcp {
 	struct upstream *up;         /* NULL once the upstream is gone */
 	struct worker *w;
 	struct attempt *attempts;
+	struct up_tls *tls;          /* encrypted: up_tls.c's connection, NULL once it is over */
+	bool enc;                    /* encrypted (h unused) */
+	unsigned answered;           /* answers it carried: a drop after some is worth a reconnect */
 	unsigned handles;            /* open libuv handles; freed at 0 */
 	bool connected, closing;
 	size_t rlen;
@@ -72,7 +78,10 @@ struct up_tcp {
 /* One upstream server as seen by one worker. */
 struct upstream {
 	struct addr addr;
-	char name[64];
+	struct up_url url;           /* how it is reached: plain, DoT or DoH */
+	struct ssl_session_st *sess; /* encrypted: the session to resume on reconnect */
+	bool tls_bad;                /* its certificate or pin was refused: down, never sent to */
+	char name[320];              /* for the log: "1.2.3.4:53", "tls://1.2.3.4:853#dns.example" */
 	unsigned fails;              /* consecutive failures */
 	uint64_t down_until;         /* ms; skipped until then unless nothing else is left */
 	unsigned backoff_ms;
@@ -235,10 +244,47 @@ static void upstream_failed(struct upstream *up, uint64_t now, bool hard, const 
 	up->backoff_ms = up->backoff_ms ? up->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (up->backoff_ms > BACKOFF_MAX_MS)
 		up->backoff_ms = BACKOFF_MAX_MS;
-	if (!up->down_until)
+	if (!up->down_until && why)
 		log_warn("upstream %s %s: trying the others first for %u ms", up->name, why, up->backoff_ms);
 	up->down_until = now + up->backoff_ms;
 	wc_set(&up->st->down, 1);
+}
+
+/* The TLS check of an encrypted upstream changed: why is the reason it is refused, NULL when
+ * it passes again. Logged once per server and change for the process, not once per worker
+ * (each worker has its own connections and finds out on its own). */
+static void upstream_tls_note(struct upstream *up, const char *why)
+{
+	static atomic_flag lock = ATOMIC_FLAG_INIT;
+	static struct {
+		char name[320];
+		char why[200];
+	} seen[CONF_MAX_UPSTREAM];
+	static unsigned nseen;
+	unsigned i;
+	bool changed;
+
+	while (atomic_flag_test_and_set_explicit(&lock, memory_order_acquire))
+		;
+	for (i = 0; i < nseen && strcmp(seen[i].name, up->name); i++)
+		;
+	if (i == nseen && why) { /* full (many reloads): the oldest entry goes */
+		static unsigned next;
+		if (nseen < CONF_MAX_UPSTREAM)
+			nseen++;
+		else
+			i = next++ % CONF_MAX_UPSTREAM;
+		snprintf(seen[i].name, sizeof(seen[i].name), "%s", up->name);
+		seen[i].why[0] = 0;
+	}
+	changed = i < nseen && strcmp(seen[i].why, why ? why : "");
+	if (changed)
+		snprintf(seen[i].why, sizeof(seen[i].why), "%s", why ? why : "");
+	atomic_flag_clear_explicit(&lock, memory_order_release);
+	if (changed && why)
+		log_warn("upstream %s: %s; not used", up->name, why);
+	else if (changed)
+		log_info("upstream %s: certificate accepted", up->name);
 }
 
 /* --- which upstreams may see a name --- */
@@ -286,7 +332,8 @@ bool upstream_is_local(const struct worker *w, const uint8_t *name, size_t len, 
 }
 
 /* The first upstream of the route that is not down and not tried yet; if all untried ones are
- * down, the one that comes back soonest (a probe). With retry, tried ones are candidates again. */
+ * down, the one that comes back soonest (a probe), but never one whose certificate was refused
+ * before its backoff is over. With retry, tried ones are candidates again. */
 static int upstream_pick(struct worker *w, struct uquery *uq, const uint8_t *idx, int n, bool retry)
 {
 	uint64_t now = uv_now(&w->loop), best_down = UINT64_MAX;
@@ -299,6 +346,8 @@ static int upstream_pick(struct worker *w, struct uquery *uq, const uint8_t *idx
 			continue;
 		if (up->down_until <= now)
 			return (int)i;
+		if (up->tls_bad)
+			continue; /* refused certificate: no probe before its backoff is over */
 		if (up->down_until < best_down) {
 			best_down = up->down_until;
 			best = (int)i;
@@ -435,7 +484,7 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 			 enum send_how how)
 {
 	struct attempt *a = NULL;
-	bool tcp = how == SEND_TCP;
+	bool tcp = how == SEND_TCP || up->url.proto != UP_PLAIN; /* encrypted: never in clear */
 
 	for (unsigned i = 0; i < MAX_ATTEMPTS && !a; i++)
 		if (!uq->att[i].active)
@@ -449,7 +498,7 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 	a->sent_ns = uv_hrtime();
 	a->timed_out = false;
 	a->case_seed = 0;
-	if (how == SEND_UDP && w->conf->case_randomization && !up->flattens)
+	if (!tcp && how == SEND_UDP && w->conf->case_randomization && !up->flattens)
 		a->case_seed = prng_next(&w->rng) | 1;
 	if (tcp) {
 		struct up_tcp *c = up_tcp_get(w, up);
@@ -479,7 +528,7 @@ static int attempt_start(struct worker *w, struct uquery *uq, struct upstream *u
 	if (tcp) {
 		struct up_tcp *c = a->sock;
 		if (c->connected)
-			up_tcp_write(w, c, a);
+			up_tcp_write(w, c, a); /* else at connect, or at the handshake's end */
 	} else {
 		up_udp_queue(w, a->sock, a);
 	}
@@ -880,10 +929,19 @@ static void up_write_done(uv_write_t *req, int status)
 
 static void up_tcp_write(struct worker *w, struct up_tcp *c, struct attempt *a)
 {
-	struct up_write *uw = malloc(sizeof(*uw) + 2 + UP_QUERY_BUF);
+	struct up_write *uw;
 	size_t len;
 	uv_buf_t b;
 
+	if (c->enc) {
+		uint8_t q[UP_QUERY_BUF];
+		len = write_upstream_query(w, a, q);
+		a->written = true;
+		if (!c->tls || up_tls_send(c->tls, q, len) < 0)
+			up_tcp_fail(c, UV_EPIPE);
+		return;
+	}
+	uw = malloc(sizeof(*uw) + 2 + UP_QUERY_BUF);
 	if (!uw) {
 		up_tcp_fail(c, UV_ENOMEM);
 		return;
@@ -906,6 +964,32 @@ static void up_tcp_closed(uv_handle_t *h)
 		free(c);
 }
 
+/* An encrypted connection that answered before and then dropped: its queries go again on a
+ * fresh connection to the same server (the next one would only be tried at failover time, and
+ * a server that closes idle or busy streams is not down). Returns false when they cannot. */
+static bool up_tls_requeue(struct worker *w, struct up_tcp *c)
+{
+	struct upstream *up = c->up;
+	struct uquery *moved[64];
+	unsigned n = 0;
+
+	if (!up || !c->answered)
+		return false;
+	while (c->attempts) {
+		struct attempt *a = c->attempts;
+		unsigned i = 0;
+		while (i < n && moved[i] != a->uq)
+			i++;
+		if (i == n && n < 64)
+			moved[n++] = a->uq; /* beyond, the rest move at their failover time */
+		attempt_end(w, a);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (attempt_start(w, moved[i], up, SEND_TCP) < 0)
+			uquery_next(w, moved[i]);
+	return true;
+}
+
 static void up_tcp_fail(struct up_tcp *c, int err)
 {
 	struct worker *w = c->w;
@@ -915,6 +999,15 @@ static void up_tcp_fail(struct up_tcp *c, int err)
 	c->closing = true;
 	if (c->up && c->up->tcp == c)
 		c->up->tcp = NULL;
+	if (c->enc) {
+		up_tls_close(c->tls); /* frees itself; nothing of it runs after this */
+		c->tls = NULL;
+		uv_close((uv_handle_t *)&c->idle, up_tcp_closed);
+		if (err)
+			up_tls_requeue(w, c);
+		attempts_move_on(w, &c->attempts); /* what is left */
+		return;
+	}
 	if (err && err != UV_EOF && c->up)
 		upstream_failed(c->up, uv_now(&w->loop), !c->connected, "fails over TCP");
 	uv_close((uv_handle_t *)&c->h, up_tcp_closed);
@@ -922,12 +1015,86 @@ static void up_tcp_fail(struct up_tcp *c, int err)
 	attempts_move_on(w, &c->attempts);
 }
 
+/* --- the callbacks of an encrypted connection (up_tls.c) --- */
+
+static void up_enc_ready(void *arg)
+{
+	struct up_tcp *c = arg;
+	struct worker *w = c->w;
+
+	if (c->closing)
+		return;
+	c->connected = true;
+	if (c->up && c->up->tls_bad) {
+		c->up->tls_bad = false;
+		upstream_tls_note(c->up, NULL);
+	}
+	for (struct attempt *a = c->attempts; a && !c->closing; a = a->snext)
+		if (!a->written)
+			up_tcp_write(w, c, a);
+	if (!c->closing && !c->attempts)
+		uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
+}
+
+static void up_enc_answer(void *arg, uint16_t id, uint8_t *pkt, size_t len)
+{
+	struct up_tcp *c = arg;
+	struct worker *w = c->w;
+	struct attempt *a;
+
+	if (c->closing)
+		return;
+	if (!(a = pend_find(w, c, id))) {
+		wc_add(&w->st.upstream_bad, 1);
+		return;
+	}
+	if (!pkt) { /* DoH: that stream failed; the connection goes on */
+		wc_add(&w->st.upstream_bad, 1);
+		struct uquery *uq = a->uq;
+		attempt_end(w, a);
+		uquery_next(w, uq);
+		return;
+	}
+	c->answered++;
+	attempt_answer(w, a, pkt, len, false);
+}
+
+static void up_enc_failed(void *arg, enum up_tls_fail kind, const char *why)
+{
+	struct up_tcp *c = arg;
+	struct worker *w = c->w;
+	struct upstream *up = c->up;
+
+	c->tls = NULL; /* closed by up_tls.c already */
+	if (c->closing)
+		return;
+	if (up && kind == UP_TLS_VERIFY) {
+		up->tls_bad = true;
+		upstream_tls_note(up, why);
+		upstream_failed(up, uv_now(&w->loop), true, NULL);
+	} else if (up && !c->answered) {
+		/* never came up: refused, timed out, not TLS */
+		char msg[240];
+		snprintf(msg, sizeof(msg), "fails over TLS (%s)", why);
+		upstream_failed(up, uv_now(&w->loop), true, msg);
+	}
+	up_tcp_fail(c, UV_ECONNRESET);
+}
+
+static const struct up_tls_cbs up_enc_cbs = {
+	.ready = up_enc_ready,
+	.answer = up_enc_answer,
+	.failed = up_enc_failed,
+};
+
 static void up_tcp_idle(uv_timer_t *t)
 {
 	struct up_tcp *c = t->data;
 
 	if (!c->attempts)
 		up_tcp_fail(c, 0);
+	else if (c->enc && !c->connected)
+		up_tcp_fail(c, UV_ETIMEDOUT); /* the handshake went nowhere (up_tls times it out first) */
 }
 
 static void up_tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -989,6 +1156,33 @@ static void up_tcp_connected(uv_connect_t *req, int status)
 		uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
 }
 
+/* An encrypted connection to up: the TLS one of up_tls.c, the idle timer here. */
+static struct up_tcp *up_enc_open(struct worker *w, struct upstream *up, struct up_tcp *c)
+{
+	const struct conf *conf = w->conf;
+	struct up_tls_params p = {
+		.url = &up->url,
+		.ctx = conf->upstream_tls_ctx,
+		.pins = (const uint8_t(*)[UP_PIN_LEN])conf->upstream_pin,
+		.npins = conf->nupstream_pin,
+		.check_chain = strcmp(conf->upstream_ca_file, "none") != 0,
+		.resume = &up->sess,
+	};
+
+	c->enc = true;
+	if (!p.ctx || !(c->tls = up_tls_open(&w->loop, &p, &up_enc_cbs, c))) {
+		free(c);
+		upstream_failed(up, uv_now(&w->loop), true, "cannot open a TLS connection");
+		return NULL;
+	}
+	uv_timer_init(&w->loop, &c->idle);
+	c->idle.data = c;
+	c->handles = 1;
+	uv_timer_start(&c->idle, up_tcp_idle, UP_TCP_IDLE_MS, UP_TCP_IDLE_MS);
+	up->tcp = c;
+	return c;
+}
+
 static struct up_tcp *up_tcp_get(struct worker *w, struct upstream *up)
 {
 	struct up_tcp *c = up->tcp;
@@ -1000,6 +1194,8 @@ static struct up_tcp *up_tcp_get(struct worker *w, struct upstream *up)
 		return NULL;
 	c->w = w;
 	c->up = up;
+	if (up->url.proto != UP_PLAIN)
+		return up_enc_open(w, up, c);
 	uv_tcp_init(&w->loop, &c->h);
 	uv_timer_init(&w->loop, &c->idle);
 	c->h.data = c->idle.data = c->connect.data = c;
@@ -1030,6 +1226,8 @@ static void upstream_free(struct upstream *up)
 		up_tcp_fail(up->tcp, 0);
 		up->tcp = NULL;
 	}
+	up_tls_session_free(up->sess); /* the connection no longer writes to it */
+	up->sess = NULL;
 	/* queries whose attempts were aborted before the flush are not sent */
 	for (struct up_udp **pp = &w->dirty_up; *pp;)
 		if ((*pp)->up == up)
@@ -1064,8 +1262,25 @@ static void upstream_release(struct upstream *up)
 	upstream_free(up);
 }
 
-static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
+/* How an upstream of the table is reached: url NULL for a plain one. */
+struct up_want {
+	const struct addr *addr;
+	const struct up_url *url;
+};
+
+static bool up_want_is(const struct upstream *up, const struct up_want *want)
 {
+	enum up_proto proto = want->url ? want->url->proto : UP_PLAIN;
+
+	if (!addr_equal(&up->addr.u.sa, &want->addr->u.sa) || up->url.proto != proto)
+		return false;
+	return proto == UP_PLAIN ||
+	       (!strcmp(up->url.name, want->url->name) && !strcmp(up->url.path, want->url->path));
+}
+
+static struct upstream *upstream_new(struct worker *w, const struct up_want *want)
+{
+	const struct addr *addr = want->addr;
 	struct upstream *up = calloc(1, sizeof(*up));
 
 	if (!up)
@@ -1075,6 +1290,13 @@ static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
 	up->st = stats_upstream_slot(&w->st, addr);
 	wc_add(&up->st->users, 1);
 	wc_set(&up->st->down, 0);
+	if (want->url && want->url->proto != UP_PLAIN) {
+		up->url = *want->url;
+		up->url.addr = *addr;
+		up_url_str(&up->url, up->name, sizeof(up->name));
+		return up; /* no UDP socket: nothing goes to it in clear */
+	}
+	up->url.addr = *addr;
 	addr_str(&addr->u.sa, up->name, sizeof(up->name));
 	/* one socket now, to tell at once when none opens; the pool grows with the queries */
 	struct up_udp *s = up_udp_open(w, up);
@@ -1087,22 +1309,27 @@ static struct upstream *upstream_new(struct worker *w, const struct addr *addr)
 
 /* The addresses the table must hold: the [upstream] servers in order, then each [forward]
  * server not yet among them; fwd gets each zone's servers as indexes. Returns the count. */
-static unsigned upstreams_wanted(const struct conf *c, const struct addr **want,
+static unsigned upstreams_wanted(const struct conf *c, struct up_want *want,
 				 uint8_t fwd[CONF_MAX_FORWARD][CONF_MAX_FORWARD_SERVERS])
 {
 	const unsigned cap = CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < c->nupstream && n < cap; i++)
-		want[n++] = &c->upstream[i];
+	for (unsigned i = 0; i < c->nupstream && n < cap; i++) {
+		want[n].addr = &c->upstream[i];
+		want[n++].url = c->upstream_url[i].proto != UP_PLAIN ? &c->upstream_url[i] : NULL;
+	}
 	for (unsigned z = 0; z < c->nforward && z < CONF_MAX_FORWARD; z++)
 		for (unsigned k = 0; k < c->forward[z].nserver; k++) {
 			const struct addr *a = &c->forward[z].server[k];
 			unsigned j = 0;
-			while (j < n && !addr_equal(&want[j]->u.sa, &a->u.sa))
+			/* [forward] servers are plain: never the encrypted server at that address */
+			while (j < n && (want[j].url || !addr_equal(&want[j].addr->u.sa, &a->u.sa)))
 				j++;
-			if (j == n && n < cap) /* conf_load keeps it in bounds */
-				want[n++] = a;
+			if (j == n && n < cap) { /* conf_load keeps it in bounds */
+				want[n].addr = a;
+				want[n++].url = NULL;
+			}
 			fwd[z][k] = j < n ? (uint8_t)j : UINT8_MAX;
 		}
 	return n;
@@ -1111,7 +1338,7 @@ static unsigned upstreams_wanted(const struct conf *c, const struct addr **want,
 int upstreams_apply(struct worker *w)
 {
 	struct upstream *next[CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS];
-	const struct addr *want[CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS];
+	struct up_want want[CONF_MAX_UPSTREAM + CONF_MAX_FORWARD_ADDRS];
 	const struct conf *c = w->conf;
 	unsigned n, built;
 	int rc = 0;
@@ -1122,12 +1349,12 @@ int upstreams_apply(struct worker *w)
 		unsigned i = built;
 		next[i] = NULL;
 		for (unsigned j = 0; j < w->nups; j++)
-			if (w->ups[j] && addr_equal(&w->ups[j]->addr.u.sa, &want[i]->u.sa)) {
+			if (w->ups[j] && up_want_is(w->ups[j], &want[i])) {
 				next[i] = w->ups[j];
 				w->ups[j] = NULL;
 				break;
 			}
-		if (!next[i] && !(next[i] = upstream_new(w, want[i]))) {
+		if (!next[i] && !(next[i] = upstream_new(w, &want[i]))) {
 			rc = UV_ENOMEM; /* go on with the ones built: route() skips the others */
 			break;
 		}

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "io_tcp.h"
+#include "io_https.h"
 #include "io_tls.h"
 #include "io_udp.h"
 #include "pipeline.h"
@@ -83,7 +84,8 @@ static void worker_finish(struct worker *w)
 
 static void worker_maybe_finish(struct worker *w)
 {
-	if (w->draining && pipeline_idle(w) && io_tcp_idle(w) && io_tls_idle(w))
+	if (w->draining && pipeline_idle(w) && io_tcp_idle(w) && io_tls_idle(w) &&
+	    io_https_idle(w))
 		worker_finish(w);
 }
 
@@ -218,6 +220,7 @@ static void on_async(uv_async_t *h)
 		io_udp_drain(w);
 		io_tcp_drain(w);
 		io_tls_drain(w);
+		io_https_drain(w);
 		uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf->timeout + 500, 0);
 		worker_maybe_finish(w);
 	}
@@ -254,7 +257,8 @@ static int worker_init(struct worker *w)
 	w->async.data = w->timer.data = w->drain_timer.data = w->flush.data = w->stats_timer.data = w;
 	stats_setup(w);
 	uv_check_start(&w->flush, on_check);
-	if ((rc = io_udp_open(w)) < 0 || (rc = io_tcp_open(w)) < 0 || (rc = io_tls_open(w)) < 0)
+	if ((rc = io_udp_open(w)) < 0 || (rc = io_tcp_open(w)) < 0 || (rc = io_tls_open(w)) < 0 ||
+	    (rc = io_https_open(w)) < 0)
 		return rc;
 	return upstreams_apply(w);
 }
@@ -285,6 +289,10 @@ static void worker_main(void *arg)
 		if (w->tls_fds[i] >= 0)
 			close(w->tls_fds[i]);
 	io_tls_free(w);
+	for (unsigned i = 0; i < w->nhttps_listen; i++)
+		if (w->https_fds[i] >= 0)
+			close(w->https_fds[i]);
+	io_https_free(w);
 	request_pool_clear(&w->reqs);
 	freelist_clear(&w->uq_free);
 	freelist_clear(&w->pd_free);
@@ -388,6 +396,9 @@ void worker_set_listeners(struct worker *w, struct listen_set *s)
 	free(w->tls_fds);
 	w->tls_fds = s->fds[LISTEN_TLS];
 	w->ntls_listen = s->n[LISTEN_TLS];
+	free(w->https_fds);
+	w->https_fds = s->fds[LISTEN_HTTPS];
+	w->nhttps_listen = s->n[LISTEN_HTTPS];
 	w->udp_fds = s->fds[LISTEN_UDP];
 	w->nudp = s->n[LISTEN_UDP];
 	w->tcp_fds = s->fds[LISTEN_TCP];
@@ -440,6 +451,9 @@ void worker_free(struct worker *w)
 		for (unsigned k = 0; k < w->ntls_listen; k++)
 			if (w->tls_fds[k] >= 0)
 				close(w->tls_fds[k]);
+		for (unsigned k = 0; k < w->nhttps_listen; k++)
+			if (w->https_fds[k] >= 0)
+				close(w->https_fds[k]);
 		conf_unref(w->conf);
 		geo_unref(atomic_exchange(&w->next_geo, NULL));
 		groups_unref(atomic_exchange(&w->next_groups, NULL));
@@ -450,6 +464,7 @@ void worker_free(struct worker *w)
 	free(w->udp_fds);
 	free(w->tcp_fds);
 	free(w->tls_fds);
+	free(w->https_fds);
 	worker_free_tables(stats_take_all(&w->stats_done));
 	worker_free_tables(stats_take_all(&w->stats_free));
 	free(w);

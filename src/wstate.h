@@ -33,6 +33,7 @@ struct worker;
 struct uquery;
 struct pending;
 struct tls_worker;
+struct https_worker;
 
 /* Where a UDP answer goes out from: the listener's fd, plus the local address when the
  * listener is bound to a wildcard address. */
@@ -164,6 +165,9 @@ struct worker {
 	int *tls_fds;                /* DNS over TLS listeners, the same way */
 	unsigned ntls_listen;
 	struct tls_worker *tls;      /* io_tls.c's */
+	int *https_fds;              /* DNS over HTTPS listeners, the same way */
+	unsigned nhttps_listen;
+	struct https_worker *https;  /* io_https.c's */
 	struct udp_listener **udp;
 	uv_tcp_t *tcp_listen;
 	struct udp_listener *dirty_listeners;

@@ -194,8 +194,23 @@ int cmd_client(struct ctl *c, int argc, char **argv)
 		usage_error("client %s: expected a client (an address or a name)", argv[1]);
 	if (strcmp(argv[1], "set") && argc != 3)
 		usage_error("client: unexpected argument '%s'", argv[3]);
-	if (!strcmp(argv[1], "set"))
-		settings_parse(argc, argv, 3, &s, true);
+	int lock = 0; /* client set --lock / --unlock: 1 / -1 */
+	if (!strcmp(argv[1], "set")) {
+		int k = 3;
+		for (int i = 3; i < argc; i++) { /* take them out; settings_parse gets the rest */
+			if (!strcmp(argv[i], "--lock") || !strcmp(argv[i], "--unlock")) {
+				int l = argv[i][2] == 'l' ? 1 : -1;
+				if (lock && lock != l)
+					usage_error("client set: --lock and --unlock together%s", "");
+				lock = l;
+			} else {
+				argv[k++] = argv[i];
+			}
+		}
+		argc = k;
+		if (!lock || argc > 3)
+			settings_parse(argc, argv, 3, &s, true);
+	}
 	ctl_resolve(c, argv[2], id, sizeof(id));
 	cl = ctl_clients_find(ctl_clients_of(c), id);
 	snprintf(key, sizeof(key), "%s" RSCHEMA_POLICY_CLIENT "%s", c->base, id);
@@ -207,7 +222,11 @@ int cmd_client(struct ctl *c, int argc, char **argv)
 		settings_check(c, &s);
 		ctl_begin(c);
 		ctl_append(c, "SADD %s" RSCHEMA_POLICY_CLIENTS " %s", c->base, id);
-		v = ctl_commit(c, 1 + settings_queue(c, key, &s));
+		if (lock > 0) /* who locked it, shown to the device */
+			ctl_append(c, "HSET %s %s %s", key, RSCHEMA_RULE_LOCKED, "jurisdns-ctl");
+		else if (lock < 0)
+			ctl_append(c, "HDEL %s %s", key, RSCHEMA_RULE_LOCKED);
+		v = ctl_commit(c, 1 + (lock != 0) + settings_queue(c, key, &s));
 		printf("client %s updated (policy version %lld)\n", id, v);
 		fflush(stdout);
 		note_file_rule(c, cl, false);

@@ -14,6 +14,7 @@
 #include "label.h"
 #include "reply.h"
 #include "rschema.h"
+#include "statsread.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -22,10 +23,10 @@ static int by_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* a counter, read as the web console reads it (statsread.h) */
 static long long hnum(const redisReply *h, const char *field)
 {
-	const char *v = reply_hget(h, field);
-	return v ? strtoll(v, NULL, 10) : 0;
+	return statsread_num(h, field);
 }
 
 /* "g:PRC=12 (hosted 10, operator 2)" for each group field of h */

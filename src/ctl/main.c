@@ -14,6 +14,7 @@
 #include "cmd_policy.h"
 #include "cmd_report.h"
 #include "cmd_stats.h"
+#include "cmd_web.h"
 #include "conf.h"
 #include "fail.h"
 #include "rconn.h"
@@ -29,7 +30,8 @@ static void usage(FILE *f)
 	      "  client list                       clients with a policy in the file or in Redis\n"
 	      "  client show CLIENT                one client (CLIENT: IP address, CIDR, MAC or name)\n"
 	      "  client set CLIENT [--mode off|log|block] [--name NAME] [--block GROUPS] [--action ACTION]\n"
-	      "                                    (a value of 'default' removes the setting)\n"
+	      "                  [--lock|--unlock] (a value of 'default' removes the setting; --lock\n"
+	      "                                    keeps the device from changing itself in the console)\n"
 	      "  client del CLIENT                 remove a client's policy from Redis\n"
 	      "  policy show                       the defaults, the version and the counts\n"
 	      "  policy set [--mode M] [--block GROUPS] [--action ACTION]\n"
@@ -44,6 +46,8 @@ static void usage(FILE *f)
 	      "  tail [-n N] [-f] [--queries]      first contacts (or, with --queries, recent labelled\n"
 	      "                                    queries): the last N (10), then follow with -f\n"
 	      "  report --html FILE [--days N]     a self-contained HTML report (N days of history, 7)\n"
+	      "  web passwd [--file FILE]          set the console's admin password (read from the\n"
+	      "                                    terminal, or one line of standard input)\n"
 	      "\n"
 	      "  client show, stats and report name the vendor of a device whose MAC address is known\n"
 	      "  (from [labels] oui, default /usr/share/ieee-data).\n"
@@ -60,7 +64,7 @@ static void usage(FILE *f)
 
 /* The configuration (the defaults without one), then the options over it. */
 static void setup(struct ctl *c, const char *conf_path, const char *address, const char *prefix,
-		  const char *user)
+		  const char *user, bool redis)
 {
 	char err[600];
 
@@ -77,7 +81,7 @@ static void setup(struct ctl *c, const char *conf_path, const char *address, con
 			die("-r %s", err);
 		snprintf(c->rcfg.address, sizeof(c->rcfg.address), "%s", address);
 	} else if (!c->rcfg.address[0]) {
-		if (conf_path)
+		if (conf_path && redis)
 			die("%s has no [redis] address; give one with -r", conf_path);
 		snprintf(c->rcfg.address, sizeof(c->rcfg.address), "%s", DEFAULT_REDIS);
 	}
@@ -103,7 +107,7 @@ static const struct {
 	{ "groups", cmd_groups, false },      { "reload", cmd_reload, true },
 	{ "instances", cmd_instances, true }, { "stats", cmd_stats, true },
 	{ "top", cmd_top, true },             { "tail", cmd_tail, true },
-	{ "report", cmd_report, true },
+	{ "report", cmd_report, true },       { "web", cmd_web, false },
 };
 
 int main(int argc, char **argv)
@@ -147,7 +151,8 @@ int main(int argc, char **argv)
 	while (k < sizeof(commands) / sizeof(*commands) && strcmp(av[0], commands[k].name))
 		k++;
 	/* the configuration is read first: its errors come before a usage error */
-	setup(&c, conf_path, address, prefix, user);
+	setup(&c, conf_path, address, prefix, user,
+	      k == sizeof(commands) / sizeof(*commands) || commands[k].redis);
 	if (k == sizeof(commands) / sizeof(*commands))
 		usage_error("unknown command '%s'", av[0]);
 	if (commands[k].redis)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include "fail.h"
+#include "polwrite.h"
 #include "rconn.h"
 #include "rschema.h"
 #include "session.h"
@@ -75,42 +76,28 @@ redisReply *ctl_cmd(struct ctl *c, const char *fmt, ...)
 void ctl_append(struct ctl *c, const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	if (redisvAppendCommand(c->rc, fmt, ap) != REDIS_OK)
-		die("out of memory");
+	r = polwrite_vappend(c->rc, fmt, ap);
 	va_end(ap);
+	if (r < 0)
+		die("out of memory");
 }
 
 void ctl_begin(struct ctl *c)
 {
-	ctl_append(c, "MULTI");
+	if (polwrite_begin(c->rc) < 0)
+		die("out of memory");
 }
 
 long long ctl_commit(struct ctl *c, int n)
 {
-	redisReply *r;
-	long long version;
+	char err[600];
+	long long version = polwrite_commit(c->rc, c->base, c->channel, n, c->rcfg.address, err, sizeof(err));
 
-	ctl_append(c, "INCR %s" RSCHEMA_POLICY_VERSION, c->base);
-	ctl_append(c, "EXEC");
-	for (int i = 0; i < n + 2; i++) { /* MULTI's OK and one QUEUED per command */
-		if (redisGetReply(c->rc, (void **)&r) != REDIS_OK)
-			die("Redis at %s: %s", c->rcfg.address, c->rc->errstr);
-		if (r->type == REDIS_REPLY_ERROR)
-			die("Redis: %s", r->str);
-		freeReplyObject(r);
-	}
-	if (redisGetReply(c->rc, (void **)&r) != REDIS_OK)
-		die("Redis at %s: %s", c->rcfg.address, c->rc->errstr);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-		die("Redis: the change was not applied (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "EXEC failed");
-	for (size_t i = 0; i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_ERROR)
-			die("Redis: %s", r->element[i]->str);
-	version = r->element[r->elements - 1]->integer;
-	freeReplyObject(r);
-	freeReplyObject(ctl_cmd(c, "PUBLISH %s %lld", c->channel, version));
+	if (version < 0)
+		die("%s", err);
 	return version;
 }
 

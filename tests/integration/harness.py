@@ -8,6 +8,8 @@ Only the standard library and dnspython (Debian's python3-dnspython) are used.
 - Jurisdns: the daemon under test, started from a generated config file.
 - udp()/tcp()/raw_udp()/raw_tcp()/tcp_send_frames(): client helpers.
 - RedisServer: redis-server on a unix socket in a temp dir (python3-redis for its client).
+- TestCA, Dnsdist: a CA and certificates made with the openssl command; dnsdist with DoT and DoH
+  frontends in front of a plain backend (an encrypted upstream that no one here wrote).
 
 Every process started here is stopped by its PID; every wait is bounded.
 
@@ -985,6 +987,166 @@ class FakeUpstream:
             send(spoof.to_wire(), sock=self.spoof_sock if mode == "wrong_port" else None)
             return send(good, delay=0.1)
         return send(good)
+
+
+# --------------------------------------------------------------------------------------------
+# a test CA and dnsdist as an encrypted (DoT, DoH) upstream
+# --------------------------------------------------------------------------------------------
+
+OPENSSL_BIN = shutil.which("openssl") or "/usr/bin/openssl"
+DNSDIST_BIN = os.environ.get("DNSDIST", "/usr/bin/dnsdist")
+
+
+def _openssl(*args, cwd=None):
+    r = subprocess.run([OPENSSL_BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, timeout=30, cwd=cwd)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed:\n%s" % (" ".join(args), r.stdout.decode("utf-8", "replace")))
+    return r.stdout
+
+
+class TestCA:
+    """A throw-away CA made with the openssl command in tmp: .ca is its certificate (PEM), and
+    issue(name) makes a server certificate (EC P-256, subjectAltName DNS:name) signed by it."""
+
+    def __init__(self, tmp, cn="jurisdns test CA"):
+        self.tmp = tmp
+        self.ca = tmp.file("ca.crt")
+        self.ca_key = tmp.file("ca.key")
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", self.ca_key, "-out", self.ca, "-days", "2", "-subj", "/CN=" + cn,
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def issue(self, name):
+        """(certificate, key) for name; the certificate file holds the leaf then the CA."""
+        base = self.tmp.file("srv-" + name)
+        key, csr, leaf, ext = base + ".key", base + ".csr", base + ".leaf.crt", base + ".ext"
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" % name)
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+        _openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                 "-set_serial", str(random.randrange(1, 1 << 62)), "-days", "2", "-extfile", ext,
+                 "-out", leaf)
+        chain = base + ".crt"
+        with open(chain, "wb") as out:
+            for p in (leaf, self.ca):
+                with open(p, "rb") as f:
+                    out.write(f.read())
+        return chain, key
+
+    @staticmethod
+    def spki_pin(cert):
+        """base64(SHA-256(SubjectPublicKeyInfo)) of the first certificate in cert (RFC 7858 pin)."""
+        import base64
+        import hashlib
+        pub = _openssl("x509", "-in", cert, "-pubkey", "-noout")
+        der = subprocess.run([OPENSSL_BIN, "pkey", "-pubin", "-outform", "der"], input=pub,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=True).stdout
+        return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def require_dnsdist():
+    if not (os.path.isfile(DNSDIST_BIN) and os.access(DNSDIST_BIN, os.X_OK)):
+        raise RuntimeError("dnsdist not found at %s (apt-get install dnsdist, or set DNSDIST)" % DNSDIST_BIN)
+
+
+class Dnsdist:
+    """dnsdist (1.7: --supervised, Lua config with -C) on 127.0.0.1 in front of one backend.
+
+    backend: "IP:PORT" of a plain DNS server (Knot, FakeUpstream). tls: a list of (cert, key)
+    pairs, one addTLSLocal (DoT) frontend each, on .tls_ports[i]; doh: the same for addDOHLocal
+    (HTTP/2, path .doh_path) on .doh_ports[i]. .port is its plain UDP/TCP listener. Stopped by
+    PID; its log (stdout) is in .log."""
+
+    def __init__(self, tmp, backend, tls=(), doh=(), doh_path="/dns-query"):
+        require_dnsdist()
+        self.tmp = tmp
+        self.backend = backend
+        self.tls = list(tls)
+        self.doh = list(doh)
+        self.doh_path = doh_path
+        self.port = free_port()
+        self.tls_ports = [free_port() for _ in self.tls]
+        self.doh_ports = [free_port() for _ in self.doh]
+        self.web_port = free_port()
+        self.web_key = "jd-test-key"
+        self.conf = tmp.file("dnsdist-%d.conf" % self.port)
+        self.log = tmp.file("dnsdist-%d.log" % self.port)
+        self.proc = None
+        self._logf = None
+
+    def config(self):
+        lua = ['setSecurityPollSuffix("")',         # no query to the outside world
+               'setLocal("127.0.0.1:%d")' % self.port,
+               'newServer({address="%s", name="backend"})' % self.backend,
+               'webserver("127.0.0.1:%d")' % self.web_port,
+               'setWebserverConfig({password="%s", apiKey="%s", acl="127.0.0.1/32"})'
+               % (self.web_key, self.web_key)]
+        for (cert, key), port in zip(self.tls, self.tls_ports):
+            lua.append('addTLSLocal("127.0.0.1:%d", "%s", "%s", {minTLSVersion="tls1.2"})'
+                       % (port, cert, key))
+        for (cert, key), port in zip(self.doh, self.doh_ports):
+            lua.append('addDOHLocal("127.0.0.1:%d", "%s", "%s", "%s", {minTLSVersion="tls1.2"})'
+                       % (port, cert, key, self.doh_path))
+        return "\n".join(lua) + "\n"
+
+    def start(self, timeout=10.0):
+        with open(self.conf, "w") as f:
+            f.write(self.config())
+        self._logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([DNSDIST_BIN, "--supervised", "--disable-syslog", "-C", self.conf],
+                                     stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        q = make_query("dnsdist.ready.probe.", "A")
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dnsdist exited with %s:\n%s" % (self.proc.returncode, self.read_log()))
+            try:
+                udp(q, self.port, timeout=0.2)
+                for p in self.tls_ports + self.doh_ports:
+                    tcp_connect(p, timeout=0.2).close()
+                return self
+            except Exception:
+                pass
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise RuntimeError("dnsdist did not come up within %.0fs:\n%s" % (timeout, self.read_log()))
+            time.sleep(0.05)
+
+    def stats(self):
+        """The web API's /api/v1/servers/localhost (frontends, servers, statistics) as a dict."""
+        import json
+        import urllib.request
+        req = urllib.request.Request("http://127.0.0.1:%d/api/v1/servers/localhost" % self.web_port,
+                                     headers={"X-API-Key": self.web_key})
+        with urllib.request.urlopen(req, timeout=3) as r:
+            return json.loads(r.read().decode())
+
+    def read_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc, timeout=5)
+            self.proc = None
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+
+    @property
+    def tls_addrs(self):
+        return ["127.0.0.1:%d" % p for p in self.tls_ports]
+
+    @property
+    def doh_addrs(self):
+        return ["127.0.0.1:%d" % p for p in self.doh_ports]
 
 
 # --------------------------------------------------------------------------------------------

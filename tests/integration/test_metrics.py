@@ -267,9 +267,10 @@ class Metrics(h.JDTestCase):
         self.assertEqual(status, "HTTP/1.0 404 Not Found")
         status, _, _ = http(self.mport, b"POST /metrics HTTP/1.0\r\n\r\n")
         self.assertEqual(status, "HTTP/1.0 405 Method Not Allowed")
-        try:  # too long: refused after 2 KiB; the rest of what we sent may reset the connection
+        try:  # too long: refused after 4 KiB; the rest of what we sent may reset the connection
             status, _, _ = http(self.mport, b"X" * 5000)
-            self.assertEqual(status, "HTTP/1.0 431 Request Header Fields Too Large")
+            # libmicrohttpd (web.c) answers a request line this long itself, as HTTP/1.1
+            self.assertRegex(status, r"^HTTP/1\.[01] (431 Request Header Fields Too Large|414 URI Too Long)$")
         except ConnectionResetError:
             pass
         # a client that says nothing is cut off, and the endpoint still answers others
