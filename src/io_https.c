@@ -1,8 +1,9 @@
 /* io_https.c - the DNS-over-HTTPS client transport (RFC 8484). TLS is tls_conn.c's (ALPN h2
  * only); inside it an nghttp2 server session on memory buffers: decrypted bytes go in with
  * nghttp2_session_mem_recv, its output comes out with nghttp2_session_mem_send and is encrypted
- * in batches. Nothing calls the pipeline from inside an nghttp2 callback: a stream whose request
- * is complete goes on the connection's ready list, served once nghttp2 has returned. At most
+ * with the rest of the loop pass's output (tls_out.c). Nothing calls the pipeline from inside
+ * an nghttp2 callback: a stream whose request is complete goes on the connection's ready list,
+ * served once nghttp2 has returned. At most
  * HTTPS_MAX_STREAMS concurrent streams (SETTINGS) and tcp_max_queries requests in flight per
  * connection (beyond, ready streams wait and reading pauses). A stream reset by the client
  * detaches its request; so does a closing connection (tls_conn.c). A request refers to its
@@ -55,7 +56,6 @@ struct https_worker {
 	struct tls_conn_set set;
 	nghttp2_session_callbacks *cbs;
 	uint8_t in[16384];           /* clear text, fed to nghttp2 */
-	uint8_t out[16384];          /* nghttp2 output, encrypted when full */
 	uint8_t msg[DNS_MAX_MSG];    /* a GET query, decoded */
 };
 
@@ -114,13 +114,10 @@ static void hs_ready_remove(struct https_conn *hc, struct h2_stream *st)
 
 /* --- output --- */
 
-/* Take everything nghttp2 wants to send, encrypt it in batches of out's size, and close the
- * connection once HTTP/2 is done with it (GOAWAY both ways, or a fatal error). */
+/* Hand everything nghttp2 wants to send to TLS (sent with the rest of this pass's output), and
+ * close the connection once HTTP/2 is done with it (GOAWAY both ways, or a fatal error). */
 static void hs_flush(struct https_conn *hc)
 {
-	struct https_worker *hw = hc->c.w->https;
-	size_t n = 0;
-
 	while (!hc->c.closing) {
 		const uint8_t *data;
 		ssize_t k = nghttp2_session_mem_send(hc->h2, &data);
@@ -130,21 +127,9 @@ static void hs_flush(struct https_conn *hc)
 		}
 		if (k == 0)
 			break;
-		while (k > 0 && !hc->c.closing) {
-			size_t take = (size_t)k < sizeof(hw->out) - n ? (size_t)k : sizeof(hw->out) - n;
-			memcpy(hw->out + n, data, take);
-			n += take;
-			data += take;
-			k -= (ssize_t)take;
-			if (n == sizeof(hw->out)) {
-				if (!tls_conn_write(&hc->c, hw->out, n))
-					return;
-				n = 0;
-			}
-		}
+		if (!tls_conn_write(&hc->c, data, (size_t)k))
+			return;
 	}
-	if (n && !tls_conn_write(&hc->c, hw->out, n))
-		return;
 	if (!hc->c.closing && !nghttp2_session_want_read(hc->h2) && !nghttp2_session_want_write(hc->h2))
 		tls_conn_close(&hc->c);
 }

@@ -12,6 +12,7 @@
 #include "request.h"
 #include "tls_conn.h"
 #include "tls_ctx.h"
+#include "tls_out.h"
 #include "wstate.h"
 
 static void tlsc_unref(struct tls_conn *c)
@@ -24,74 +25,45 @@ static void tlsc_unref(struct tls_conn *c)
 	}
 }
 
-/* --- output --- */
+/* --- output: tls_out.c's, the connection's references held for queued writes --- */
 
-struct tlsc_write {
-	uv_write_t req;
-	struct tls_conn *c;
-	size_t len;
-	uint8_t data[];
-};
-
-static void tlsc_write_done(uv_write_t *req, int status)
+static void tlsc_out_hold(void *owner)
 {
-	struct tlsc_write *wr = (struct tlsc_write *)req;
-	struct tls_conn *c = wr->c;
-
-	c->write_bytes -= wr->len;
-	free(wr);
-	if (status < 0)
-		tls_conn_close(c);
-	tlsc_unref(c);
+	((struct tls_conn *)owner)->refs++;
 }
+
+static void tlsc_out_release(void *owner)
+{
+	tlsc_unref(owner);
+}
+
+static void tlsc_out_broken(void *owner, const char *why)
+{
+	(void)why; /* a client that went away or stopped reading: nothing to log */
+	tls_conn_close(owner);
+}
+
+static const struct tls_out_ops tlsc_out_ops = {
+	.hold = tlsc_out_hold,
+	.release = tlsc_out_release,
+	.broken = tlsc_out_broken,
+};
 
 void tls_conn_flush(struct tls_conn *c)
 {
-	struct tls_conn_set *set = c->set;
-	int n;
-
-	while (!c->closing && (n = BIO_read(c->wbio, set->out, sizeof(set->out))) > 0) {
-		uv_buf_t b = uv_buf_init((char *)set->out, (unsigned)n);
-		int k = c->write_bytes ? 0 : uv_try_write((uv_stream_t *)&c->h, &b, 1);
-		if (k == n)
-			continue;
-		if (k < 0 && k != UV_EAGAIN) {
-			tls_conn_close(c);
-			return;
-		}
-		if (k < 0)
-			k = 0;
-		size_t rest = (size_t)(n - k);
-		struct tlsc_write *wr;
-		if (c->write_bytes + rest > TLS_MAX_QUEUED || !(wr = malloc(sizeof(*wr) + rest))) {
-			tls_conn_close(c); /* the client does not read its answers */
-			return;
-		}
-		memcpy(wr->data, set->out + k, rest);
-		wr->c = c;
-		wr->len = rest;
-		b = uv_buf_init((char *)wr->data, (unsigned)rest);
-		if (uv_write(&wr->req, (uv_stream_t *)&c->h, &b, 1, tlsc_write_done) < 0) {
-			free(wr);
-			tls_conn_close(c);
-			return;
-		}
-		c->refs++;
-		c->write_bytes += rest;
-	}
+	if (!c->closing)
+		tls_out_flush(&c->out);
 }
 
 bool tls_conn_write(struct tls_conn *c, const uint8_t *data, size_t len)
 {
 	if (c->closing)
 		return false;
-	if (SSL_write(c->ssl, data, (int)len) <= 0) {
-		ERR_clear_error();
-		tls_conn_close(c);
+	if (!(c->set->h2 ? tls_out_stream(&c->out, data, len) : tls_out_record(&c->out, data, len))) {
+		tls_conn_close(c); /* the client does not read its answers */
 		return false;
 	}
-	tls_conn_flush(c);
-	return !c->closing;
+	return true;
 }
 
 int tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap)
@@ -187,6 +159,7 @@ void tls_conn_close(struct tls_conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	tls_out_flush(&c->out); /* the last answers of this pass (a draining close) */
 	for (struct request *r = c->reqs, *next; r; r = next) {
 		next = r->cnext;
 		request_detach(r);
@@ -199,6 +172,7 @@ void tls_conn_close(struct tls_conn *c)
 		set->nhandshake--;
 	tlsc_list_remove(c);
 	set->nconn--;
+	tls_out_close(&c->out, tlsc_handle_closed);
 	uv_close((uv_handle_t *)&c->h, tlsc_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, tlsc_handle_closed);
 }
@@ -338,7 +312,9 @@ static void tlsc_on_connection(uv_stream_t *server, int status)
 		tls_ctx_alpn_h2(c->ssl);
 	uv_timer_init(&w->loop, &c->timer);
 	c->timer.data = c;
-	c->refs = 2;
+	tls_out_init(&c->out, &w->loop, (uv_stream_t *)&c->h, c->ssl, c->wbio, &tlsc_out_ops, c,
+		     TLS_MAX_QUEUED);
+	c->refs = 3; /* the socket, the timer and the idle handle */
 	len = sizeof(c->peer.u.ss);
 	uv_tcp_getpeername(&c->h, &c->peer.u.sa, &len);
 	c->peer.len = (socklen_t)len;

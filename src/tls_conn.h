@@ -1,11 +1,12 @@
 /* tls_conn.h - the server side of a TLS connection on the worker's loop, shared by the
  * encrypted client transports (io_tls.c: DNS over TLS, io_https.c: DNS over HTTPS). OpenSSL
  * runs on memory BIOs: socket reads go into the read BIO, the write BIO goes out through
- * uv_try_write/uv_write with a cap on unsent bytes. A set of connections is one transport's
+ * tls_out.c with a cap on unsent bytes. A set of connections is one transport's
  * listeners and connections in one worker: it bounds handshakes in time (TLS_HANDSHAKE_MS) and
  * in number (TLS_MAX_HANDSHAKES, the oldest goes), makes room at the connection limit by
  * closing the least recently active idle connection, applies the idle timeout, and keeps each
- * connection's requests in flight on a list that closing detaches. What runs inside TLS is the
+ * connection's requests in flight on a list that closing detaches. Output is tls_out.c's: one
+ * write per connection and loop pass. What runs inside TLS is the
  * transport's: its ops. */
 #ifndef JD_TLS_CONN_H
 #define JD_TLS_CONN_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "addr.h"
+#include "tls_out.h"
 
 #define TLS_MAX_QUEUED (1u << 20)    /* bytes of unsent TLS records before a client is cut off */
 #define TLS_HANDSHAKE_MS 5000
@@ -45,7 +47,7 @@ struct tls_conn {
 	unsigned refs;               /* one per open handle and per queued write */
 	unsigned inflight;           /* requests on reqs */
 	struct request *reqs;        /* in flight, linked by cprev/cnext */
-	size_t write_bytes;
+	struct tls_out out;
 	bool closing, reading, handshaking;
 	struct addr peer;
 	struct ssl_st *ssl;
@@ -63,7 +65,6 @@ struct tls_conn_set {
 	struct tls_conn head;        /* sentinel of the connection list */
 	unsigned nconn, nhandshake;
 	uint8_t in[65536];           /* one socket read, fed to the read BIO at once */
-	uint8_t out[32768];
 };
 
 /* Make set w's set for ops and start listening on fds[0..nfds) (set to -1 as libuv takes them).
@@ -81,9 +82,11 @@ void tls_conn_set_free(struct tls_conn_set *set);
 /* Decrypt up to cap bytes into buf: the count, 0 when nothing more has arrived (what TLS had
  * to send is flushed), -1 when c closed (close_notify, a broken record). */
 int tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap);
-/* Encrypt len bytes and send them. False when c is closing or closed by it. */
+/* Send len bytes of clear text with the rest of this loop pass's output: for DoT one DNS message
+ * in a record of its own, for DoH HTTP/2 bytes collected into few records. False when c is
+ * closing or closed by it (over TLS_MAX_QUEUED). */
 bool tls_conn_write(struct tls_conn *c, const uint8_t *data, size_t len);
-/* Send what TLS has written to the write BIO (try_write first, queue the rest). */
+/* Encrypt and send now what is queued, and whatever TLS itself has written. */
 void tls_conn_flush(struct tls_conn *c);
 /* c was active: first in line to stay at the connection limit, idle timer restarted. */
 void tls_conn_touch(struct tls_conn *c);

@@ -1,6 +1,6 @@
 /* up_tls.c - client connections to DoT and DoH upstreams. What the socket reads goes into the
- * read BIO, whatever TLS writes is taken from the write BIO and handed to uv_write, as in
- * io_tls.c on the server side. The handshake checks the certificate against the name (SNI and
+ * read BIO; what goes out is tls_out.c's, shared with the server side (tls_conn.c): the queries
+ * of one loop pass leave in one TLS write and one system call. The handshake checks the certificate against the name (SNI and
  * SSL_set1_host) and the CA store, then the SPKI pins; a failure is reported as UP_TLS_VERIFY
  * and nothing is ever sent on that connection. New session tickets are kept in the owner's
  * slot, so a reconnect resumes. DoH runs doh_client.c's HTTP/2 session inside the TLS stream:
@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include "doh_client.h"
+#include "tls_out.h"
 #include "up_tls.h"
 #include "util.h"
 
@@ -45,7 +46,7 @@ struct up_tls {
 	enum up_proto proto;
 	SSL *ssl;
 	BIO *rbio, *wbio;            /* owned by ssl */
-	size_t write_bytes;
+	struct tls_out out;          /* one write per loop pass */
 	struct ssl_session_st **resume;
 	const uint8_t (*pins)[UP_PIN_LEN];
 	unsigned npins;
@@ -252,6 +253,7 @@ void up_tls_close(struct up_tls *t)
 		return;
 	t->closing = true;
 	t->resume = NULL;
+	tls_out_close(&t->out, upt_handle_closed);
 	uv_close((uv_handle_t *)&t->h, upt_handle_closed);
 	uv_close((uv_handle_t *)&t->timer, upt_handle_closed);
 }
@@ -266,74 +268,33 @@ static void upt_fail(struct up_tls *t, enum up_tls_fail kind, const char *why)
 	cbs->failed(arg, kind, why);
 }
 
-struct upt_write {
-	uv_write_t req;
-	struct up_tls *t;
-	size_t len;
-	uint8_t data[];
+/* Output is tls_out.c's; the connection is held while a write is queued. */
+static void upt_out_hold(void *owner)
+{
+	((struct up_tls *)owner)->refs++;
+}
+
+static void upt_out_release(void *owner)
+{
+	upt_unref(owner);
+}
+
+static void upt_out_broken(void *owner, const char *why)
+{
+	upt_fail(owner, UP_TLS_NET, why);
+}
+
+static const struct tls_out_ops upt_out_ops = {
+	.hold = upt_out_hold,
+	.release = upt_out_release,
+	.broken = upt_out_broken,
 };
 
-static void upt_write_done(uv_write_t *req, int status)
-{
-	struct upt_write *wr = (struct upt_write *)req;
-	struct up_tls *t = wr->t;
-
-	t->write_bytes -= wr->len;
-	free(wr);
-	if (status < 0 && status != UV_ECANCELED)
-		upt_fail(t, UP_TLS_NET, uv_strerror(status));
-	upt_unref(t);
-}
-
-/* Send what TLS wrote to the write BIO. */
+/* Send what TLS has written, and the clear text queued in this pass. */
 static void upt_flush(struct up_tls *t)
 {
-	uint8_t out[16384];
-	int n;
-
-	while (!t->closing && (n = BIO_read(t->wbio, out, sizeof(out))) > 0) {
-		uv_buf_t b = uv_buf_init((char *)out, (unsigned)n);
-		int k = t->write_bytes ? 0 : uv_try_write((uv_stream_t *)&t->h, &b, 1);
-		if (k == n)
-			continue;
-		if (k < 0 && k != UV_EAGAIN) {
-			upt_fail(t, UP_TLS_NET, uv_strerror(k));
-			return;
-		}
-		if (k < 0)
-			k = 0;
-		size_t rest = (size_t)(n - k);
-		struct upt_write *wr;
-		if (t->write_bytes + rest > UPT_MAX_QUEUED || !(wr = malloc(sizeof(*wr) + rest))) {
-			upt_fail(t, UP_TLS_NET, "does not read what is sent");
-			return;
-		}
-		memcpy(wr->data, out + k, rest);
-		wr->t = t;
-		wr->len = rest;
-		b = uv_buf_init((char *)wr->data, (unsigned)rest);
-		if (uv_write(&wr->req, (uv_stream_t *)&t->h, &b, 1, upt_write_done) < 0) {
-			free(wr);
-			upt_fail(t, UP_TLS_NET, "write failed");
-			return;
-		}
-		t->refs++;
-		t->write_bytes += rest;
-	}
-}
-
-/* Encrypt clear text and send it. */
-static int upt_write_clear(struct up_tls *t, const uint8_t *p, size_t len)
-{
-	if (t->closing)
-		return -1;
-	if (len && SSL_write(t->ssl, p, (int)len) <= 0) {
-		ERR_clear_error();
-		upt_fail(t, UP_TLS_NET, "TLS write failed");
-		return -1;
-	}
-	upt_flush(t);
-	return t->closing ? -1 : 0;
+	if (!t->closing)
+		tls_out_flush(&t->out);
 }
 
 /* --- HTTP/2 (DoH): doh_client.c's session inside the TLS stream --- */
@@ -342,10 +303,8 @@ static int upt_h2_send(void *arg, const uint8_t *bytes, size_t len)
 {
 	struct up_tls *t = arg;
 
-	if (t->closing || SSL_write(t->ssl, bytes, (int)len) <= 0) {
-		ERR_clear_error();
+	if (t->closing || !tls_out_stream(&t->out, bytes, len))
 		return -1;
-	}
 	return 0;
 }
 
@@ -379,7 +338,6 @@ static void upt_h2_drain(struct up_tls *t)
 		if (rc < 0 && !t->closing)
 			t->cbs->answer(t->arg, id, NULL, 0);
 	}
-	upt_flush(t);
 }
 
 static int upt_h2_query(struct up_tls *t, const uint8_t *msg, size_t len)
@@ -389,7 +347,6 @@ static int upt_h2_query(struct up_tls *t, const uint8_t *msg, size_t len)
 	if (!t->queued && doh_client_can_submit(t->h2)) {
 		if (doh_client_submit(t->h2, msg, len, rd16(msg)) < 0)
 			return -1;
-		upt_flush(t);
 		return t->closing ? -1 : 0;
 	}
 	if (t->nqueued >= UPT_MAX_QUEUED_Q || !(q = malloc(sizeof(*q) + len)))
@@ -642,11 +599,13 @@ struct up_tls *up_tls_open(uv_loop_t *loop, const struct up_tls_params *p, const
 	uv_tcp_init(loop, &t->h);
 	uv_timer_init(loop, &t->timer);
 	t->h.data = t->timer.data = t->connect.data = t;
-	t->refs = 2;
+	tls_out_init(&t->out, loop, (uv_stream_t *)&t->h, t->ssl, t->wbio, &upt_out_ops, t, UPT_MAX_QUEUED);
+	t->refs = 3; /* the socket, the timer and the idle handle */
 	t->handshaking = true;
 	if (uv_tcp_connect(&t->connect, &t->h, &u->addr.u.sa, upt_connected) < 0) {
 		t->resume = NULL;
 		t->closing = true; /* no callback: the caller learns from the NULL */
+		tls_out_close(&t->out, upt_handle_closed);
 		uv_close((uv_handle_t *)&t->h, upt_handle_closed);
 		uv_close((uv_handle_t *)&t->timer, upt_handle_closed);
 		return NULL;
@@ -670,5 +629,5 @@ int up_tls_send(struct up_tls *t, const uint8_t *msg, size_t len)
 		return upt_h2_query(t, msg, len);
 	wr16(frame, (uint16_t)len);
 	memcpy(frame + 2, msg, len);
-	return upt_write_clear(t, frame, len + 2);
+	return tls_out_record(&t->out, frame, len + 2) ? 0 : -1;
 }
