@@ -372,7 +372,7 @@ void pipeline_query(struct worker *w, struct request *r, const uint8_t *pkt, siz
 		return;
 	}
 	uint64_t hash = hash_bytes(key, keylen, w->hash_seed);
-	if (w->cache) {
+	if (w->cache && !special_before_cache(w->conf, key, r->q.qname_len)) {
 		const struct cache_entry *e = cache_lookup(w->cache, key, keylen, hash, uv_now(&w->loop));
 		if (e) {
 			pipe_answer(w, r, e, ANS_HIT, NULL);

@@ -136,6 +136,17 @@ size_t special_ddr_message(const uint8_t *qname, uint16_t qname_len, uint16_t qt
 	return o;
 }
 
+static bool special_is_relay(const uint8_t *key, size_t ql)
+{
+	return (ql == sizeof(relay_mask) && !memcmp(key, relay_mask, ql)) ||
+	       (ql == sizeof(relay_mask_h2) && !memcmp(key, relay_mask_h2, ql));
+}
+
+bool special_before_cache(const struct conf *c, const uint8_t *key, size_t qname_len)
+{
+	return c->block_private_relay && special_is_relay(key, qname_len);
+}
+
 enum special_result special_answer(struct worker *w, const struct dns_query *q, const uint8_t *key,
 				   size_t keylen, uint64_t hash, struct cache_entry **out)
 {
@@ -167,9 +178,7 @@ enum special_result special_answer(struct worker *w, const struct dns_query *q, 
 		 * NXDOMAIN for the names below too, as RFC 8020 says it implies */
 		len = special_negative(key, q->qname_len, q->qtype, q->qclass, q->flags, (size_t)zo,
 				       RCODE_NXDOMAIN, false, neg, pkt);
-	} else if (c->block_private_relay &&
-		   ((ql == sizeof(relay_mask) && !memcmp(key, relay_mask, ql)) ||
-		    (ql == sizeof(relay_mask_h2) && !memcmp(key, relay_mask_h2, ql)))) {
+	} else if (c->block_private_relay && special_is_relay(key, ql)) {
 		/* Apple's documented way for a network to turn Private Relay off */
 		len = special_negative(key, q->qname_len, q->qtype, q->qclass, q->flags, 0,
 				       RCODE_NXDOMAIN, false, neg, pkt);

@@ -9,6 +9,7 @@
 #ifndef JD_SPECIAL_H
 #define JD_SPECIAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "wstate.h"
@@ -26,6 +27,11 @@ enum special_result {
  * with cache_entry_free. */
 enum special_result special_answer(struct worker *w, const struct dns_query *q, const uint8_t *key,
 				   size_t keylen, uint64_t hash, struct cache_entry **out);
+
+/* Must the name key (qname_len bytes of it) skip the cache? True for the Private Relay names
+ * while block_private_relay is on: their answers from before a reload that turned it on may be
+ * cached. The other special names are never forwarded, so never cached. */
+bool special_before_cache(const struct conf *c, const uint8_t *key, size_t qname_len);
 
 /* The RDATA of one DDR SVCB record (RFC 9460 2.2, keys of RFC 9461 in ascending order: alpn,
  * port, ipv4hint, ipv6hint, dohpath) for endpoint ep with SvcPriority prio and TargetName target

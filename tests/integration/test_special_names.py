@@ -164,6 +164,20 @@ class SpecialNames(h.JDTestCase):
         self.assertEqual(d.q("x.mask.icloud.com.", "A").rcode(), dns.rcode.NOERROR)
         self.assertEqual(self.up.count(), 2, self.up.received())
 
+    def test_private_relay_blocked_at_reload_despite_cache(self):
+        # answered (and cached) while the block is off; after the reload that turns it on,
+        # NXDOMAIN at once, not the cached address until its TTL ends
+        d = self.start()
+        for name in ("mask.icloud.com.", "mask-h2.icloud.com."):
+            self.assertEqual(d.q(name, "A").answer[0][0].address, "192.0.2.1")
+            self.assertEqual(d.q(name, "A").rcode(), dns.rcode.NOERROR)
+            self.assertEqual(self.up.count(name), 1)  # the second came from the cache
+        d.policy = dict(d.policy or {}, block_private_relay="yes")
+        d.hup_and_wait()
+        for name in ("mask.icloud.com.", "mask-h2.icloud.com."):
+            q = h.make_query(name, "A")
+            self.assertNegative(h.udp(q, d.port), q, name, dns.rcode.NXDOMAIN)
+
     # --- logged and counted like any answer -------------------------------------------------------
 
     def test_logged_and_counted_as_local(self):
