@@ -191,6 +191,8 @@ struct cache_entry *cache_entry_new(const uint8_t *key, size_t keylen, uint64_t 
 	e->question_end = a->question_end;
 	e->nttl = (uint16_t)nttl;
 	e->rcode = a->rcode;
+	e->ede = a->ede;
+	e->ede_text = a->ede_text;
 	uint8_t *p = e->data;
 	memcpy(p, key, keylen);
 	p += keylen;
@@ -263,7 +265,8 @@ void cache_get_stats(const struct cache *c, struct cache_stats *st)
 size_t cache_write_answer(const struct cache_entry *e, const struct dns_query *q, uint64_t now_ms,
 			  size_t max_len, uint16_t our_udp_size, uint8_t *out)
 {
-	size_t opt = q->edns ? 11 : 0, len = e->len;
+	size_t tl = e->ede ? strlen(e->ede_text) : 0;
+	size_t opt = q->edns ? 11 + (e->ede ? 6 + tl : 0) : 0, len = e->len;
 	uint16_t arcount = e->arcount, flags;
 	uint32_t age = (uint32_t)((now_ms - e->stored_ms) / 1000);
 
@@ -292,7 +295,10 @@ size_t cache_write_answer(const struct cache_entry *e, const struct dns_query *q
 		wr32(out + e->ttl_off[i], v > age ? v - age : 0);
 	}
 	if (q->edns) {
+		size_t o = len;
 		len += wire_write_opt(out + len, our_udp_size, e->rcode, q->edns_do);
+		if (e->ede)
+			len = wire_add_ede(out, o, len, e->ede, e->ede_text, tl);
 		wr16(out + 10, (uint16_t)(arcount + 1));
 	}
 	return len;

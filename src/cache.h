@@ -23,6 +23,8 @@ struct cache_entry {
 	uint16_t question_end;
 	uint16_t nttl;
 	int rcode;                        /* with extended bits */
+	uint16_t ede;                     /* an Extended DNS Error of a failure made here, or 0 */
+	const char *ede_text;             /* its static text */
 	struct label *label;              /* jurisdiction label, one reference; NULL = none */
 	uint8_t *wire;
 	const uint16_t *ttl_off;

@@ -42,17 +42,11 @@ static size_t put_soa(uint8_t *p, uint32_t ttl)
 static size_t put_opt_ede(uint8_t *out, size_t o, const struct dns_query *q, const struct verdict *v,
 			  int rcode, uint16_t our_udp_size)
 {
-	size_t opt = o, tl = strnlen(v->text, sizeof(v->text));
+	size_t opt = o;
 
 	o += wire_write_opt(out + o, our_udp_size, rcode, q->edns_do);
-	if (v->ede) {
-		wr16(out + o, 15); /* EDNS option: Extended DNS Error (RFC 8914) */
-		wr16(out + o + 2, (uint16_t)(2 + tl));
-		wr16(out + o + 4, v->ede);
-		memcpy(out + o + 6, v->text, tl);
-		o += 6 + tl;
-		wr16(out + opt + 9, (uint16_t)(6 + tl)); /* the OPT's RDLENGTH */
-	}
+	if (v->ede)
+		o = wire_add_ede(out, opt, o, v->ede, v->text, strnlen(v->text, sizeof(v->text)));
 	return o;
 }
 

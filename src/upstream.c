@@ -346,8 +346,10 @@ static int upstream_pick(struct worker *w, struct uquery *uq, const uint8_t *idx
 			continue;
 		if (up->down_until <= now)
 			return (int)i;
-		if (up->tls_bad)
+		if (up->tls_bad) {
+			uq->cert_refused = true; /* for the Extended DNS Error */
 			continue; /* refused certificate: no probe before its backoff is over */
+		}
 		if (up->down_until < best_down) {
 			best_down = up->down_until;
 			best = (int)i;
@@ -582,8 +584,10 @@ static void uquery_finish(struct worker *w, struct uquery *uq, const uint8_t *pk
 	freelist_put(&w->uq_free, uq);
 }
 
-/* No upstream gave a usable answer: SERVFAIL to everyone, remembered for servfail_ttl. */
-static void uquery_fail(struct worker *w, struct uquery *uq)
+/* No upstream gave a usable answer: SERVFAIL to everyone, remembered for servfail_ttl, with
+ * an Extended DNS Error that says why: none answered in time (22), or none could be used (23:
+ * unreachable, broken, or its certificate refused). */
+static void uquery_fail(struct worker *w, struct uquery *uq, bool timed_out)
 {
 	uint8_t pkt[DNS_HDR + DNS_MAX_NAME + 4];
 	struct dns_answer a;
@@ -593,6 +597,13 @@ static void uquery_fail(struct worker *w, struct uquery *uq)
 	if (wire_parse_answer(pkt, len, uq->key, uq->qname_len, uq->qtype, uq->qclass, &a, w->ttl_off,
 			      1) < 0)
 		abort(); /* we just wrote it */
+	if (timed_out) {
+		a.ede = EDE_NO_REACHABLE_AUTHORITY;
+		a.ede_text = "no upstream answered in time";
+	} else {
+		a.ede = EDE_NETWORK_ERROR;
+		a.ede_text = uq->cert_refused ? "upstream TLS certificate refused" : "no upstream reachable";
+	}
 	uquery_finish(w, uq, pkt, len, &a, NULL);
 }
 
@@ -603,7 +614,7 @@ static void uquery_next(struct worker *w, struct uquery *uq)
 		if (uq->att[i].active)
 			return;
 	if (uquery_send_next(w, uq, false) < 0)
-		uquery_fail(w, uq);
+		uquery_fail(w, uq, false);
 }
 
 /* The question of pkt, an answer to attempt a, checked but for case: whether a may take it.
@@ -1420,7 +1431,7 @@ void uquery_start(struct worker *w, const uint8_t *key, const struct dns_query *
 	w->deadlines.dprev->dnext = uq;
 	w->deadlines.dprev = uq;
 	if (uquery_send_next(w, uq, false) < 0)
-		uquery_fail(w, uq);
+		uquery_fail(w, uq, false);
 }
 
 uint64_t uquery_next_timer(const struct worker *w)
@@ -1469,12 +1480,12 @@ void uquery_timer_run(struct worker *w)
 		for (unsigned i = 0; i < MAX_ATTEMPTS; i++) /* the attempts still unanswered */
 			if (uq->att[i].active && !uq->att[i].timed_out)
 				wc_add(&uq->att[i].up->st->timeouts, 1);
-		uquery_fail(w, uq);
+		uquery_fail(w, uq, true);
 	}
 }
 
 void uquery_abort_all(struct worker *w)
 {
 	while (w->deadlines.dnext != &w->deadlines)
-		uquery_fail(w, w->deadlines.dnext);
+		uquery_fail(w, w->deadlines.dnext, false);
 }

@@ -262,6 +262,16 @@ size_t wire_write_opt(uint8_t *out, uint16_t udp_size, int rcode, bool edns_do)
 	return 11;
 }
 
+size_t wire_add_ede(uint8_t *out, size_t opt, size_t len, uint16_t code, const char *text, size_t tl)
+{
+	wr16(out + len, 15); /* EDNS option: Extended DNS Error */
+	wr16(out + len + 2, (uint16_t)(2 + tl));
+	wr16(out + len + 4, code);
+	memcpy(out + len + 6, text, tl);
+	wr16(out + opt + 9, (uint16_t)(rd16(out + opt + 9) + 6 + tl)); /* the OPT's RDLENGTH */
+	return len + 6 + tl;
+}
+
 size_t wire_write_head(uint8_t *out, uint16_t id, uint16_t flags, const uint8_t *qname,
 		       uint16_t qname_len, uint16_t qtype, uint16_t qclass)
 {

@@ -99,6 +99,10 @@ struct dns_answer {
 	uint32_t soa_ttl_min;            /* min(SOA TTL, SOA MINIMUM) */
 	uint16_t soa_ttl_off;            /* offset of that SOA's TTL field */
 	uint16_t nttl;                   /* entries in ttl_off */
+	/* set by the resolver, never parsed: the Extended DNS Error (RFC 8914) that goes with a
+	 * failure made here (0: none) and its static text */
+	uint16_t ede;
+	const char *ede_text;
 };
 
 /* Validate an upstream answer: well-formed to the last byte, QR=1, one question equal (case-
@@ -120,6 +124,13 @@ int wire_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, s
 
 /* Append an OPT RR at out (no header update): udp size, extended rcode bits, DO. Returns 11. */
 size_t wire_write_opt(uint8_t *out, uint16_t udp_size, int rcode, bool edns_do);
+/* Append an Extended DNS Error option (RFC 8914: info code, text of tl bytes) to the OPT record
+ * at out + opt (its last record, ending at out + len). Returns the new length. */
+size_t wire_add_ede(uint8_t *out, size_t opt, size_t len, uint16_t code, const char *text, size_t tl);
+
+/* Extended DNS Errors of resolution failures (RFC 8914 4.23, 4.24) */
+#define EDE_NO_REACHABLE_AUTHORITY 22
+#define EDE_NETWORK_ERROR 23
 
 /* The one case fold of DNS names (RFC 4343): 'A'..'Z' -> 'a'..'z', every other byte itself. So
  * length octets (0..63) are never changed and "\x03abc" never equals "\x23abc", as |0x20 would. */

@@ -112,6 +112,7 @@ struct uquery {
 	struct attempt att[MAX_ATTEMPTS];
 	uint16_t qtype, qclass, flags;
 	bool edns_do;
+	bool cert_refused;           /* an upstream was passed over for its refused certificate */
 	uint16_t qname_len;
 	uint8_t key[DNS_MAX_NAME + 5]; /* starts with the lower-cased name */
 };

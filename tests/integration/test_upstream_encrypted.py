@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (JDTestCase, TempDir, free_port, main, make_query, run_cli, stop_process,  # noqa: E402
+from harness import (JDTestCase, TempDir, ede_of, free_port, main, make_query, run_cli, stop_process,  # noqa: E402
                      udp, wait_for)
 import dns.rcode  # noqa: E402
 
@@ -253,6 +253,11 @@ class EncryptedUpstreams(JDTestCase):
         d = self.enc_daemon([url])
         for i in range(6):
             self.ask(d, "bad%d.example.com" % i, dns.rcode.SERVFAIL)
+        # RFC 8914: the client learns why (an EDNS client; Network Error while it is refused)
+        q = make_query("bad-ede.example.com", edns=0)
+        r = udp(q, d.port, timeout=4)
+        self.assertResponseTo(r, q, dns.rcode.SERVFAIL)
+        self.assertEqual(ede_of(r), [(23, "upstream TLS certificate refused")])
         self.assertEqual(self.backend_saw(), [])
         # down with backoff (1 s first): not a new handshake for every query
         self.assertLessEqual(relay.conns, 2)

@@ -55,9 +55,10 @@ class Failover(h.JDTestCase):
         a = self.fake(default="silent")
         b = self.fake(default="silent")
         jd = self.daemon([a, b], upstream={"failover": 300, "timeout": 1000})
-        q = make_query("allsilent.faults.test.")
+        q = make_query("allsilent.faults.test.", edns=0)
         r, dt = self.timed(lambda: udp(q, jd.port, timeout=3))
         self.assertResponseTo(r, q, dns.rcode.SERVFAIL)
+        self.assertEqual(h.ede_of(r), [(22, "no upstream answered in time")])  # RFC 8914
         self.assertLess(dt, 1.0 + SLACK, "SERVFAIL after %.2fs, timeout is 1.0s" % dt)
         self.assertGreaterEqual(dt, 0.9, "SERVFAIL before the timeout (%.2fs)" % dt)
         self.assertGreaterEqual(a.count(), 1)
@@ -102,9 +103,15 @@ class ErrorRcodes(h.JDTestCase):
     def test_refused_only_upstream_gives_servfail(self):
         a = self.fake(default="refused")
         jd = self.daemon([a])
-        q = make_query("refused.faults.test.")
+        q = make_query("refused.faults.test.", edns=0)
         r = udp(q, jd.port, timeout=4)
         self.assertResponseTo(r, q, dns.rcode.SERVFAIL)
+        self.assertEqual(h.ede_of(r), [(23, "no upstream reachable")])
+        # a client without EDNS gets no OPT, so no EDE
+        q = make_query("refused2.faults.test.")
+        r = udp(q, jd.port, timeout=4)
+        self.assertResponseTo(r, q, dns.rcode.SERVFAIL)
+        self.assertEqual(r.edns, -1)
 
     def test_servfail_only_upstream_gives_servfail(self):
         a = self.fake(default="servfail")
