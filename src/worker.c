@@ -162,12 +162,29 @@ static void apply_conf(struct worker *w, struct conf *c)
 	stats_setup(w);
 }
 
+/* From the control thread: the loop takes the pending changes (or the stop) at its next turn;
+ * nothing once the loop is closing (the changes are then dropped with the worker). */
+static void worker_wake(struct worker *w)
+{
+	uv_mutex_lock(&w->wake_lock);
+	if (w->wakeable)
+		uv_async_send(&w->async);
+	uv_mutex_unlock(&w->wake_lock);
+}
+
+static void worker_set_wakeable(struct worker *w, bool on)
+{
+	uv_mutex_lock(&w->wake_lock);
+	w->wakeable = on;
+	uv_mutex_unlock(&w->wake_lock);
+}
+
 void worker_set_labels(struct worker *w, struct geo *geo, struct groups *groups)
 {
 	geo_unref(atomic_exchange(&w->next_geo, geo_ref(geo)));
 	groups_unref(atomic_exchange(&w->next_groups, groups_ref(groups)));
 	atomic_store(&w->labels_pending, true);
-	uv_async_send(&w->async);
+	worker_wake(w);
 }
 
 void worker_set_labels_initial(struct worker *w, struct geo *geo, struct groups *groups)
@@ -182,7 +199,7 @@ void worker_set_dynpol(struct worker *w, struct dynpol *d, bool wake)
 	dynpol_unref(atomic_exchange(&w->next_dyn, dynpol_ref(d)));
 	atomic_store(&w->dyn_pending, true);
 	if (wake)
-		uv_async_send(&w->async);
+		worker_wake(w);
 }
 
 static void apply_dynpol(struct worker *w)
@@ -271,12 +288,15 @@ static void worker_main(void *arg)
 	int rc = worker_init(w);
 
 	w->exit_code = rc;
+	if (rc == 0)
+		worker_set_wakeable(w, true);
 	uv_sem_post(&started);
 	if (rc == 0)
 		uv_run(&w->loop, UV_RUN_DEFAULT);
 	/* close whatever is left (everything, after a failed start), then let callbacks run */
 	uv_walk(&w->loop, close_all, NULL);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
+	worker_set_wakeable(w, false);
 	uv_loop_close(&w->loop);
 	for (unsigned i = 0; i < w->nudp; i++) {
 		close(w->udp_fds[i]);
@@ -345,7 +365,7 @@ int worker_start(struct worker *w)
 void worker_stop(struct worker *w)
 {
 	atomic_store(&w->stop, true);
-	uv_async_send(&w->async);
+	worker_wake(w);
 }
 
 void worker_join(struct worker *w)
@@ -358,7 +378,7 @@ void worker_reconfigure(struct worker *w, struct conf *c)
 	struct conf *old = atomic_exchange(&w->next_conf, conf_ref(c));
 
 	conf_unref(old);
-	uv_async_send(&w->async);
+	worker_wake(w);
 }
 
 const struct worker_stats *worker_stats_of(const struct worker *w)
@@ -386,6 +406,7 @@ struct worker *worker_new(unsigned idx, unsigned n, struct conf *c, uv_async_t *
 	w->conf = conf_ref(c);
 	w->on_exit = on_exit;
 	w->qlog_wake = qlog_wake;
+	uv_mutex_init(&w->wake_lock);
 	return w;
 }
 
@@ -455,10 +476,12 @@ void worker_free(struct worker *w)
 			if (w->https_fds[k] >= 0)
 				close(w->https_fds[k]);
 		conf_unref(w->conf);
-		geo_unref(atomic_exchange(&w->next_geo, NULL));
-		groups_unref(atomic_exchange(&w->next_groups, NULL));
-		dynpol_unref(atomic_exchange(&w->next_dyn, NULL));
 	}
+	/* and what the control thread handed over after the thread had let go of its own */
+	conf_unref(atomic_exchange(&w->next_conf, NULL));
+	geo_unref(atomic_exchange(&w->next_geo, NULL));
+	groups_unref(atomic_exchange(&w->next_groups, NULL));
+	dynpol_unref(atomic_exchange(&w->next_dyn, NULL));
 	qlog_ring_discard(&w->qlog); /* its records hold label references */
 	qlog_ring_free(&w->qlog);
 	free(w->udp_fds);
@@ -467,5 +490,6 @@ void worker_free(struct worker *w)
 	free(w->https_fds);
 	worker_free_tables(stats_take_all(&w->stats_done));
 	worker_free_tables(stats_take_all(&w->stats_free));
+	uv_mutex_destroy(&w->wake_lock);
 	free(w);
 }

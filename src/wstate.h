@@ -211,6 +211,11 @@ struct worker {
 	uv_async_t *on_exit;         /* the control loop's, sent once the thread is done */
 	atomic_bool exited;
 	bool thread_started;         /* set by worker_start: the thread owns and frees its state */
+	/* The control thread wakes the loop through async only while wakeable: from a started
+	 * loop until just before uv_loop_close, which closes the fd uv_async_send writes to (a
+	 * send after it aborts the process). Both change under wake_lock. */
+	uv_mutex_t wake_lock;
+	bool wakeable;
 };
 
 #endif

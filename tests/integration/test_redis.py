@@ -1162,5 +1162,37 @@ class Ctl(RedisCase):
                     [(jd, "de.policy.test.", "127.0.0.1", SINK_DENY("de.policy.test"))])
 
 
+class PolicyWhileStopping(RedisCase):
+    """A policy published after SIGTERM, while one worker still finishes a query in flight and
+    the other has already closed its loop: the control thread must not wake the closed one
+    (uv_async_send on a closed loop aborts: exit -6, the 1-in-10 abort of test_web_ui.py)."""
+
+    def test_policy_published_during_shutdown_exits_0(self):
+        up = self.fake(default="silent")    # the query stays in flight until its deadline
+        for i in range(3):
+            tmp = h.TempDir()
+            self.addCleanup(tmp.cleanup)
+            jd = self.daemon([up], tmp=tmp, start=False, groups=GROUPS, server={"workers": 2},
+                             redis={"address": self.redis.address, "snapshot": "",
+                                    "refresh": 0, "timeout": 1000})
+            jd.start()
+            self.wait_following(jd)
+            # one query from one source port: one worker has it in flight, the other is idle
+            h.raw_udp(h.make_query(fresh("stuck.test."), "A").to_wire(), jd.port,
+                      expect_reply=False)
+            h.wait_for(lambda: up.count() > i, 3.0, what="the query at the upstream")
+            n = jd.read_log().count("redis policy: version")
+            jd.signal(signal.SIGTERM)
+            h.wait_for(lambda: "finishing queries in flight" in jd.read_log(), 3.0,
+                       what="the SIGTERM in the log:\n" + jd.read_log())
+            time.sleep(0.3)                 # the idle worker has closed its loop by now
+            self.write_policy(deny=["x%d.policy.test" % i])
+            h.wait_for(lambda: jd.read_log().count("redis policy: version") > n or not jd.alive(),
+                       3.0, what="the policy read during the shutdown:\n" + jd.read_log())
+            rc = jd.stop(timeout=15.0)     # asserts exit 0 (the old code died with -6 here)
+            self.assertEqual(rc, 0)
+            self.assertNotIn("Sanitizer", jd.read_log())
+
+
 if __name__ == "__main__":
     h.main()
