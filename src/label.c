@@ -35,6 +35,52 @@ const char *label_reason_str(const struct label_reason *r, char *buf, size_t len
 	return buf;
 }
 
+/* The organisation the GeoIP database gives the AS of detail ("AS45102") in an address of l;
+ * NULL when detail is not an AS number or no address in it has one. */
+static const char *label_as_org(const struct label *l, const char *detail)
+{
+	unsigned long asn = 0;
+	const char *p = detail + 2;
+
+	if (!l || strncmp(detail, "AS", 2) || !*p)
+		return NULL;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9' || asn > UINT32_MAX / 10)
+			return NULL;
+		asn = asn * 10 + (unsigned long)(*p - '0');
+	}
+	for (unsigned i = 0; i < l->naddrs; i++)
+		if (l->addrs[i].known && l->addrs[i].asn == asn && l->addrs[i].org[0])
+			return l->addrs[i].org;
+	return NULL;
+}
+
+const char *label_why(const struct label *l, const struct label_reason *r, char *buf, size_t len)
+{
+	char tmp[LABEL_WHY_MAX + GEO_ORG_MAX + 16];
+	const char *org = NULL;
+	size_t k = 0;
+
+	if (!len)
+		return buf;
+	if (r->kind == LABEL_OPERATOR && !r->by_name)
+		org = label_as_org(l, r->detail);
+	snprintf(tmp, sizeof(tmp), "%s:%.*s%s%.*s", r->kind < LABEL_KINDS ? label_kind_names[r->kind] : "?",
+		 (int)strnlen(r->detail, sizeof(r->detail)), r->detail, org ? " " : "",
+		 org ? (int)strnlen(org, GEO_ORG_MAX) : 0, org ? org : "");
+	for (; tmp[k] && k + 1 < len; k++)
+		buf[k] = (unsigned char)tmp[k] < 0x20 || tmp[k] == 0x7f ? '?' : tmp[k];
+	if (tmp[k] && ((unsigned char)tmp[k] & 0xc0) == 0x80) {
+		/* cut inside a character: drop its first bytes too, so the text stays UTF-8 */
+		while (k && ((unsigned char)buf[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k)
+			k--;
+	}
+	buf[k] = 0;
+	return buf;
+}
+
 struct chain {
 	uint8_t name[MAX_CHAIN][DNS_MAX_NAME];
 	uint16_t len[MAX_CHAIN];

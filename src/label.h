@@ -82,4 +82,14 @@ static inline bool label_has_groups(const struct label *l)
 /* "PRC:hosted:CN" style text for reason r, into buf. Returns buf. */
 const char *label_reason_str(const struct label_reason *r, char *buf, size_t len);
 
+/* Bytes that hold any why text of label_why() with its NUL (longer ones are cut). */
+#define LABEL_WHY_MAX 96
+
+/* Why reason r of l labelled the answer, as "KIND:DETAIL" into buf: "hosted:CN",
+ * "domain:tuyaeu.com", "operator:kunlunca.com (Alibaba Cloud)", and for an AS reason the AS's
+ * name from the GeoIP database when an address of l has it: "operator:AS45102 Alibaba US
+ * Technology Co., Ltd." (l may be NULL: no name). GeoIP text is not trusted: control characters
+ * become '?', and a cut to fit len falls on a UTF-8 character boundary. Returns buf. */
+const char *label_why(const struct label *l, const struct label_reason *r, char *buf, size_t len);
+
 #endif

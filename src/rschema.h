@@ -46,6 +46,7 @@
 #define RSCHEMA_STATS_CLIENTS "clients"    /* set: the ids of the clients counted */
 #define RSCHEMA_STATS_CLIENT "client:"     /* + ID, hash: a client's all-time counters; + ":" HOUR per hour */
 #define RSCHEMA_STATS_TOP "top:"           /* + ID ":" GROUP, sorted set: the client's domains in GROUP */
+#define RSCHEMA_STATS_WHY "why:"           /* + ID ":" GROUP, hash: domain of top:ID:GROUP -> why ("operator:AS45102 Alibaba") */
 #define RSCHEMA_STATS_SEEN "seen:"         /* + ID ":" GROUP, set: the domains reached in GROUP */
 #define RSCHEMA_STATS_EVENTS "events"      /* stream: first contacts (type group or domain) */
 #define RSCHEMA_STATS_RECENT "recent"      /* stream: recent labelled queries ([stats] recent) */

@@ -83,8 +83,9 @@ static void count_into(struct stats_counts *c, const int *gidx, const uint8_t *k
 	}
 }
 
-static void count_domain(struct stats_table *t, uint16_t client, uint8_t group, uint8_t kind,
-			 const uint8_t *qname, size_t qlen)
+/* r: the first reason of l for the group; its why is written once, with the entry */
+static void count_domain(struct stats_table *t, uint16_t client, uint8_t group, const struct label *l,
+			 const struct label_reason *r, const uint8_t *qname, size_t qlen)
 {
 	uint32_t mask = STATS_DOMAINS * 2 - 1;
 	uint64_t h = hash_bytes(qname, qlen, client * 131u + group);
@@ -98,7 +99,8 @@ static void count_domain(struct stats_table *t, uint16_t client, uint8_t group, 
 			struct stats_domain *e = &t->domains[t->ndomains];
 			e->client = client;
 			e->group = group;
-			e->kind = kind;
+			e->kind = r->kind;
+			label_why(l, r, e->why, sizeof(e->why));
 			e->count = 1;
 			e->len = (uint8_t)qlen;
 			memcpy(e->name, qname, qlen);
@@ -118,7 +120,7 @@ void stats_count(struct stats_table *t, enum pmode mode, const struct sockaddr *
 		 bool cached, enum paction action)
 {
 	int gidx[LABEL_MAX_REASONS];
-	uint8_t kinds[LABEL_MAX_REASONS], first_kind[LABEL_MAX_REASONS];
+	uint8_t kinds[LABEL_MAX_REASONS], first_r[LABEL_MAX_REASONS]; /* first_r: index in l->reasons */
 	unsigned ng = 0;
 
 	t->used = 1;
@@ -132,7 +134,7 @@ void stats_count(struct stats_table *t, enum pmode mode, const struct sockaddr *
 		if (k == ng) {
 			gidx[ng] = g;
 			kinds[ng] = 0;
-			first_kind[ng] = l->reasons[r].kind;
+			first_r[ng] = (uint8_t)r;
 			ng++;
 		}
 		kinds[k] |= (uint8_t)(1u << l->reasons[r].kind);
@@ -160,14 +162,16 @@ void stats_count(struct stats_table *t, enum pmode mode, const struct sockaddr *
 	memcpy(lower, qname, qlen);
 	wire_name_lower(lower, qlen);
 	for (unsigned i = 0; i < ng; i++)
-		count_domain(t, (uint16_t)(c - t->clients), (uint8_t)gidx[i], first_kind[i], lower, qlen);
+		count_domain(t, (uint16_t)(c - t->clients), (uint8_t)gidx[i], l, &l->reasons[first_r[i]], lower,
+			     qlen);
 	if (t->keep_recent) {
 		struct stats_recent *q = &t->recent[t->nrecent++ % STATS_RECENT];
 		q->ts = (uint64_t)time(NULL);
 		q->kind = c->kind;
 		memcpy(q->key, c->key, sizeof(q->key));
 		q->group = (uint8_t)gidx[0];
-		q->reason = first_kind[0];
+		q->reason = l->reasons[first_r[0]].kind;
+		label_why(l, &l->reasons[first_r[0]], q->why, sizeof(q->why));
 		q->action = (uint8_t)action;
 		q->len = (uint8_t)qlen;
 		memcpy(q->name, lower, qlen);

@@ -56,6 +56,7 @@ struct stats_domain {
 	uint32_t count;
 	uint8_t len;
 	uint8_t name[255];           /* lower-case wire */
+	char why[LABEL_WHY_MAX];     /* label_why() of that reason: "operator:AS45102 Alibaba" */
 };
 
 #define STATS_RECENT 64          /* labelled queries kept per worker table for `recent` */
@@ -69,6 +70,7 @@ struct stats_recent {
 	uint8_t action;              /* enum paction */
 	uint8_t len;
 	uint8_t name[255];
+	char why[LABEL_WHY_MAX];     /* label_why() of the reason */
 };
 
 /* One worker's counts for one interval. */

@@ -28,6 +28,7 @@ struct acc_domain {
 	char group[GROUP_NAME_MAX];
 	char domain[256];
 	uint8_t kind;
+	char why[LABEL_WHY_MAX];     /* of the first table that had it, as kind */
 	uint64_t count;
 };
 
@@ -40,6 +41,7 @@ struct acc_recent {
 	char client[64];
 	char group[GROUP_NAME_MAX];
 	char domain[256];
+	char why[LABEL_WHY_MAX];
 	uint8_t reason, action;
 };
 
@@ -101,7 +103,7 @@ static struct acc_client *flush_acc_client(struct acc *a, const char *id)
 }
 
 static void flush_acc_domain(struct acc *a, unsigned client, const char *group, const char *domain,
-		       uint8_t kind, uint64_t count)
+		       uint8_t kind, const char *why, uint64_t count)
 {
 	for (unsigned i = 0; i < a->ndomains; i++) {
 		struct acc_domain *d = &a->domains[i];
@@ -125,6 +127,7 @@ static void flush_acc_domain(struct acc *a, unsigned client, const char *group, 
 	snprintf(d->group, sizeof(d->group), "%s", group);
 	snprintf(d->domain, sizeof(d->domain), "%s", domain);
 	d->kind = kind;
+	snprintf(d->why, sizeof(d->why), "%s", why);
 	d->count = count;
 }
 
@@ -165,7 +168,7 @@ void stats_sync_merge(struct stats_sync *s, struct stats_table *t)
 		if (tl > 1 && text[tl - 1] == '.')
 			text[--tl] = 0;
 		if (tl < 256)
-			flush_acc_domain(a, map[d->client], t->gnames[d->group], text, d->kind, d->count);
+			flush_acc_domain(a, map[d->client], t->gnames[d->group], text, d->kind, d->why, d->count);
 	}
 	uint32_t first = t->nrecent > STATS_RECENT ? t->nrecent - STATS_RECENT : 0;
 	for (uint32_t i = first; i < t->nrecent && s->scfg.recent; i++) {
@@ -183,6 +186,7 @@ void stats_sync_merge(struct stats_sync *s, struct stats_table *t)
 			r->domain[dl - 1] = 0;
 		r->ts = q->ts;
 		r->reason = q->reason;
+		snprintf(r->why, sizeof(r->why), "%s", q->why);
 		r->action = q->action;
 	}
 	stats_table_reset(t);
@@ -323,6 +327,7 @@ static bool flush_build_batch(struct stats_sync *s)
 			flush_arg(&a, "%s", d->domain);
 			flush_arg(&a, "%llu", (unsigned long long)d->count);
 			flush_arg(&a, "%s", label_kind_names[d->kind]);
+			flush_arg(&a, "%s", d->why);
 		}
 		unsigned nr = acc->nrecent < ACC_RECENT ? acc->nrecent : ACC_RECENT;
 		for (unsigned k = acc->nrecent - nr; k < acc->nrecent; k++) {
@@ -335,6 +340,7 @@ static bool flush_build_batch(struct stats_sync *s)
 			flush_arg(&a, "%s", policy_action_name((enum paction)q->action));
 			flush_arg(&a, "%llu", (unsigned long long)q->ts);
 			flush_arg(&a, "%u", s->scfg.recent);
+			flush_arg(&a, "%s", q->why);
 		}
 	}
 	if (a.oom) {

@@ -1,5 +1,6 @@
 /* statsread.c - the statistics hashes read back as numbers. */
 #include "config.h"
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,4 +125,81 @@ int statsread_hours(redisContext *rc, const char *sbase, const char *id, time_t 
 		freeReplyObject(r);
 	}
 	return rc_ok;
+}
+
+/* A reply of redisCommand as an error line; true when it is one. */
+static bool statsread_failed(redisContext *rc, const redisReply *r, int want, const char *what,
+			     char *err, size_t errlen)
+{
+	if (!r)
+		snprintf(err, errlen, "Redis: %s", rc->errstr[0] ? rc->errstr : "no reply");
+	else if (r->type == REDIS_REPLY_ERROR)
+		snprintf(err, errlen, "Redis: %s", r->str);
+	else if (r->type != want)
+		snprintf(err, errlen, "Redis: %s has the wrong type", what);
+	else
+		return false;
+	return true;
+}
+
+int statsread_top(redisContext *rc, const char *sbase, const char *id, const char *group,
+		  unsigned max, struct statsread_top **out, char *err, size_t errlen)
+{
+	char key[512];
+	redisReply *z, *w = NULL;
+	struct statsread_top *t;
+	size_t n;
+
+	*out = NULL;
+	snprintf(key, sizeof(key), "%s" RSCHEMA_STATS_TOP "%s:%s", sbase, id, group);
+	z = redisCommand(rc, "ZREVRANGE %s 0 %lld WITHSCORES", key, max ? (long long)max - 1 : -1LL);
+	if (statsread_failed(rc, z, REDIS_REPLY_ARRAY, key, err, errlen)) {
+		if (z)
+			freeReplyObject(z);
+		return -1;
+	}
+	if (!(n = z->elements / 2)) {
+		freeReplyObject(z);
+		return 0;
+	}
+	/* HMGET S why:ID:GROUP with the members: one value (or nil) per domain, in order */
+	const char **argv = calloc(n + 2, sizeof(*argv));
+	size_t *argvlen = calloc(n + 2, sizeof(*argvlen));
+	t = calloc(n, sizeof(*t));
+	snprintf(key, sizeof(key), "%s" RSCHEMA_STATS_WHY "%s:%s", sbase, id, group);
+	if (argv && argvlen && t) {
+		argv[0] = "HMGET";
+		argv[1] = key;
+		for (size_t i = 0; i < n; i++) {
+			const redisReply *d = z->element[2 * i];
+			argv[i + 2] = d->type == REDIS_REPLY_STRING ? d->str : "";
+			argvlen[i + 2] = d->type == REDIS_REPLY_STRING ? d->len : 0;
+		}
+		argvlen[0] = 5;
+		argvlen[1] = strlen(key);
+		w = redisCommandArgv(rc, (int)n + 2, argv, argvlen);
+	} else {
+		snprintf(err, errlen, "out of memory");
+	}
+	free(argv);
+	free(argvlen);
+	if (!t || statsread_failed(rc, w, REDIS_REPLY_ARRAY, key, err, errlen)) {
+		free(t);
+		freeReplyObject(z);
+		if (w)
+			freeReplyObject(w);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *d = z->element[2 * i], *c = z->element[2 * i + 1],
+				 *y = i < w->elements ? w->element[i] : NULL;
+		snprintf(t[i].domain, sizeof(t[i].domain), "%s", d->type == REDIS_REPLY_STRING ? d->str : "");
+		t[i].count = c->type == REDIS_REPLY_STRING ? strtoll(c->str, NULL, 10) : 0;
+		if (y && y->type == REDIS_REPLY_STRING)
+			snprintf(t[i].why, sizeof(t[i].why), "%s", y->str);
+	}
+	freeReplyObject(z);
+	freeReplyObject(w);
+	*out = t;
+	return (int)n;
 }

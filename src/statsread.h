@@ -43,4 +43,17 @@ int statsread_hours(redisContext *rc, const char *sbase, const char *id, time_t 
 		    struct statsread_counts *per_hour, struct statsread_counts *sum, char *err,
 		    size_t errlen);
 
+/* One domain of a top list (S top:ID:GROUP) with why it was labelled (S why:ID:GROUP). */
+struct statsread_top {
+	char domain[256];
+	long long count;
+	char why[2 * LABEL_WHY_MAX]; /* "operator:AS45102 Alibaba"; "" when Redis has none */
+};
+
+/* The domains of S top:ID:GROUP, most counted first, at most max of them (0: all), each with its
+ * why: into *out (caller frees with free(); NULL when none). Returns the count, or -1 with one
+ * line in err on a Redis error or a key of the wrong type (the caller may drop the connection). */
+int statsread_top(redisContext *rc, const char *sbase, const char *id, const char *group,
+		  unsigned max, struct statsread_top **out, char *err, size_t errlen);
+
 #endif

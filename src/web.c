@@ -216,6 +216,11 @@ static void web_sse_event(struct strbuf *b, const struct web_event *e)
 	jw_str(&j, e->group);
 	jw_key(&j, "reason");
 	jw_str(&j, e->reason);
+	jw_key(&j, "why");
+	jw_arr(&j);
+	for (unsigned i = 0; i < e->nwhy && i < WEB_EVENT_WHYS; i++)
+		jw_str(&j, e->why[i]);
+	jw_arr_end(&j);
 	jw_key(&j, "action");
 	jw_str(&j, e->action);
 	jw_key(&j, "transport");

@@ -608,20 +608,24 @@ static int stats_into(struct api *a, json_t *o, const char *id, bool with_hourly
 	json_t *top = json_object();
 	for (unsigned g = 0; g < all.ngroups; g++) {
 		json_t *l = json_array();
-		redisReply *z = api_cmd(a, "ZREVRANGE %s" RSCHEMA_STATS_TOP "%s:%s 0 %d WITHSCORES", a->sbase, id,
-					all.g[g].name, TOP_MAX - 1);
-		for (size_t i = 0; z && z->type == REDIS_REPLY_ARRAY && i + 1 < z->elements; i += 2) {
+		struct statsread_top *tl = NULL;
+		int nt = a->rc ? statsread_top(a->rc, a->sbase, id, all.g[g].name, TOP_MAX, &tl, a->err,
+					       sizeof(a->err)) : -1;
+		if (nt < 0 && a->rc && a->rc->err)
+			a->rc = NULL; /* as api_cmd: the connection is gone */
+		for (int i = 0; i < nt; i++) {
 			char key[GROUP_NAME_MAX + 300];
 			json_t *d = json_object();
-			snprintf(key, sizeof(key), "%s\t%s", all.g[g].name, z->element[i]->str);
-			json_object_set_new(d, "domain", jtext(z->element[i]->str));
-			json_object_set_new(d, "count", json_integer(strtoll(z->element[i + 1]->str, NULL, 10)));
+			snprintf(key, sizeof(key), "%s\t%s", all.g[g].name, tl[i].domain);
+			json_object_set_new(d, "domain", jtext(tl[i].domain));
+			json_object_set_new(d, "count", json_integer(tl[i].count));
 			json_t *why = json_object_get(reasons, key);
 			json_object_set(d, "reason", why ? why : json_null());
+			/* "operator:AS45102 Alibaba"; null when Redis has none (an older version counted it) */
+			json_object_set_new(d, "why", tl[i].why[0] ? jtext(tl[i].why) : json_null());
 			json_array_append_new(l, d);
 		}
-		if (z)
-			freeReplyObject(z);
+		free(tl);
 		json_object_set_new(top, all.g[g].name, l);
 	}
 	json_decref(reasons);

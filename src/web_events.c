@@ -66,9 +66,15 @@ bool web_events_from_qlog(const struct qlog_rec *rec, struct web_event *e)
 		e->qname[n - 1] = 0;
 	const struct label_reason *lr = &l->reasons[0];
 	snprintf(e->group, sizeof(e->group), "%.*s", (int)strnlen(lr->group, sizeof(lr->group)), lr->group);
-	snprintf(e->reason, sizeof(e->reason), "%s:%.*s",
-		 lr->kind < LABEL_KINDS ? label_kind_names[lr->kind] : "?",
-		 (int)strnlen(lr->detail, sizeof(lr->detail)), lr->detail);
+	label_why(l, lr, e->reason, sizeof(e->reason));
+	for (unsigned i = 0; i < l->nreasons && e->nwhy < WEB_EVENT_WHYS; i++) {
+		unsigned k;
+		label_why(l, &l->reasons[i], e->why[e->nwhy], sizeof(e->why[0]));
+		for (k = 0; k < e->nwhy && strcmp(e->why[k], e->why[e->nwhy]); k++)
+			;
+		if (k == e->nwhy) /* two groups for the same reason (hosted:CN) show it once */
+			e->nwhy++;
+	}
 	snprintf(e->action, sizeof(e->action), "%s", rec->action ? rec->action : "pass");
 	snprintf(e->transport, sizeof(e->transport), "%s", rec->transport ? rec->transport : "");
 	return true;

@@ -7,9 +7,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "label.h"
 #include "qlog_ring.h"
 
 #define WEB_EVENTS_MAX 1024
+#define WEB_EVENT_WHYS 8             /* reasons of one query in the feed; the rest are left out */
 
 /* One labelled query, as text ready for JSON (web.c escapes it). */
 struct web_event {
@@ -20,7 +22,9 @@ struct web_event {
 	char name[64];               /* policy or DHCP name, "" when none */
 	char qname[256];             /* without the final dot */
 	char group[32];              /* the first reason's group */
-	char reason[128];            /* "operator:AS45102 Alibaba" */
+	char reason[128];            /* the first reason's why: "operator:AS45102 Alibaba" */
+	unsigned nwhy;               /* entries of why[] */
+	char why[WEB_EVENT_WHYS][LABEL_WHY_MAX]; /* every reason's label_why(), distinct, label order */
 	char action[16];             /* "pass", "sinkhole"... */
 	char transport[8];           /* "udp", "tcp", "dot" */
 };

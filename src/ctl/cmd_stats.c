@@ -79,6 +79,51 @@ static json_t *client_stats_json(struct ctl *c, const char *id, const redisReply
 	return o;
 }
 
+/* The top domains of id in group (max 0: all) as lines "COUNT  DOMAIN (WHY)" into b, or as
+ * {"domain", "count", "why"} objects into l when l is not NULL. */
+static void top_list(struct ctl *c, const char *id, const char *group, unsigned max, struct strbuf *b,
+		     json_t *l)
+{
+	struct statsread_top *t;
+	char err[600];
+	int n = statsread_top(c->rc, c->sbase, id, group, max, &t, err, sizeof(err));
+
+	if (n < 0)
+		die("%s", err);
+	for (int i = 0; i < n; i++) {
+		if (l) {
+			json_t *o = jobj();
+			jset(o, "domain", jstr(t[i].domain));
+			jset(o, "count", jint(t[i].count));
+			jset(o, "why", jstr(t[i].why[0] ? t[i].why : NULL));
+			jpush(l, o);
+		} else {
+			bool w = t[i].why[0];
+			sb_printf(b, "%10lld  %s%s%s%s\n", t[i].count, t[i].domain, w ? " (" : "", w ? t[i].why : "",
+				  w ? ")" : "");
+		}
+	}
+	free(t);
+}
+
+/* {"PRC": [top_list objects]} / "top in PRC:" lines for the groups of the client hash h, the
+ * first STATS_TOP_SHOWN domains of each, as the web console's device page shows them */
+#define STATS_TOP_SHOWN 10
+static void top_of_groups(struct ctl *c, const char *id, const redisReply *h, struct strbuf *b, json_t *o)
+{
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		const char *f = h->element[i]->str;
+		if (strncmp(f, "g:", 2) || strchr(f + 2, ':'))
+			continue;
+		json_t *l = o ? jarr() : NULL;
+		if (!o)
+			sb_printf(b, "top in %s:\n", f + 2);
+		top_list(c, id, f + 2, STATS_TOP_SHOWN, b, l);
+		if (l)
+			jset(o, f + 2, l);
+	}
+}
+
 static void stats_one(struct ctl *c, const char *arg)
 {
 	struct strbuf b = { 0 };
@@ -91,7 +136,10 @@ static void stats_one(struct ctl *c, const char *arg)
 	if (h->type != REDIS_REPLY_ARRAY || !h->elements)
 		die("no statistics for client '%s'", id);
 	if (c->json) {
-		emit_json(client_stats_json(c, id, h));
+		json_t *o = client_stats_json(c, id, h), *top = jobj();
+		top_of_groups(c, id, h, NULL, top);
+		jset(o, "top", top);
+		emit_json(o);
 		freeReplyObject(h);
 		return;
 	}
@@ -112,6 +160,7 @@ static void stats_one(struct ctl *c, const char *arg)
 	if (last && gmtime_r(&last, &tm))
 		strftime(t2, sizeof(t2), "%Y-%m-%d %H:%M UTC", &tm);
 	sb_printf(&b, "\nfirst seen: %s\nlast seen: %s\n", t1, t2);
+	top_of_groups(c, id, h, &b, NULL);
 	freeReplyObject(h);
 	emit_text(&b);
 }
@@ -222,26 +271,12 @@ int cmd_top(struct ctl *c, int argc, char **argv)
 		}
 	}
 	for (unsigned g = 0; g < ng; g++) {
-		redisReply *z = ctl_cmd(c, "ZREVRANGE %s" RSCHEMA_STATS_TOP "%s:%s 0 -1 WITHSCORES", c->sbase, id, groups[g]);
 		json_t *l = doc ? jarr() : NULL;
-		if (z->type != REDIS_REPLY_ARRAY)
-			die("Redis: %s" RSCHEMA_STATS_TOP "%s:%s is not a sorted set", c->sbase, id, groups[g]);
 		if (!doc)
 			sb_printf(&b, "%s%s:\n", g ? "\n" : "", groups[g]);
-		for (size_t i = 0; i + 1 < z->elements; i += 2) {
-			long long n = strtoll(z->element[i + 1]->str, NULL, 10);
-			if (l) {
-				json_t *o = jobj();
-				jset(o, "domain", jstr(z->element[i]->str));
-				jset(o, "count", jint(n));
-				jpush(l, o);
-			} else {
-				sb_printf(&b, "%10lld  %s\n", n, z->element[i]->str);
-			}
-		}
+		top_list(c, id, groups[g], 0, &b, l);
 		if (l)
 			jset(doc, groups[g], l);
-		freeReplyObject(z);
 	}
 	if (doc)
 		emit_json(doc);
@@ -271,10 +306,12 @@ static void event_out(struct ctl *c, struct strbuf *b, const redisReply *e)
 	}
 	const char *ts = reply_hget(f, "ts"), *type = reply_hget(f, "type"), *group = reply_hget(f, "group"),
 		   *dom = reply_hget(f, "domain"), *reason = reply_hget(f, "reason"),
-		   *action = reply_hget(f, "action");
+		   *action = reply_hget(f, "action"), *why = reply_hget(f, "why");
 	time_t t = (time_t)strtoll(ts ? ts : "0", NULL, 10);
 	char when[32] = "-";
 	struct tm tm;
+	if (why && why[0])
+		reason = why; /* "operator:AS45102 Alibaba" rather than the kind alone */
 	if (t && gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	sb_printf(b, "%s  %s", when, client ? client : "?");

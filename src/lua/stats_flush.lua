@@ -4,8 +4,8 @@
 -- 9 version, 10 GeoIP age (days, -1 none), 11 heartbeat TTL (s), then records:
 --   T n f1 v1 ... fn vn               total counters
 --   C id n f1 v1 ... fn vn            one client's counters
---   D id group domain count reason    a domain labelled with group
---   Q client group reason domain action ts cap    one recent labelled query
+--   D id group domain count reason why    a domain labelled with group (why: "KIND:DETAIL")
+--   Q client group reason domain action ts cap why    one recent labelled query
 -- Exactly once: a batch carries (instance, seq), and a seq already in S applied is skipped
 -- (returns 0; 1 when applied), so a batch whose reply was lost is resent unchanged. Every key
 -- shares the {stats} hash tag. The schema is docs/redis-schema.md.
@@ -50,22 +50,31 @@ while i <= #ARGV do
     end
     i = j
   elseif t == 'D' then
-    local id, g, d, c, why = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-    local top = b .. 'top:' .. id .. ':' .. g
+    local id, g, d, c = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+    local kind, why = ARGV[i + 5], ARGV[i + 6]
+    local top, whys = b .. 'top:' .. id .. ':' .. g, b .. 'why:' .. id .. ':' .. g
     redis.call('ZINCRBY', top, c, d)
-    if redis.call('ZCARD', top) > topcap then redis.call('ZREMRANGEBYRANK', top, 0, -topcap - 1) end
+    redis.call('HSET', whys, d, why)
+    if redis.call('ZCARD', top) > topcap then
+      -- the why hash holds the members of the top set only
+      local gone = redis.call('ZRANGE', top, 0, -topcap - 1)
+      redis.call('ZREMRANGEBYRANK', top, 0, -topcap - 1)
+      for k = 1, #gone, 500 do redis.call('HDEL', whys, unpack(gone, k, math.min(k + 499, #gone))) end
+    end
     redis.call('EXPIRE', top, ret)
+    redis.call('EXPIRE', whys, ret)
     local seen = b .. 'seen:' .. id .. ':' .. g
     if redis.call('SADD', seen, d) == 1 then
-      event('type', 'domain', 'client', id, 'group', g, 'domain', d, 'reason', why, 'ts', now, 'instance', inst)
+      event('type', 'domain', 'client', id, 'group', g, 'domain', d, 'reason', kind, 'why', why, 'ts', now,
+        'instance', inst)
     end
     redis.call('EXPIRE', seen, ret)
-    i = i + 6
+    i = i + 7
   elseif t == 'Q' then
     redis.call('XADD', b .. 'recent', 'MAXLEN', '~', ARGV[i + 7], '*', 'client', ARGV[i + 1],
       'group', ARGV[i + 2], 'reason', ARGV[i + 3], 'domain', ARGV[i + 4], 'action', ARGV[i + 5],
-      'ts', ARGV[i + 6], 'instance', inst)
-    i = i + 8
+      'ts', ARGV[i + 6], 'instance', inst, 'why', ARGV[i + 8])
+    i = i + 9
   else
     return redis.error_reply('jurisdns stats: bad record at ' .. i)
   end

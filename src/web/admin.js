@@ -274,7 +274,10 @@
           text: new Date(ts * 1000).toLocaleTimeString() })),
         el("td", { "data-label": "Name", class: "dom", text: String(ev.qname || ev.domain || "") }),
         el("td", { "data-label": "Group", text: String(ev.group || "") }),
-        el("td", { "data-label": "Why" }, el("code", { class: "why", text: String(ev.reason || "") })),
+        /* every reason of the query (ev.why, a list); ev.reason is the first one */
+        el("td", { "data-label": "Why", class: "whys" },
+          (Array.isArray(ev.why) && ev.why.length ? ev.why : [ev.reason || ""]).map((w) =>
+            el("code", { class: "why", text: String(w) }))),
         el("td", { "data-label": "Action", text: String(ev.action || "") }));
       body.insertBefore(row, body.firstChild);
       while (body.childNodes.length > 100) body.removeChild(body.lastChild);

@@ -215,7 +215,8 @@
     return box;
   }
 
-  /* Top domains per group: doc.top = {GROUP: [{domain, count, reason}]}. */
+  /* Top domains per group: doc.top = {GROUP: [{domain, count, reason, why}]}; why
+   * ("operator:AS45102 Alibaba") says why it was labelled, reason (the kind) is the fallback. */
   function topLists(doc) {
     const box = el("div", { class: "tops" });
     const top = doc.top || {};
@@ -229,7 +230,7 @@
         el("li", null,
           el("span", { class: "dom", text: String(t.domain) }),
           el("span", { class: "cnt", text: num(t.count) }),
-          t.reason ? el("code", { class: "why", text: String(t.reason) }) : null))));
+          (t.why || t.reason) ? el("code", { class: "why", text: String(t.why || t.reason) }) : null))));
     }
     if (!any) {
       box.appendChild(el("p", { class: "empty",

@@ -68,6 +68,10 @@ DE = "de.policy.test"
 
 C1, C2, C3 = "127.0.0.1", "127.0.0.2", "127.0.0.3"   # log, off, block PRC
 
+# why each name is labelled (src/label.c label_why): the AS with its name from the GeoIP database
+WHY = {CN: "hosted:CN", ALI: "operator:AS45102 Alibaba US Technology Co., Ltd.",
+       TUYA: "domain:tuyaeu.com"}
+
 VERSION = None
 
 
@@ -360,6 +364,33 @@ class TestCtl(StatsCase):
                                  "geo_age_days": days, "last_flush": inst[0]["last_flush"]}])
         self.assertLess(abs(inst[0]["last_flush"] - time.time()), 60)
 
+    def test_top_stats_tail_show_why(self):
+        """jurisdns-ctl top, stats CLIENT and tail show why each domain was labelled."""
+        jd = self.make_jd(stats={"interval": 60000}, start=False)
+        jd.start()
+        self.addCleanup(jd.stop)
+        for name in (ALI, ALI, CN, TUYA):
+            self.ask(jd, name, C1)
+        jd.stop()
+        text = self.ctl("top", C1)
+        self.assertRegex(text, r"(?m)^ +2  %s \(%s\)$" % (re.escape(ALI), re.escape(WHY[ALI])))
+        self.assertRegex(text, r"(?m)^ +1  %s \(domain:tuyaeu\.com\)$" % re.escape(TUYA))
+        top = json.loads(self.ctl("--json", "top", C1, "PRC"))
+        self.assertEqual(top["PRC"][0], {"domain": ALI, "count": 2, "why": WHY[ALI]})
+        self.assertEqual({d["domain"]: d["why"] for d in top["PRC"]}, {d: WHY[d] for d in (ALI, CN, TUYA)})
+        one = json.loads(self.ctl("--json", "stats", C1))
+        self.assertEqual(one["top"]["PRC"], top["PRC"])
+        text = self.ctl("stats", C1)
+        self.assertIn("top in PRC:\n", text)
+        self.assertRegex(text, r"(?m)^ +1  %s \(hosted:CN\)$" % re.escape(CN))
+        tail = self.ctl("tail")
+        self.assertIn("new domain in PRC: %s (%s)" % (ALI, WHY[ALI]), tail)
+        # a top set written without the why hash (an older version): no why, no error
+        self.r.delete(S + "why:%s:PRC" % C1)
+        top = json.loads(self.ctl("--json", "top", C1))
+        self.assertEqual({d["why"] for d in top["PRC"]}, {None})
+        self.assertRegex(self.ctl("top", C1), r"(?m)^ +2  %s$" % re.escape(ALI))
+
 
 class TestTopAndEvents(StatsCase):
 
@@ -412,7 +443,8 @@ class TestTopAndEvents(StatsCase):
             self.assertTrue(t0 - 1 <= int(f["ts"]) <= t1 + 1, f)
             want = {"type", "client", "group", "ts", "instance"}
             if f["type"] == "domain":
-                want |= {"domain", "reason"}
+                want |= {"domain", "reason", "why"}
+                self.assertEqual(f["why"], WHY[f["domain"]], f)
             self.assertEqual(set(f), want, f)
 
     def test_heartbeat(self):
@@ -460,6 +492,34 @@ class TestTopAndEvents(StatsCase):
                                 for _, f in ev),
                          [("domain", C1, ALI), ("domain", C1, CN), ("domain", C3, CN),
                           ("group", C1, ""), ("group", C3, "")])
+
+    def test_why_follows_top(self):
+        """S why:ID:GROUP says why each domain of S top:ID:GROUP was labelled (the AS with its
+        name for an operator label), has the same members when top_domains trims the top set,
+        and the same expiry; the recent stream carries it too."""
+        jd = self.make_jd(stats={"interval": 60000, "top_domains": 3, "recent": 100}, start=False)
+        jd.start()
+        self.addCleanup(jd.stop)
+        for name in (ALI, ALI, ALI, ALI, TUYA, TUYA, TUYA, CN, CN, DE):
+            self.ask(jd, name, C1)
+        jd.stop()
+        top, why = S + "top:%s:PRC" % C1, S + "why:%s:PRC" % C1
+        self.assertEqual(self.r.hgetall(why), {d: WHY[d] for d in (ALI, TUYA, CN)}, jd.read_log())
+        recent = {f["domain"]: f["why"] for _, f in self.r.xrange(S + "recent")}
+        self.assertEqual(recent, {d: WHY[d] for d in (ALI, TUYA, CN)})
+        self.assertTrue(0 < self.r.ttl(why) <= 2 * 86400)
+        self.assertLessEqual(abs(self.r.ttl(why) - self.r.ttl(top)), 1)
+        # a new daemon, more names below cn.policy.test: the least counted leave both keys
+        jd = self.make_jd(stats={"interval": 60000, "top_domains": 3}, start=False)
+        jd.start()
+        self.addCleanup(jd.stop)
+        for name in ("w1.cn.policy.test",) * 5 + ("w2.cn.policy.test",) * 6:
+            self.ask(jd, name, C1)
+        jd.stop()
+        members = set(self.r.zrange(top, 0, -1))
+        self.assertEqual(members, {ALI, "w1.cn.policy.test", "w2.cn.policy.test"})
+        self.assertEqual(self.r.hgetall(why), {ALI: WHY[ALI], "w1.cn.policy.test": "hosted:CN",
+                                               "w2.cn.policy.test": "hosted:CN"})
 
 
 class TestOutage(StatsCase):

@@ -267,6 +267,27 @@ class TestMe(WebCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(self.put_me(c, {"mode": "off"}, d["csrf"]).status_code, 200)
 
+    def test_top_domains_say_why(self):
+        """Each top domain of /api/me and /api/devices/{id} has why it was labelled, from
+        S why:ID:GROUP: the AS with its name for an operator label."""
+        jd = self.make_jd()
+        for name in (ALI, ALI, TUYA, CN):
+            self.ask(jd, name, "127.0.0.11")
+        h.wait_for(lambda: int(self.r.hget(S + "client:127.0.0.11", "queries") or 0) >= 4, 5.0,
+                   interval=0.05, what="the stats flush of 127.0.0.11")
+        want = {"PRC": {ALI: "operator:AS45102 Alibaba US Technology Co., Ltd.",
+                        TUYA: "domain:tuyaeu.com", CN: "hosted:CN"},
+                "EU": {ALI: "hosted:DE", TUYA: "hosted:DE"}}
+        self.assertEqual(self.r.hgetall(S + "why:127.0.0.11:PRC"), want["PRC"])
+        d = self.http("127.0.0.11").get("/api/me").json()
+        got = {g: {e["domain"]: e["why"] for e in l} for g, l in d["top"].items()}
+        self.assertEqual(got, want)
+        self.assertEqual(d["top"]["PRC"][0], {"domain": ALI, "count": 2, "reason": "operator",
+                                              "why": want["PRC"][ALI]})
+        c, _ = self.login("127.0.0.12")
+        dev = c.get("/api/devices/127.0.0.11").json()
+        self.assertEqual(dev["top"], d["top"])
+
 
 class TestAdmin(WebCase):
 
@@ -385,6 +406,23 @@ class TestEvents(WebCase):
             got = self.read_until(s, CN.encode())
             self.assertIn(CN.encode(), got, "SSE client %d: %r" % (i, got[-300:]))
             self.assertIn(b"data: ", got)
+
+    def test_event_has_every_why(self):
+        """An SSE event lists why for every label of the answer: ali-de.policy.test is hosted in
+        DE (EU) by AS45102 (PRC operator)."""
+        jd = self.make_jd()
+        c, _ = self.login("127.0.0.52")
+        s = self.sse("127.0.0.52", c.cookies.get("jd_session"))
+        self.assertIn(b"200", self.read_until(s, b"\r\n\r\n").split(b"\r\n", 1)[0])
+        self.ask(jd, ALI, "127.0.0.53")
+        got = self.read_until(s, b"\n\n", timeout=0.1) + self.read_until(s, ALI.encode() + b'"')
+        got += self.read_until(s, b"\n\n")
+        ev = [json.loads(l[6:]) for l in got.decode().splitlines() if l.startswith("data: ")]
+        ev = [e for e in ev if e.get("qname") == ALI]
+        self.assertEqual(len(ev), 1, got)
+        self.assertEqual(sorted(ev[0]["why"]), ["hosted:DE", "operator:AS45102 Alibaba US Technology Co., Ltd."])
+        self.assertIn(ev[0]["reason"], ev[0]["why"])
+        self.assertEqual(ev[0]["client"], "127.0.0.53")
 
 
 if __name__ == "__main__":

@@ -410,6 +410,10 @@ class WebUI(h.JDTestCase):
         self.wait(lambda d: any("live.cn.policy.test" in e.text for e in
                                 d.find_elements(By.CSS_SELECTOR, "#d-live-body tr")),
                   "the live tail showing a new labelled query")
+        live = [e for e in self.d.find_elements(By.CSS_SELECTOR, "#d-live-body tr")
+                if "live.cn.policy.test" in e.text][0]
+        self.assertEqual([c.text for c in live.find_elements(By.CSS_SELECTOR, "code.why")],
+                         ["hosted:CN"], "the live tail's why of each label")
         self.shot("admin-device")
         # the policy page writes the deny list through the same Redis path as jurisdns-ctl
         self.d.get(self.base + "/admin.html#policy")
@@ -492,24 +496,36 @@ class WebUI(h.JDTestCase):
         self.shot("index-locked")
         self.assertEqual(self.console_errors(), [])
 
+    def test_8_top_domains_say_why_with_the_operator_name(self):
+        """Each top domain shows why it was labelled as in S why:ID:GROUP: for an operator
+        label the AS with its name from the GeoIP database (text from the database: shown as
+        text)."""
+        why = "operator:AS45102 Alibaba US Technology Co., Ltd."
+        self.ask("ali-de.policy.test")
+        h.wait_for(lambda: self.r.hget(S + "why:%s:PRC" % ME, "ali-de.policy.test") == why, 5.0,
+                   interval=0.05, what="the why of ali-de.policy.test in Redis")
+        self.load_me()
+        li = '.toplist[data-group="PRC"] li'
+        self.wait(lambda d: any(e.find_element(By.CSS_SELECTOR, ".dom").text == "ali-de.policy.test"
+                                for e in d.find_elements(By.CSS_SELECTOR, li)),
+                  "ali-de.policy.test in the top PRC list")
+        shown = {e.find_element(By.CSS_SELECTOR, ".dom").text: e.find_element(By.CSS_SELECTOR, ".why").text
+                 for e in self.d.find_elements(By.CSS_SELECTOR, li)}
+        self.assertEqual(shown["ali-de.policy.test"], why)
+        for dom, w in self.r.hgetall(S + "why:%s:PRC" % ME).items():
+            if dom in shown:
+                self.assertEqual(shown[dom], w, dom)
+        self.assertEqual(self.console_errors(), [])
+
 
 class WithoutRedis(h.JDTestCase):
     """No [redis]: the page says what it needs and shows the mode and groups of the config."""
 
     def test_page_says_redis_is_needed(self):
-        tmp = h.TempDir("jd-web-ui-")
-        self.addCleanup(tmp.cleanup)
-        gpath = tmp.file("groups.conf")
-        with open(gpath, "w") as f:
-            f.write(GROUPS)
         port = h.free_port()
-        jd = WebJurisdns(upstreams=[KNOT.addr], tmp=tmp,
-                         geoip={"db": h.test_mmdb(), "check_interval": 0},
-                         labels={"groups": gpath},
-                         policy={"default_mode": "block", "block": "PRC"},
-                         web_conf={"listen": "127.0.0.1:%d" % port,
-                                   "password_file": tmp.file("web.passwd")})
-        self.addCleanup(jd.kill)
+        jd = self.daemon([KNOT], start=False, groups=GROUPS, test_geoip=True,
+                         policy={"default_mode": "block", "block": "PRC"})
+        jd.web = {"listen": "127.0.0.1:%d" % port, "password_file": jd.tmp.file("web.passwd")}
         jd.start()
         self.addCleanup(jd.stop)
         base = "http://127.0.0.1:%d" % port

@@ -1356,6 +1356,63 @@ static void test_label_reason_str(void **state)
 	assert_int_equal(small[5], 'x');
 }
 
+/* label_why: KIND:DETAIL, the AS name from the label's own addresses, control characters
+ * replaced, cut at a UTF-8 character boundary. */
+static void test_label_why(void **state)
+{
+	struct label *l;
+	struct label_reason r;
+	char buf[LABEL_WHY_MAX], small[8];
+	size_t qe = start("shop.example.com", TYPE_A, 2);
+
+	(void)state;
+	b_a(&B, 300, 192, 0, 2, 200);                /* DE, AS45102 Alibaba */
+	b_a(&B, 300, 192, 0, 2, 1);                  /* CN, AS4134 */
+	l = label_b("shop.example.com", qe);
+	int op = find_reason(l, "PRC:operator:AS45102"), ho = find_reason(l, "PRC:hosted:CN");
+	assert_true(op >= 0 && ho >= 0);
+	assert_ptr_equal(label_why(l, &l->reasons[op], buf, sizeof(buf)), buf);
+	assert_string_equal(buf, "operator:AS45102 Alibaba US Technology Co., Ltd.");
+	assert_string_equal(label_why(l, &l->reasons[ho], buf, sizeof(buf)), "hosted:CN");
+	/* without the label (or without an address in the AS): the number alone */
+	assert_string_equal(label_why(NULL, &l->reasons[op], buf, sizeof(buf)), "operator:AS45102");
+	r = l->reasons[op];
+	snprintf(r.detail, sizeof(r.detail), "AS3320");
+	assert_string_equal(label_why(l, &r, buf, sizeof(buf)), "operator:AS3320");
+	/* a name reason keeps its detail: never an AS name appended */
+	r.by_name = true;
+	snprintf(r.detail, sizeof(r.detail), "AS45102");
+	assert_string_equal(label_why(l, &r, buf, sizeof(buf)), "operator:AS45102");
+	r.kind = LABEL_DOMAIN;
+	r.by_name = true;
+	snprintf(r.detail, sizeof(r.detail), "tuyaeu.com");
+	assert_string_equal(label_why(l, &r, buf, sizeof(buf)), "domain:tuyaeu.com");
+	/* a hostile organisation: control characters become '?' */
+	snprintf(l->addrs[0].org, sizeof(l->addrs[0].org), "Evil\n\x1b[31mCorp\x7f");
+	assert_string_equal(label_why(l, &l->reasons[op], buf, sizeof(buf)), "operator:AS45102 Evil??[31mCorp?");
+	/* the longest organisation fits whole (LABEL_WHY_MAX holds the longest why) */
+	memset(l->addrs[0].org, 'o', sizeof(l->addrs[0].org) - 1);
+	l->addrs[0].org[sizeof(l->addrs[0].org) - 1] = 0;
+	label_why(l, &l->reasons[op], buf, sizeof(buf));
+	assert_int_equal(strlen(buf), strlen("operator:AS45102 ") + GEO_ORG_MAX - 1);
+	/* a cut inside a UTF-8 character drops the whole character */
+	snprintf(l->addrs[0].org, sizeof(l->addrs[0].org), "Macau \xc3\xa9\xe2\x82\xac");
+	label_why(l, &l->reasons[op], buf, sizeof("operator:AS45102 Macau \xc3"));
+	assert_string_equal(buf, "operator:AS45102 Macau ");
+	label_why(l, &l->reasons[op], buf, sizeof("operator:AS45102 Macau \xc3\xa9\xe2\x82"));
+	assert_string_equal(buf, "operator:AS45102 Macau \xc3\xa9");
+	label_why(l, &l->reasons[op], buf, sizeof(buf));
+	assert_string_equal(buf, "operator:AS45102 Macau \xc3\xa9\xe2\x82\xac");
+	/* truncated, terminated, nothing written past len */
+	memset(small, 'x', sizeof(small));
+	label_why(l, &l->reasons[ho], small, 5);
+	assert_string_equal(small, "host");
+	assert_int_equal(small[5], 'x');
+	label_why(l, &l->reasons[ho], small, 0);
+	assert_int_equal(small[0], 'h');
+	label_unref(l);
+}
+
 static void test_label_refcount(void **state)
 {
 	struct label *l;
@@ -2019,6 +2076,7 @@ int main(void)
 		cmocka_unit_test(test_label_very_many_records),
 		cmocka_unit_test(test_label_unknown_address),
 		cmocka_unit_test(test_label_reason_str),
+		cmocka_unit_test(test_label_why),
 		cmocka_unit_test(test_label_refcount),
 		cmocka_unit_test(test_label_malformed),
 		cmocka_unit_test(test_label_many_reasons),

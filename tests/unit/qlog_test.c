@@ -25,6 +25,7 @@
 #include "label.h"
 #include "qlog_ring.h"
 #include "qlog_write.h"
+#include "web_events.h"
 #include "wire.h"
 #include "dnsbuild.h"
 
@@ -1520,6 +1521,44 @@ static void test_format_utf8(void **state)
 	label_unref(l);
 }
 
+/* The live feed's record: every reason's why (the AS with its name), each text once, at most
+ * WEB_EVENT_WHYS; reason and group are the first label's. */
+static void test_web_event_whys(void **state)
+{
+	struct recbuf rb;
+	struct qlog_rec *rec = mkrec(&rb, "ali-de.policy.test");
+	struct web_event e;
+	struct label *l = mklabel(1, 1);
+	char detail[16];
+
+	(void)state;
+	set_addr(l, 0, "192.0.2.194", true, "DE", 45102, "Alibaba US Technology Co., Ltd.");
+	add_reason(l, "PRC", LABEL_OPERATOR, "AS45102");
+	add_reason(l, "EU", LABEL_HOSTED, "DE");
+	add_reason(l, "RU", LABEL_HOSTED, "DE"); /* the same text for another group: shown once */
+	rec->label = l;
+	assert_true(web_events_from_qlog(rec, &e));
+	assert_string_equal(e.qname, "ali-de.policy.test");
+	assert_string_equal(e.group, "PRC");
+	assert_string_equal(e.reason, "operator:AS45102 Alibaba US Technology Co., Ltd.");
+	assert_int_equal(e.nwhy, 2);
+	assert_string_equal(e.why[0], "operator:AS45102 Alibaba US Technology Co., Ltd.");
+	assert_string_equal(e.why[1], "hosted:DE");
+	/* more distinct reasons than the record holds: the first WEB_EVENT_WHYS */
+	for (unsigned i = l->nreasons; i < LABEL_MAX_REASONS; i++) {
+		snprintf(detail, sizeof(detail), "d%u.example", i);
+		add_reason(l, "PRC", LABEL_DOMAIN, detail);
+	}
+	assert_true(web_events_from_qlog(rec, &e));
+	assert_int_equal(e.nwhy, WEB_EVENT_WHYS);
+	assert_string_equal(e.why[WEB_EVENT_WHYS - 1], "domain:d8.example");
+	/* no group: not in the feed */
+	l->nreasons = 0;
+	memset(l->mask, 0, sizeof(l->mask));
+	assert_false(web_events_from_qlog(rec, &e));
+	label_unref(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1547,6 +1586,7 @@ int main(void)
 		cmocka_unit_test(test_hmac_rfc4231),
 		cmocka_unit_test(test_format_client_hash_unchanged),
 		cmocka_unit_test(test_format_utf8),
+		cmocka_unit_test(test_web_event_whys),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -185,6 +185,7 @@ static void test_scripts_use_the_schema_names(void **state)
 	assert_script_names(rschema_lua_stats_flush, RSCHEMA_STATS_CLIENT);
 	assert_script_names(rschema_lua_stats_flush, RSCHEMA_STATS_TOP);
 	assert_script_names(rschema_lua_stats_flush, RSCHEMA_STATS_SEEN);
+	assert_script_names(rschema_lua_stats_flush, RSCHEMA_STATS_WHY);
 	assert_script_names(rschema_lua_stats_flush, RSCHEMA_STATS_EVENTS);
 	assert_script_names(rschema_lua_stats_flush, RSCHEMA_STATS_RECENT);
 	assert_script_names(rschema_lua_stats_flush, RSCHEMA_STATS_INSTANCE);

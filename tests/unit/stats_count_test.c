@@ -113,6 +113,58 @@ static void test_client_groups_actions_and_domain(void **state)
 	free(t);
 }
 
+/* Each (client, group, domain) entry keeps label_why() of the group's first reason, with the
+ * AS name of the label's address; the recent ring that of the first reason. */
+static void test_domain_and_recent_why(void **state)
+{
+	(void)state;
+	struct stats_table *t = stats_table_new();
+	struct sockaddr_in a = v4("192.0.2.1");
+	struct label *l = calloc(1, sizeof(*l) + sizeof(struct label_addr));
+	uint8_t k[] = { LABEL_DOMAIN };
+	struct label *other = label_of("PRC", k, 1);
+	static const struct { const char *group, *detail; uint8_t kind; } rs[] = {
+		{ "PRC", "AS45102", LABEL_OPERATOR }, { "EU", "DE", LABEL_HOSTED }, { "PRC", "CN", LABEL_HOSTED },
+	};
+
+	assert_non_null(l);
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(l->reasons[i].group, sizeof(l->reasons[i].group), "%s", rs[i].group);
+		snprintf(l->reasons[i].detail, sizeof(l->reasons[i].detail), "%s", rs[i].detail);
+		l->reasons[i].kind = rs[i].kind;
+	}
+	l->nreasons = 3;
+	l->naddrs = 1;
+	l->addrs[0].known = true;
+	l->addrs[0].asn = 45102;
+	snprintf(l->addrs[0].org, sizeof(l->addrs[0].org), "Alibaba US Technology Co., Ltd.");
+	snprintf(other->reasons[0].detail, sizeof(other->reasons[0].detail), "example.cn");
+	t->keep_recent = true;
+	stats_count(t, PMODE_LOG, (struct sockaddr *)&a, NULL, l, QNAME, sizeof(QNAME), false, PACT_PASS);
+	/* the same domain labelled otherwise later in the interval: the entry keeps its first why */
+	stats_count(t, PMODE_LOG, (struct sockaddr *)&a, NULL, other, QNAME, sizeof(QNAME), true, PACT_PASS);
+	assert_int_equal(t->ndomains, 2);
+	for (unsigned i = 0; i < t->ndomains; i++) {
+		const struct stats_domain *d = &t->domains[i];
+		if (!strcmp(t->gnames[d->group], "PRC")) {
+			assert_int_equal(d->count, 2);
+			assert_int_equal(d->kind, LABEL_OPERATOR);
+			assert_string_equal(d->why, "operator:AS45102 Alibaba US Technology Co., Ltd.");
+		} else {
+			assert_string_equal(t->gnames[d->group], "EU");
+			assert_int_equal(d->count, 1);
+			assert_string_equal(d->why, "hosted:DE");
+		}
+	}
+	assert_int_equal(t->nrecent, 2);
+	assert_string_equal(t->recent[0].why, "operator:AS45102 Alibaba US Technology Co., Ltd.");
+	assert_string_equal(t->recent[1].why, "domain:example.cn");
+	assert_int_equal(t->recent[1].reason, LABEL_DOMAIN);
+	free(other);
+	free(l);
+	free(t);
+}
+
 static void test_mac_client_and_other_when_full(void **state)
 {
 	(void)state;
@@ -302,6 +354,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_off_mode_counts_totals_only),
 		cmocka_unit_test(test_client_groups_actions_and_domain),
+		cmocka_unit_test(test_domain_and_recent_why),
 		cmocka_unit_test(test_mac_client_and_other_when_full),
 		cmocka_unit_test(test_client_id_ipv6),
 		cmocka_unit_test(test_sums_merge_groups_by_name),
