@@ -202,7 +202,8 @@ static void control_qlog_event(const struct qlog_rec *rec, void *data)
 	struct control *ctl = data;
 	struct web_event e;
 
-	if (ctl->events && ctl->web && web_events_from_qlog(rec, &e))
+	if (ctl->events && ctl->web && web_events_admit(ctl->events, rec) &&
+	    web_events_from_qlog(rec, &e))
 		web_events_push(ctl->events, &e);
 }
 

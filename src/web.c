@@ -195,47 +195,12 @@ static bool web_peer(struct MHD_Connection *conn, struct addr *out)
 
 /* --- the live feed --- */
 
-static void web_sse_event(struct strbuf *b, const struct web_event *e)
-{
-	struct jw j;
-
-	sb_str(b, "data: ");
-	jw_init(&j, b);
-	jw_obj(&j);
-	jw_key(&j, "ts_ms");
-	jw_uint(&j, e->ts_ms);
-	jw_key(&j, "client");
-	jw_str(&j, e->client);
-	jw_key(&j, "ip");
-	jw_str(&j, e->ip);
-	jw_key(&j, "name");
-	jw_str(&j, e->name[0] ? e->name : NULL);
-	jw_key(&j, "qname");
-	jw_str(&j, e->qname);
-	jw_key(&j, "group");
-	jw_str(&j, e->group);
-	jw_key(&j, "reason");
-	jw_str(&j, e->reason);
-	jw_key(&j, "why");
-	jw_arr(&j);
-	for (unsigned i = 0; i < e->nwhy && i < WEB_EVENT_WHYS; i++)
-		jw_str(&j, e->why[i]);
-	jw_arr_end(&j);
-	jw_key(&j, "action");
-	jw_str(&j, e->action);
-	jw_key(&j, "transport");
-	jw_str(&j, e->transport[0] ? e->transport : NULL);
-	jw_obj_end(&j);
-	sb_str(b, "\n\n");
-}
-
-/* libmicrohttpd asks for the next bytes of the stream: block on the ring (this connection has
- * its own thread) until there is an event for this client, a keepalive is due, or the server
- * stops. */
+/* libmicrohttpd asks for the next bytes of the stream: look at the ring every tick (this
+ * connection has its own thread) until there is an event for this client, a keepalive is due,
+ * or the server stops. */
 static ssize_t web_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct web_sse *s = cls;
-	struct web_event ev[16];
 
 	(void)pos;
 	for (;;) {
@@ -248,10 +213,7 @@ static ssize_t web_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 		s->out.len = s->off = 0;
 		if (s->out.oom || atomic_load(&s->w->stopping))
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		size_t n = web_events_wait(s->w->ev, &s->seq, 1000, ev, sizeof(ev) / sizeof(*ev));
-		for (size_t i = 0; i < n; i++)
-			if (!s->client[0] || !strcmp(s->client, ev[i].client) || !strcmp(s->client, ev[i].ip))
-				web_sse_event(&s->out, &ev[i]);
+		web_events_read(s->w->ev, &s->seq, s->client, &s->out);
 		uint64_t now = web_now_ms();
 		if (!s->out.len && now - s->last_ms >= WEB_SSE_KEEPALIVE_MS)
 			sb_str(&s->out, ": keepalive\n\n");
@@ -264,6 +226,7 @@ static void web_sse_free(void *cls)
 {
 	struct web_sse *s = cls;
 
+	web_events_readers(s->w->ev, -1);
 	sb_free(&s->out);
 	free(s);
 }
@@ -278,6 +241,7 @@ static enum MHD_Result web_sse_start(const struct web_listener *l, struct MHD_Co
 	if (!s)
 		return MHD_NO;
 	s->w = l->w;
+	web_events_readers(l->w->ev, 1);
 	s->seq = web_events_last(l->w->ev);
 	s->last_ms = web_now_ms();
 	snprintf(s->client, sizeof(s->client), "%s", client);

@@ -1,7 +1,11 @@
 /* web_events.h - the console's live feed: a ring of the last WEB_EVENTS_MAX labelled queries,
  * pushed by the control thread's query-log drain and read by the web threads that stream
- * /api/events. A mutex and a condition variable; a reader that falls behind by more than the
- * ring loses the oldest records, never blocks the writer. */
+ * /api/events. Its cost does not grow with the DNS load: nothing is made while no stream is
+ * open, at most WEB_EVENTS_RATE records a second enter the ring (the feed is then a sample; the
+ * query log has every query), each record is rendered as SSE text once at push, and a reader
+ * wakes every WEB_EVENTS_TICK_MS to copy at most WEB_EVENTS_BATCH records (the newest) rather
+ * than on every push. A reader that falls behind loses the oldest records, never blocks the
+ * writer. */
 #ifndef JD_WEB_EVENTS_H
 #define JD_WEB_EVENTS_H
 
@@ -9,8 +13,12 @@
 #include <stdint.h>
 #include "label.h"
 #include "qlog_ring.h"
+#include "util.h"
 
 #define WEB_EVENTS_MAX 1024
+#define WEB_EVENTS_RATE 1000         /* records a second into the ring, at most */
+#define WEB_EVENTS_TICK_MS 200       /* how often a reader looks */
+#define WEB_EVENTS_BATCH 64          /* records a reader takes per look, at most */
 #define WEB_EVENT_WHYS 8             /* reasons of one query in the feed; the rest are left out */
 
 /* One labelled query, as text ready for JSON (web.c escapes it). */
@@ -36,17 +44,22 @@ struct web_events *web_events_new(void);
 /* Free it (NULL is fine); no reader or writer may use it any more. */
 void web_events_free(struct web_events *r);
 
+/* A stream opens (+1) or closes (-1). */
+void web_events_readers(struct web_events *r, int delta);
+/* Is rec for the feed now: a stream is open, rec is labelled, and the rate allows? For the one
+ * writer, before it makes the event. */
+bool web_events_admit(struct web_events *r, const struct qlog_rec *rec);
 /* Fill e from a query-log record. Returns false (e untouched) when the record names no group:
  * only labelled queries are shown. */
 bool web_events_from_qlog(const struct qlog_rec *rec, struct web_event *e);
-/* Append e (its seq is set here) and wake the readers. */
+/* Append e, rendered as one SSE "data:" event (its seq is set here). */
 void web_events_push(struct web_events *r, const struct web_event *e);
 /* The sequence number of the newest record (0: none yet): a new reader starts after it. */
 uint64_t web_events_last(struct web_events *r);
-/* Copy up to max records newer than *seq into out, oldest first, waiting up to timeout_ms for
- * one; *seq moves to the last one copied. Returns the count (0: timed out or woken). */
-size_t web_events_wait(struct web_events *r, uint64_t *seq, int timeout_ms, struct web_event *out,
-		       size_t max);
+/* Wait WEB_EVENTS_TICK_MS (less when woken), then append to out the SSE text of the records
+ * newer than *seq whose client id or address is client ("" = every record), oldest first, at
+ * most WEB_EVENTS_BATCH of the newest; *seq moves past them. Returns the count appended. */
+size_t web_events_read(struct web_events *r, uint64_t *seq, const char *client, struct strbuf *out);
 /* Wake every waiting reader now (the server is stopping). */
 void web_events_wake(struct web_events *r);
 

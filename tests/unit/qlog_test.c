@@ -1559,6 +1559,63 @@ static void test_web_event_whys(void **state)
 	label_unref(l);
 }
 
+/* The feed's ring: nothing is admitted without a reader or beyond WEB_EVENTS_RATE a second; a
+ * record is read back as its SSE text, filtered by client; a reader far behind gets the newest
+ * WEB_EVENTS_BATCH. */
+static void test_web_events_ring(void **state)
+{
+	struct recbuf rb;
+	struct qlog_rec *rec = mkrec(&rb, "cn.policy.test");
+	struct label *l = mklabel(1, 1);
+	struct web_events *r = web_events_new();
+	struct web_event e;
+	struct strbuf out = { 0 };
+	uint64_t seq = 0;
+	unsigned admitted = 0;
+
+	(void)state;
+	assert_non_null(r);
+	set_addr(l, 0, "192.0.2.10", true, "CN", 4134, "Chinanet");
+	add_reason(l, "PRC", LABEL_HOSTED, "CN");
+	rec->label = l;
+	rec->ts_ms = 1000000;
+	assert_false(web_events_admit(r, rec)); /* no stream open: not even made */
+	web_events_readers(r, 1);
+	for (unsigned i = 0; i < 3 * WEB_EVENTS_RATE; i++)
+		admitted += web_events_admit(r, rec);
+	assert_int_equal(admitted, WEB_EVENTS_RATE);
+	rec->ts_ms += 1000; /* the next second */
+	assert_true(web_events_admit(r, rec));
+	assert_true(web_events_from_qlog(rec, &e));
+	web_events_push(r, &e);
+	assert_int_equal(web_events_read(r, &seq, "", &out), 1);
+	assert_int_equal(seq, 1);
+	assert_non_null(strstr(out.s, "data: {\"ts_ms\":"));
+	assert_non_null(strstr(out.s, "\"why\":[\"hosted:CN\"]"));
+	assert_int_equal(out.s[out.len - 1], '\n');
+	assert_int_equal(out.s[out.len - 2], '\n');
+	sb_free(&out);
+	/* another device's stream sees nothing of it */
+	seq = 0;
+	assert_int_equal(web_events_read(r, &seq, "192.0.2.99", &out), 0);
+	assert_int_equal(seq, 1);
+	/* far behind: the newest WEB_EVENTS_BATCH */
+	for (unsigned i = 0; i < 3 * WEB_EVENTS_BATCH; i++)
+		web_events_push(r, &e);
+	seq = 1;
+	assert_int_equal(web_events_read(r, &seq, "", &out), WEB_EVENTS_BATCH);
+	assert_int_equal(seq, web_events_last(r));
+	sb_free(&out);
+	/* an unlabelled record is never admitted */
+	l->nreasons = 0;
+	memset(l->mask, 0, sizeof(l->mask));
+	rec->ts_ms += 1000;
+	assert_false(web_events_admit(r, rec));
+	web_events_readers(r, -1);
+	web_events_free(r);
+	label_unref(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1587,6 +1644,7 @@ int main(void)
 		cmocka_unit_test(test_format_client_hash_unchanged),
 		cmocka_unit_test(test_format_utf8),
 		cmocka_unit_test(test_web_event_whys),
+		cmocka_unit_test(test_web_events_ring),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
