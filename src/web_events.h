@@ -16,9 +16,9 @@
 #include "util.h"
 
 #define WEB_EVENTS_MAX 1024
-#define WEB_EVENTS_RATE 1000         /* records a second into the ring, at most */
+#define WEB_EVENTS_RATE 500          /* records a second into the ring, at most */
 #define WEB_EVENTS_TICK_MS 200       /* how often a reader looks */
-#define WEB_EVENTS_BATCH 64          /* records a reader takes per look, at most */
+#define WEB_EVENTS_BATCH 25          /* records a reader takes per look, at most */
 #define WEB_EVENT_WHYS 8             /* reasons of one query in the feed; the rest are left out */
 
 /* One labelled query, as text ready for JSON (web.c escapes it). */
