@@ -9,6 +9,9 @@
 
 #define ENTRY_OVERHEAD 64                /* hash slot and allocator overhead, roughly */
 
+/* Entries are the resolver's memory: a new field goes into padding or is weighed (64-bit) */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct cache_entry) == 104, "cache_entry grew");
+
 struct cache {
 	struct cache_entry **buckets;
 	size_t nbuckets;                 /* power of two */
@@ -265,7 +268,8 @@ void cache_get_stats(const struct cache *c, struct cache_stats *st)
 size_t cache_write_answer(const struct cache_entry *e, const struct dns_query *q, uint64_t now_ms,
 			  size_t max_len, uint16_t our_udp_size, uint8_t *out)
 {
-	size_t tl = e->ede ? strlen(e->ede_text) : 0;
+	const char *text = e->ede && e->ede_text < EDE_TEXTS ? wire_ede_text[e->ede_text] : "";
+	size_t tl = strlen(text);
 	size_t opt = q->edns ? 11 + (e->ede ? 6 + tl : 0) : 0, len = e->len;
 	uint16_t arcount = e->arcount, flags;
 	uint32_t age = (uint32_t)((now_ms - e->stored_ms) / 1000);
@@ -298,7 +302,7 @@ size_t cache_write_answer(const struct cache_entry *e, const struct dns_query *q
 		size_t o = len;
 		len += wire_write_opt(out + len, our_udp_size, e->rcode, q->edns_do);
 		if (e->ede)
-			len = wire_add_ede(out, o, len, e->ede, e->ede_text, tl);
+			len = wire_add_ede(out, o, len, e->ede, text, tl);
 		wr16(out + 10, (uint16_t)(arcount + 1));
 	}
 	return len;

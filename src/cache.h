@@ -23,8 +23,8 @@ struct cache_entry {
 	uint16_t question_end;
 	uint16_t nttl;
 	int rcode;                        /* with extended bits */
-	uint16_t ede;                     /* an Extended DNS Error of a failure made here, or 0 */
-	const char *ede_text;             /* its static text */
+	uint16_t ede;                     /* an Extended DNS Error of a failure made here, or 0 ... */
+	uint8_t ede_text;                 /* ... and its text: wire_ede_text[] (both in padding) */
 	struct label *label;              /* jurisdiction label, one reference; NULL = none */
 	uint8_t *wire;
 	const uint16_t *ttl_off;

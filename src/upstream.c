@@ -599,10 +599,10 @@ static void uquery_fail(struct worker *w, struct uquery *uq, bool timed_out)
 		abort(); /* we just wrote it */
 	if (timed_out) {
 		a.ede = EDE_NO_REACHABLE_AUTHORITY;
-		a.ede_text = "no upstream answered in time";
+		a.ede_text = EDE_TEXT_TIMEOUT;
 	} else {
 		a.ede = EDE_NETWORK_ERROR;
-		a.ede_text = uq->cert_refused ? "upstream TLS certificate refused" : "no upstream reachable";
+		a.ede_text = uq->cert_refused ? EDE_TEXT_CERT : EDE_TEXT_UNREACHABLE;
 	}
 	uquery_finish(w, uq, pkt, len, &a, NULL);
 }

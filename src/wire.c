@@ -262,6 +262,12 @@ size_t wire_write_opt(uint8_t *out, uint16_t udp_size, int rcode, bool edns_do)
 	return 11;
 }
 
+const char *const wire_ede_text[EDE_TEXTS] = {
+	[EDE_TEXT_TIMEOUT] = "no upstream answered in time",
+	[EDE_TEXT_UNREACHABLE] = "no upstream reachable",
+	[EDE_TEXT_CERT] = "upstream TLS certificate refused",
+};
+
 size_t wire_add_ede(uint8_t *out, size_t opt, size_t len, uint16_t code, const char *text, size_t tl)
 {
 	wr16(out + len, 15); /* EDNS option: Extended DNS Error */

@@ -100,9 +100,9 @@ struct dns_answer {
 	uint16_t soa_ttl_off;            /* offset of that SOA's TTL field */
 	uint16_t nttl;                   /* entries in ttl_off */
 	/* set by the resolver, never parsed: the Extended DNS Error (RFC 8914) that goes with a
-	 * failure made here (0: none) and its static text */
+	 * failure made here (0: none) and its text (an index into wire_ede_text) */
 	uint16_t ede;
-	const char *ede_text;
+	uint8_t ede_text;
 };
 
 /* Validate an upstream answer: well-formed to the last byte, QR=1, one question equal (case-
@@ -131,6 +131,9 @@ size_t wire_add_ede(uint8_t *out, size_t opt, size_t len, uint16_t code, const c
 /* Extended DNS Errors of resolution failures (RFC 8914 4.23, 4.24) */
 #define EDE_NO_REACHABLE_AUTHORITY 22
 #define EDE_NETWORK_ERROR 23
+/* Their texts, by index (a byte in every cache entry rather than a pointer) */
+enum { EDE_TEXT_TIMEOUT, EDE_TEXT_UNREACHABLE, EDE_TEXT_CERT, EDE_TEXTS };
+extern const char *const wire_ede_text[EDE_TEXTS];
 
 /* The one case fold of DNS names (RFC 4343): 'A'..'Z' -> 'a'..'z', every other byte itself. So
  * length octets (0..63) are never changed and "\x03abc" never equals "\x23abc", as |0x20 would. */
