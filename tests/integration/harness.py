@@ -11,6 +11,11 @@ Only the standard library and dnspython (Debian's python3-dnspython) are used.
 - TestCA, Dnsdist: a CA and certificates made with the openssl command; dnsdist with DoT and DoH
   frontends in front of a plain backend (an encrypted upstream that no one here wrote).
 
+- LoggedProcess: the base of Knot, RedisServer, Dnsdist and Jurisdns (log file, bounded
+  readiness loop, stop by PID).
+- start_knot()/stop_knot(), make_daemon(), JDTestCase.daemon()/tls_daemon(),
+  ClassDaemonTestCase: the set-up the test modules share (see README.md, "Shared set-up").
+
 Every process started here is stopped by its PID; every wait is bounded.
 
 Environment:
@@ -62,35 +67,47 @@ def _first_existing(*paths):
     return paths[-1]
 
 
-def jurisdns_bin():
-    if os.environ.get("JURISDNS_BIN"):
-        return os.environ["JURISDNS_BIN"]
+def _tree_path(env_dir, *parts):
+    """$env_dir/parts when that variable is set and the path exists, else <repo>/parts."""
     cands = []
-    if os.environ.get("abs_top_builddir"):
-        cands.append(os.path.join(os.environ["abs_top_builddir"], "src", "jurisdns"))
-    cands.append(os.path.join(REPO, "src", "jurisdns"))
+    if os.environ.get(env_dir):
+        cands.append(os.path.join(os.environ[env_dir], *parts))
+    cands.append(os.path.join(REPO, *parts))
     return _first_existing(*cands)
+
+
+def _built(override, *parts):
+    """$override when set, else the build dir's (or the repo's) parts."""
+    return os.environ.get(override) or _tree_path("abs_top_builddir", *parts)
+
+
+def jurisdns_bin():
+    return _built("JURISDNS_BIN", "src", "jurisdns")
 
 
 def ctl_bin():
-    if os.environ.get("JURISDNS_CTL"):
-        return os.environ["JURISDNS_CTL"]
-    cands = []
-    if os.environ.get("abs_top_builddir"):
-        cands.append(os.path.join(os.environ["abs_top_builddir"], "src", "jurisdns-ctl"))
-    cands.append(os.path.join(REPO, "src", "jurisdns-ctl"))
-    return _first_existing(*cands)
+    return _built("JURISDNS_CTL", "src", "jurisdns-ctl")
 
 
 def zone_dir():
-    cands = []
-    if os.environ.get("abs_top_srcdir"):
-        cands.append(os.path.join(os.environ["abs_top_srcdir"], "tests", "zones"))
-    cands.append(os.path.join(REPO, "tests", "zones"))
-    return _first_existing(*cands)
+    return _tree_path("abs_top_srcdir", "tests", "zones")
 
 
 KNOTD = os.environ.get("KNOTD", "/usr/sbin/knotd")
+
+# knotd's extra zones of the policy tests: tests/zones/policy.zone (policy.test.: cn.policy.test
+# is "PRC hosted:CN", ali-de.policy.test "PRC operator:AS45102", de.policy.test has no label)
+# and tests/zones/tuyaeu.zone (tuyaeu.com., a vendor cloud domain)
+POLICY_ZONES = [("policy.test.", os.path.join(zone_dir(), "policy.zone")),
+                ("tuyaeu.com.", os.path.join(zone_dir(), "tuyaeu.zone"))]
+
+# the policy tests' own PRC group: AS4134 (CHINANET, 192.0.2.0/26 in the GeoIP fixture) is
+# deliberately not listed, so a CN address of it is "hosted:CN" only and 192.0.2.192/26 (DE,
+# AS45102) is "operator:AS45102" only
+PRC_GROUPS = ("[jurisdiction PRC]\n"
+              "countries = CN HK MO\n"
+              "asns = 45102\n"
+              "domains = tuyaeu.com\n")
 
 
 def shipped_groups():
@@ -111,6 +128,24 @@ def require_binary(testcase_cls=None):
 def require_knotd():
     if not (os.path.isfile(KNOTD) and os.access(KNOTD, os.X_OK)):
         raise RuntimeError("knotd not found at %s (apt-get install knot, or set KNOTD)" % KNOTD)
+
+
+def require_redis():
+    """python3-redis and redis-server ($REDIS_SERVER), else RuntimeError (for setUpModule)."""
+    import importlib.util
+    if importlib.util.find_spec("redis") is None:   # python3-redis: only these tests need it
+        raise RuntimeError("python3-redis is missing (apt-get install python3-redis)")
+    if not (os.path.isfile(REDIS_SERVER) and os.access(REDIS_SERVER, os.X_OK)):
+        raise RuntimeError("redis-server not found at %s (apt-get install redis-server, or set "
+                           "REDIS_SERVER)" % REDIS_SERVER)
+
+
+def require_ctl():
+    """The path of jurisdns-ctl, else RuntimeError (for setUpModule)."""
+    c = ctl_bin()
+    if not (os.path.isfile(c) and os.access(c, os.X_OK)):
+        raise RuntimeError("jurisdns-ctl not built at %s (make src/jurisdns-ctl)" % c)
+    return c
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,15 +201,49 @@ class TempDir:
 
 
 def wait_for(cond, timeout, interval=0.02, what="condition"):
-    """Poll cond() until it returns a true value; bounded by timeout seconds."""
+    """Poll cond() until it returns a true value; bounded by timeout seconds. what names the
+    condition in the failure (a callable: called then, so that it can show the state)."""
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
         if v:
             return v
         if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+            raise AssertionError("timed out after %.1fs waiting for %s"
+                                 % (timeout, what() if callable(what) else what))
         time.sleep(interval)
+
+
+def write_file(path, text):
+    """Write text to path (making its directory); returns path."""
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def http_raw(port, request, timeout=3.0, host="127.0.0.1"):
+    """Send the raw bytes of one HTTP request; return all bytes until the server closes."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        for _ in range(1000):  # bounded: the server closes after one response
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def port_open(port, host="127.0.0.1"):
+    """True when a TCP connection to host:port is accepted (within 0.2 s)."""
+    try:
+        socket.create_connection((host, port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def stop_process(proc, timeout=5.0):
@@ -196,9 +265,96 @@ def stop_process(proc, timeout=5.0):
         return proc.returncode, True
 
 
+class LoggedProcess:
+    """A process we started, its stdout+stderr in the file .log, stopped by its PID (SIGTERM,
+    bounded wait, SIGKILL). Subclasses set .log and start it with _spawn()."""
+
+    proc = None
+    log = None
+    _logf = None
+
+    def _spawn(self, argv, mode="ab"):
+        self._logf = open(self.log, mode)
+        self.proc = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        return self.proc
+
+    def _wait_up(self, name, probe, timeout, what, interval=0.05, on_timeout=None):
+        """Poll probe() (an exception counts as "not yet") until it is true, bounded by timeout.
+        RuntimeError with the log when the process exits first or the time runs out (then it is
+        stopped, with on_timeout when given)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s:\n%s" % (name, self.proc.returncode,
+                                                               self.read_log()))
+            try:
+                if probe():
+                    return self
+            except Exception:
+                pass
+            if time.monotonic() >= deadline:
+                log = self.read_log()
+                (on_timeout or self.stop)()
+                raise RuntimeError("%s did not %s within %.0fs:\n%s" % (name, what, timeout, log))
+            time.sleep(interval)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _close_log(self):
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+
+    def _terminate(self, timeout=5.0):
+        """Stop the process by PID and close its log: (exit code, killed); (None, False) when
+        none was running."""
+        proc, self.proc = self.proc, None
+        try:
+            return stop_process(proc, timeout) if proc is not None else (None, False)
+        finally:
+            self._close_log()
+
+    def stop(self):
+        self._terminate(5.0)
+
+
 # --------------------------------------------------------------------------------------------
 # client helpers
 # --------------------------------------------------------------------------------------------
+
+def edns_query(qname, qtype="A", edns=True, **kw):
+    """make_query() with EDNS (version 0) unless edns is False."""
+    if edns:
+        kw.setdefault("edns", 0)
+    return make_query(qname, qtype, **kw)
+
+
+def ask_from(jd, qname, qtype="A", source="127.0.0.1", transport="udp", timeout=3.0, edns=True,
+             **kw):
+    """(query, response) of an edns_query() to the daemon jd from the source address."""
+    q = edns_query(qname, qtype, edns=edns, **kw)
+    if transport == "udp":
+        return q, udp(q, jd.port, source=source, timeout=timeout)
+    return q, tcp(q, jd.port, source=source, timeout=timeout)
+
+
+_fresh_n = [0]
+
+
+def fresh_name(prefix, suffix):
+    """A name nobody asked before (a cache miss of its own): PREFIX<n>-<time>.SUFFIX."""
+    _fresh_n[0] += 1
+    return "%s%d-%d.%s" % (prefix, _fresh_n[0], time.monotonic_ns() % 1000000, suffix)
+
 
 def make_query(qname, qtype="A", *, rd=True, cd=False, ad=False, edns=None, payload=1232,
                do=False, options=None, qid=None):
@@ -346,6 +502,16 @@ def header_flags(wire):
     return struct.unpack("!H", wire[2:4])[0]
 
 
+# the owner and mailbox of the SOA record jurisdns writes into the answers it makes up
+SYNTH_SOA_MNAME = dns.name.from_text("jurisdns.invalid.")
+SYNTH_SOA_RNAME = dns.name.from_text("nobody.invalid.")
+
+
+def ede_of(r):
+    """[(code, text)] of a response's Extended DNS Error options."""
+    return [(o.code, o.text) for o in r.options if isinstance(o, dns.edns.EDEOption)]
+
+
 # --------------------------------------------------------------------------------------------
 # knotd
 # --------------------------------------------------------------------------------------------
@@ -353,7 +519,7 @@ def header_flags(wire):
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
 
 
-class RedisServer:
+class RedisServer(LoggedProcess):
     """redis-server on a unix socket in its own directory (no TCP port, no persistence), run in
     the foreground and stopped by its PID. start() again after stop()/kill() gives an EMPTY
     server on the same socket path."""
@@ -365,8 +531,6 @@ class RedisServer:
         self.log = os.path.join(self.dir, "redis.log")
         self.args = list(args)
         self.password = password
-        self.proc = None
-        self._logf = None
 
     @property
     def address(self):
@@ -380,49 +544,20 @@ class RedisServer:
                            **kw)
 
     def start(self, timeout=10.0):
-        self._logf = open(self.log, "ab")
         argv = [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
                 "--save", "", "--appendonly", "no", "--dir", self.dir] + self.args
         if self.password and "--requirepass" not in self.args:
             argv += ["--requirepass", self.password]
-        self.proc = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        import redis
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("redis-server exited with %s:\n%s"
-                                   % (self.proc.returncode, self.read_log()))
-            c = self.client(socket_timeout=0.3)
-            try:
-                if c.ping():
-                    return self
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                    redis.exceptions.BusyLoadingError, OSError):
-                pass
-            finally:
-                c.close()
-            if time.monotonic() >= deadline:
-                self.kill()
-                raise RuntimeError("redis-server did not answer PING within %.0fs:\n%s"
-                                   % (timeout, self.read_log()))
-            time.sleep(0.02)
+        self._spawn(argv)
+        return self._wait_up("redis-server", self._pong, timeout, "answer PING", interval=0.02,
+                             on_timeout=self.kill)
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def read_log(self):
+    def _pong(self):
+        c = self.client(socket_timeout=0.3)
         try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def _closed(self):
-        self.proc = None
-        if self._logf:
-            self._logf.close()
-            self._logf = None
+            return c.ping()
+        finally:
+            c.close()
 
     def kill(self):
         """SIGKILL by PID: no goodbye to the clients, the socket file stays behind."""
@@ -433,12 +568,8 @@ class RedisServer:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-            self._closed()
-
-    def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc, timeout=5)
-            self._closed()
+            self.proc = None
+            self._close_log()
 
 
 
@@ -477,7 +608,7 @@ class RedisTestCase(unittest.TestCase):
         self.r.flushall()
 
 
-class Knot:
+class Knot(LoggedProcess):
     """knotd serving example.test. from tests/zones/test.zone on 127.0.0.1:port."""
 
     def __init__(self, tmp=None, zone_file=None, extra_zones=()):
@@ -492,7 +623,6 @@ class Knot:
         self.extra_zones = [(o if o.endswith(".") else o + ".", f) for o, f in extra_zones]
         self.conf = os.path.join(self.dir, "knot.conf")
         self.log = os.path.join(self.dir, "knotd.log")
-        self.proc = None
 
     def _write_conf(self):
         # The zone file is copied so that knotd never writes into the source tree.
@@ -531,47 +661,18 @@ class Knot:
 
     def start(self, timeout=10.0):
         self._write_conf()
-        self._logf = open(self.log, "wb")
-        self.proc = subprocess.Popen([KNOTD, "-c", self.conf], stdout=self._logf,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        q = make_query(ZONE_ORIGIN, "SOA", rd=False)
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("knotd exited with %s:\n%s" % (self.proc.returncode,
-                                                                   self.read_log()))
-            try:
-                r = udp(q, self.port, timeout=0.2)
-                if r.rcode() == dns.rcode.NOERROR and r.answer and self._extra_zones_loaded():
-                    return self
-            except Exception:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("knotd did not answer the SOA query within %.0fs:\n%s"
-                           % (timeout, self.read_log()))
+        self._spawn([KNOTD, "-c", self.conf], mode="wb")
+        return self._wait_up("knotd", self._zones_loaded, timeout, "answer the SOA queries")
 
-    def _extra_zones_loaded(self):
-        for origin, _ in self.extra_zones:
-            try:
-                r = udp(make_query(origin, "SOA", rd=False), self.port, timeout=0.2)
-            except Exception:
-                return False
+    def _zones_loaded(self):
+        for origin in [ZONE_ORIGIN] + [o for o, _ in self.extra_zones]:
+            r = udp(make_query(origin, "SOA", rd=False), self.port, timeout=0.2)
             if r.rcode() != dns.rcode.NOERROR or not r.answer:
                 return False
         return True
 
-    def read_log(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
     def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc, timeout=5)
-            self.proc = None
-            self._logf.close()
+        self._terminate(5.0)
         if self._own_tmp:
             self.tmp.cleanup()
 
@@ -1053,7 +1154,7 @@ def require_dnsdist():
         raise RuntimeError("dnsdist not found at %s (apt-get install dnsdist, or set DNSDIST)" % DNSDIST_BIN)
 
 
-class Dnsdist:
+class Dnsdist(LoggedProcess):
     """dnsdist (1.7: --supervised, Lua config with -C) on 127.0.0.1 in front of one backend.
 
     backend: "IP:PORT" of a plain DNS server (Knot, FakeUpstream). tls: a list of (cert, key)
@@ -1075,8 +1176,6 @@ class Dnsdist:
         self.web_key = "jd-test-key"
         self.conf = tmp.file("dnsdist-%d.conf" % self.port)
         self.log = tmp.file("dnsdist-%d.log" % self.port)
-        self.proc = None
-        self._logf = None
 
     def config(self):
         lua = ['setSecurityPollSuffix("")',         # no query to the outside world
@@ -1096,25 +1195,14 @@ class Dnsdist:
     def start(self, timeout=10.0):
         with open(self.conf, "w") as f:
             f.write(self.config())
-        self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([DNSDIST_BIN, "--supervised", "--disable-syslog", "-C", self.conf],
-                                     stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        q = make_query("dnsdist.ready.probe.", "A")
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("dnsdist exited with %s:\n%s" % (self.proc.returncode, self.read_log()))
-            try:
-                udp(q, self.port, timeout=0.2)
-                for p in self.tls_ports + self.doh_ports:
-                    tcp_connect(p, timeout=0.2).close()
-                return self
-            except Exception:
-                pass
-            if time.monotonic() >= deadline:
-                self.stop()
-                raise RuntimeError("dnsdist did not come up within %.0fs:\n%s" % (timeout, self.read_log()))
-            time.sleep(0.05)
+        self._spawn([DNSDIST_BIN, "--supervised", "--disable-syslog", "-C", self.conf])
+        return self._wait_up("dnsdist", self._listening, timeout, "come up")
+
+    def _listening(self):
+        udp(make_query("dnsdist.ready.probe.", "A"), self.port, timeout=0.2)
+        for p in self.tls_ports + self.doh_ports:
+            tcp_connect(p, timeout=0.2).close()
+        return True
 
     def stats(self):
         """The web API's /api/v1/servers/localhost (frontends, servers, statistics) as a dict."""
@@ -1124,21 +1212,6 @@ class Dnsdist:
                                      headers={"X-API-Key": self.web_key})
         with urllib.request.urlopen(req, timeout=3) as r:
             return json.loads(r.read().decode())
-
-    def read_log(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc, timeout=5)
-            self.proc = None
-        if self._logf:
-            self._logf.close()
-            self._logf = None
 
     @property
     def tls_addrs(self):
@@ -1153,17 +1226,20 @@ class Dnsdist:
 # the daemon
 # --------------------------------------------------------------------------------------------
 
-class Jurisdns:
+class Jurisdns(LoggedProcess):
     """The daemon under test.
 
     server/upstream/cache: dicts of key -> value (or list of values for repeatable keys) that go
     into the generated config file. listen defaults to one 127.0.0.1 port; workers to 1 (the
     cache and the in-flight table are per worker, so counting tests need one worker).
+    redis/stats/web: the [redis], [stats] and [web] sections (None = left out), kept as the
+    attributes .redis, .stats, .web (change them, then reload()).
     """
 
     def __init__(self, upstreams=(), server=None, upstream=None, cache=None, extra_args=(),
                  config_text=None, tmp=None, use_config=True, host="127.0.0.1", geoip=None,
-                 labels=None, log=None, policy=None, clients=None):
+                 labels=None, log=None, policy=None, clients=None, redis=None, stats=None,
+                 web=None):
         self.bin = require_binary()
         self._own_tmp = tmp is None
         self.tmp = tmp or TempDir("jd-daemon-")
@@ -1184,13 +1260,13 @@ class Jurisdns:
         # [policy] (None = left out) and [client X] sections: a list of (address or CIDR, dict)
         self.policy = dict(policy) if policy is not None else None
         self.clients = [(a, dict(kv)) for a, kv in (clients or [])]
+        self.redis, self.stats, self.web = [dict(s) if s is not None else None
+                                            for s in (redis, stats, web)]
         self.extra_args = list(extra_args)
         self.config_text = config_text
         self.use_config = use_config
         self.conf = self.tmp.file("jurisdns-%d.conf" % self.port)
         self.log = self.tmp.file("jurisdns-%d.log" % self.port)
-        self.proc = None
-        self._logf = None
 
     @staticmethod
     def render(sections):
@@ -1213,7 +1289,8 @@ class Jurisdns:
                             ("cache", self.cache or None), ("geoip", self.geoip),
                             ("labels", self.labels), ("log", self.logsec),
                             ("policy", self.policy)]
-                           + [("client %s" % a, kv) for a, kv in self.clients])
+                           + [("client %s" % a, kv) for a, kv in self.clients]
+                           + [("redis", self.redis), ("stats", self.stats), ("web", self.web)])
 
     def write_config(self, text=None):
         with open(self.conf, "w") as f:
@@ -1229,22 +1306,10 @@ class Jurisdns:
     def start(self, timeout=10.0, wait=True):
         if self.use_config:
             self.write_config()
-        self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdout=self._logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self._spawn(self.argv())
         if wait:
             self.wait_ready(timeout)
         return self
-
-    def read_log(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, timeout=10.0, port=None, host=None):
         """Ready = the daemon answers over UDP. The probe is an opcode STATUS message, which must
@@ -1287,17 +1352,26 @@ class Jurisdns:
         self.write_config(text)
         self.proc.send_signal(signal.SIGHUP)
 
+    def wait_log(self, text, count=1, timeout=3.0):
+        """Wait (bounded) until text occurs at least count times in the daemon's own log."""
+        return wait_for(lambda: self.read_log().count(text) >= count, timeout, interval=0.05,
+                        what="%r (x%d) in the daemon log:\n%s" % (text, count, self.read_log()))
+
+    def hup_and_wait(self, text=None, rewrite=True):
+        """SIGHUP (after rewriting the config from text or the attributes, unless rewrite is
+        False) and wait for the next 'reloaded' line, which ends the reload."""
+        n = self.read_log().count("reloaded ")
+        if rewrite:
+            self.write_config(text)
+        self.proc.send_signal(signal.SIGHUP)
+        self.wait_log("reloaded ", n + 1)
+
     def stop(self, timeout=5.0):
         """SIGTERM; returns the exit code. Raises AssertionError when it did not exit 0 in time
         (after killing it)."""
         if self.proc is None:
             return None
-        proc = self.proc
-        self.proc = None
-        rc, killed = stop_process(proc, timeout)
-        if self._logf:
-            self._logf.close()
-            self._logf = None
+        rc, killed = self._terminate(timeout)
         if killed:
             raise AssertionError("jurisdns did not exit within %.0fs of SIGTERM; log:\n%s"
                                  % (timeout, self.read_log()))
@@ -1307,12 +1381,7 @@ class Jurisdns:
         return rc
 
     def kill(self):
-        if self.proc is not None:
-            stop_process(self.proc, timeout=2)
-            self.proc = None
-        if self._logf:
-            self._logf.close()
-            self._logf = None
+        self._terminate(2.0)
 
     def cleanup(self):
         try:
@@ -1340,13 +1409,7 @@ def run_cli(args, timeout=10.0, input_=None):
 def test_mmdb():
     """The test GeoIP database built by `make check` from tests/data/geo-fixture.txt: $TEST_MMDB,
     else $abs_top_builddir/tests/data/test.mmdb, else <repo>/tests/data/test.mmdb."""
-    if os.environ.get("TEST_MMDB"):
-        return os.environ["TEST_MMDB"]
-    cands = []
-    if os.environ.get("abs_top_builddir"):
-        cands.append(os.path.join(os.environ["abs_top_builddir"], "tests", "data", "test.mmdb"))
-    cands.append(os.path.join(REPO, "tests", "data", "test.mmdb"))
-    return _first_existing(*cands)
+    return _built("TEST_MMDB", "tests", "data", "test.mmdb")
 
 
 def require_test_mmdb():
@@ -1358,11 +1421,7 @@ def require_test_mmdb():
 
 
 def data_dir():
-    cands = []
-    if os.environ.get("abs_top_srcdir"):
-        cands.append(os.path.join(os.environ["abs_top_srcdir"], "tests", "data"))
-    cands.append(os.path.join(REPO, "tests", "data"))
-    return _first_existing(*cands)
+    return _tree_path("abs_top_srcdir", "tests", "data")
 
 
 def make_test_mmdb(fixture, out, timeout=60.0):
@@ -1417,6 +1476,26 @@ def wait_jsonl(path, n, timeout=3.0, what=None):
     return box[0]
 
 
+def wait_log_lines(path, n=1, timeout=3.0, **match):
+    """Wait (bounded) until the query log at path has n lines whose fields equal match (e.g.
+    qname="a.example", qtype="A"); return those lines."""
+    box = [[]]
+
+    def cond():
+        box[0] = [l for l in read_jsonl(path) if all(l.get(k) == v for k, v in match.items())]
+        return len(box[0]) >= n
+
+    wait_for(cond, timeout, interval=0.05,
+             what=lambda: "%d query-log line(s) with %r in %s (have: %r)"
+             % (n, match, path, read_jsonl(path)[-5:]))
+    return box[0]
+
+
+def real_lines(lines):
+    """Query-log lines without the harness's readiness probes."""
+    return [l for l in lines if l["qname"] != "ready.probe"]
+
+
 class _CountingResult(unittest.TextTestResult):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -1445,7 +1524,52 @@ def main():
 
 
 # --------------------------------------------------------------------------------------------
-# unittest base class
+# the set-up of a module or class: knotd, a daemon with the test GeoIP database and groups
+# --------------------------------------------------------------------------------------------
+
+def start_knot(extra_zones=(), test_geoip=True):
+    """For setUpModule: check for the daemon (and, with test_geoip, the test GeoIP database),
+    then start a knotd serving example.test. and extra_zones; stop it with stop_knot()."""
+    require_binary()
+    if test_geoip:
+        require_test_mmdb()
+    return Knot(extra_zones=extra_zones).start()
+
+
+def stop_knot(knot):
+    """For tearDownModule: stop knot when it was started."""
+    if knot is not None:
+        knot.stop()
+
+
+def make_daemon(tmp, upstreams=(), groups=None, test_geoip=False, query_log=None, cls=None,
+                **kw):
+    """A Jurisdns (or cls) in tmp, not started; kw are Jurisdns keywords. upstreams: addresses
+    or objects with .addr (Knot, FakeUpstream). groups: the text of a groups file, written to
+    tmp/groups.conf for [labels] groups (jd.groups is its path). test_geoip: [geoip] db = the
+    test database, check_interval = 0. query_log: None = no query log, else its mode ("" = the
+    default): [log] query_log = tmp/query.log (jd.qlog) merged with kw's log."""
+    if groups is not None:
+        kw["labels"] = dict(kw.get("labels") or {},
+                            groups=write_file(tmp.file("groups.conf"), groups))
+    if test_geoip:
+        kw.setdefault("geoip", {"db": test_mmdb(), "check_interval": 0})
+    qlog = tmp.file("query.log")
+    if query_log is not None:
+        log = {"query_log": qlog}
+        if query_log:
+            log["query_log_mode"] = query_log
+        log.update(kw.get("log") or {})
+        kw["log"] = log
+    jd = (cls or Jurisdns)(upstreams=[u.addr if hasattr(u, "addr") else u for u in upstreams],
+                           tmp=tmp, **kw)
+    jd.qlog = qlog
+    jd.groups = jd.labels.get("groups")
+    return jd
+
+
+# --------------------------------------------------------------------------------------------
+# unittest base classes
 # --------------------------------------------------------------------------------------------
 
 class JDTestCase(unittest.TestCase):
@@ -1456,16 +1580,63 @@ class JDTestCase(unittest.TestCase):
         self.addCleanup(f.stop)
         return f
 
-    def daemon(self, upstreams=(), start=True, **kw):
-        tmp = TempDir()
-        self.addCleanup(tmp.cleanup)
-        d = Jurisdns(upstreams=[u.addr if hasattr(u, "addr") else u for u in upstreams],
-                     tmp=tmp, **kw)
+    def daemon(self, upstreams=(), start=True, tmp=None, **kw):
+        """A daemon for this test (make_daemon keywords) in tmp, else in a temp dir of its own;
+        the test's cleanup stops it (asserting exit 0) and kills what is left."""
+        if tmp is None:
+            tmp = TempDir()
+            self.addCleanup(tmp.cleanup)
+        d = make_daemon(tmp, upstreams, **kw)
         self.addCleanup(d.kill)     # runs after stop() below: a no-op when stop() worked
         if start:
             d.start()
             self.addCleanup(d.stop)
         return d
+
+    def tls_daemon(self, listen_key, server=None, start=True, **kw):
+        """A daemon (self.daemon keywords) with an encrypted listener: [server] listen_key
+        (tls_listen, https_listen) on a free port (d.tls_port) with its certificates made in
+        d.tls_dir. Started, it is ready once that port accepts connections."""
+        tmp = TempDir("jd-tls-")
+        self.addCleanup(tmp.cleanup)
+        port = free_port()
+        srv = {listen_key: "127.0.0.1:%d" % port, "tls_dir": tmp.file("tls")}
+        srv.update(server or {})
+        d = self.daemon(server=srv, start=start, tmp=tmp, **kw)
+        d.tls_port = port
+        d.tls_dir = srv["tls_dir"]
+        if start:
+            wait_for(lambda: port_open(port), 5, what="the %s port; log:\n%s"
+                     % (listen_key, d.read_log()))
+        return d
+
+    @classmethod
+    def start_class_daemon(cls, **kw):
+        """For setUpClass: one daemon (make_daemon keywords) as cls.jd in the temp dir cls.tmp,
+        cls.qlog its query log; when it does not start it is killed and cls.tmp removed."""
+        cls.tmp = TempDir()
+        cls.jd = make_daemon(cls.tmp, **kw)
+        cls.qlog = cls.jd.qlog
+        try:
+            cls.jd.start()
+        except BaseException:
+            cls.jd.kill()
+            cls.tmp.cleanup()
+            raise
+        return cls.jd
+
+    @classmethod
+    def stop_class_daemon(cls):
+        """For tearDownClass: stop cls.jd (asserting exit 0), kill what is left, remove cls.tmp."""
+        try:
+            cls.jd.stop()
+        finally:
+            cls.jd.kill()
+            cls.tmp.cleanup()
+
+    def assertAlive(self, jd=None):
+        jd = jd or self.jd
+        self.assertTrue(jd.alive(), "jurisdns died earlier; log:\n" + jd.read_log())
 
     def assertResponseTo(self, r, q, rcode=dns.rcode.NOERROR):
         """Common checks: QR, ID, question echoed exactly, rcode, RA."""
@@ -1477,6 +1648,31 @@ class JDTestCase(unittest.TestCase):
         self.assertEqual(r.question[0].rdtype, q.question[0].rdtype)
         self.assertEqual(dns.rcode.to_text(r.rcode()), dns.rcode.to_text(rcode),
                          "unexpected rcode in:\n%s" % r)
+
+
+class ClassDaemonTestCase(JDTestCase):
+    """One daemon for the whole class, made from daemon_args() (make_daemon keywords) as cls.jd
+    in cls.tmp (cls.qlog its query log); every test first checks that it is still alive."""
+
+    @classmethod
+    def daemon_args(cls):
+        return {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_class_daemon(**cls.daemon_args())
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.stop_class_daemon()
+        finally:
+            super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.assertAlive()
 
 
 class KnotDaemonTestCase(JDTestCase):
@@ -1517,7 +1713,7 @@ class KnotDaemonTestCase(JDTestCase):
         cls._teardown()
 
     def setUp(self):
-        self.assertTrue(self.jd.alive(), "jurisdns died earlier; log:\n" + self.jd.read_log())
+        self.assertAlive()
 
     @property
     def port(self):

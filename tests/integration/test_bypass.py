@@ -40,28 +40,12 @@ EDE_FILTERED = 17
 
 
 def setUpModule():
-    if redis is None:
-        raise RuntimeError("python3-redis is missing (apt-get install python3-redis)")
-    if not (os.path.isfile(h.REDIS_SERVER) and os.access(h.REDIS_SERVER, os.X_OK)):
-        raise RuntimeError("redis-server not found at %s" % h.REDIS_SERVER)
+    h.require_redis()
     h.require_binary()
     h.require_test_mmdb()
 
 
-class StatsJurisdns(h.Jurisdns):
-    """The daemon with [redis] and [stats] sections."""
-
-    def __init__(self, *a, redis_conf=None, stats_conf=None, **kw):
-        super().__init__(*a, **kw)
-        self.redis = dict(redis_conf or {})
-        self.stats = dict(stats_conf or {})
-
-    def config(self):
-        return super().config() + self.render([("redis", self.redis), ("stats", self.stats)])
-
-
-def ede_of(r):
-    return [(o.code, o.text) for o in r.options if isinstance(o, dns.edns.EDEOption)]
+ede_of = h.ede_of
 
 
 class Bypass(h.RedisTestCase, h.JDTestCase):
@@ -81,19 +65,14 @@ class Bypass(h.RedisTestCase, h.JDTestCase):
 
     def test_bypass_log_stats_ctl_report_block(self):
         up = self.fake(address=US_GOOGLE)
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        qlog = tmp.file("query.log")
-        jd = StatsJurisdns(upstreams=[up.addr], tmp=tmp,
-                           geoip={"db": h.test_mmdb(), "check_interval": 0},
-                           labels={"groups": h.shipped_groups()},
-                           log={"query_log": qlog, "query_log_mode": "all"},
-                           policy={"default_mode": "log", "action": "sinkhole"},
-                           clients=[(C3, {"mode": "block", "block": "bypass"}),
-                                    (C4, {"mode": "block", "block": "PRC, bypass"})],
-                           redis_conf={"address": self.redis.address, "snapshot": "", "refresh": 0},
-                           stats_conf={"instance": "t1", "interval": 60000, "retention_days": 2})
-        self.addCleanup(jd.kill)
+        jd = self.daemon([up], start=False, test_geoip=True, query_log="all",
+                         labels={"groups": h.shipped_groups()},
+                         policy={"default_mode": "log", "action": "sinkhole"},
+                         clients=[(C3, {"mode": "block", "block": "bypass"}),
+                                  (C4, {"mode": "block", "block": "PRC, bypass"})],
+                         redis={"address": self.redis.address, "snapshot": "", "refresh": 0},
+                         stats={"instance": "t1", "interval": 60000, "retention_days": 2})
+        tmp, qlog = jd.tmp, jd.qlog
         jd.start()
 
         # C1, log mode: three resolver names (the answers pass), one ordinary name

@@ -51,30 +51,16 @@ SINK, OPER, HOSTED, DOMAIN, STRIP = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.
 
 def setUpModule():
     global KNOT
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
 def lines_for(path, qname, n=1, client="127.0.0.1", timeout=3.0):
     """Wait until the log at path has n lines for qname (type A) from client; return them."""
-    box = []
-
-    def cond():
-        box[:] = [[l for l in h.read_jsonl(path) if l["qname"] == qname and l["qtype"] == "A"
-                   and l["client"] == client]]
-        return len(box[0]) >= n
-
-    h.wait_for(cond, timeout, interval=0.05,
-               what="%d query-log line(s) for %s in %s (have: %r)"
-               % (n, qname, path, h.read_jsonl(path)[-5:]))
-    return box[0]
+    return h.wait_log_lines(path, n, timeout, qname=qname, qtype="A", client=client)
 
 
 def ask(jd, qname, source="127.0.0.1", qtype="A"):
@@ -82,41 +68,21 @@ def ask(jd, qname, source="127.0.0.1", qtype="A"):
     return q, h.udp(q, jd.port, source=source)
 
 
-def ede_of(r):
-    return [(o.code, o.text) for o in r.options if isinstance(o, dns.edns.EDEOption)]
+ede_of = h.ede_of
 
 
-class CdnLabels(h.JDTestCase):
+class CdnLabels(h.ClassDaemonTestCase):
     """One daemon for the class: log mode for 127.0.0.1, block-mode clients by source address."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = h.TempDir()
-        cls.qlog = cls.tmp.file("query.log")
-        cls.jd = h.Jurisdns(
-            upstreams=[KNOT.addr], tmp=cls.tmp,
-            geoip={"db": h.test_mmdb(), "check_interval": 0},
-            log={"query_log": cls.qlog, "query_log_mode": "all"},
-            policy={"default_mode": "log", "block": "PRC"},
-            clients=[(SINK, {"mode": "block"}),
-                     (OPER, {"mode": "block", "block": "PRC:operator"}),
-                     (HOSTED, {"mode": "block", "block": "PRC:hosted"}),
-                     (DOMAIN, {"mode": "block", "block": "PRC:domain"}),
-                     (STRIP, {"mode": "block", "action": "strip"})])
-        try:
-            cls.jd.start()
-        except BaseException:
-            cls.jd.kill()
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.jd.stop()
-        finally:
-            cls.jd.kill()
-            cls.tmp.cleanup()
+    def daemon_args(cls):
+        return dict(upstreams=[KNOT], test_geoip=True, query_log="all",
+                    policy={"default_mode": "log", "block": "PRC"},
+                    clients=[(SINK, {"mode": "block"}),
+                             (OPER, {"mode": "block", "block": "PRC:operator"}),
+                             (HOSTED, {"mode": "block", "block": "PRC:hosted"}),
+                             (DOMAIN, {"mode": "block", "block": "PRC:domain"}),
+                             (STRIP, {"mode": "block", "action": "strip"})])
 
     def labels(self, qname, n=1):
         return lines_for(self.qlog, qname, n)[n - 1]["labels"]

@@ -32,12 +32,8 @@ B = "jurisdns:{policy}:"
 S = "jurisdns:{stats}:"
 CAM = "127.0.0.3"
 
-GROUPS = ("[jurisdiction PRC]\n"
-          "countries = CN HK MO\n"
-          "asns = 45102\n"
-          "domains = tuyaeu.com\n")
-ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
-         ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
+GROUPS = h.PRC_GROUPS
+ZONES = h.POLICY_ZONES
 KNOT = None
 
 # README's first example: a device named in the file
@@ -47,39 +43,16 @@ FILE_CLIENTS = [(CAM, {"name": "kitchen-camera", "mode": "block", "block": "PRC"
 
 def setUpModule():
     global KNOT
-    if redis is None:
-        raise RuntimeError("python3-redis is missing (apt-get install python3-redis)")
-    if not (os.path.isfile(h.REDIS_SERVER) and os.access(h.REDIS_SERVER, os.X_OK)):
-        raise RuntimeError("redis-server not found at %s" % h.REDIS_SERVER)
-    if not (os.path.isfile(CTL) and os.access(CTL, os.X_OK)):
-        raise RuntimeError("jurisdns-ctl not built at %s (make src/jurisdns-ctl)" % CTL)
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    h.require_redis()
+    h.require_ctl()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-class StatsJurisdns(h.Jurisdns):
-    """The daemon with [redis] and [stats] sections."""
-
-    def __init__(self, *a, redis_conf=None, stats_conf=None, **kw):
-        super().__init__(*a, **kw)
-        self.redis = dict(redis_conf or {})
-        self.stats = dict(stats_conf or {})
-
-    def config(self):
-        return super().config() + self.render([("redis", self.redis), ("stats", self.stats)])
+write = h.write_file
 
 
 class CtlCase(h.RedisTestCase, h.JDTestCase):
@@ -216,18 +189,11 @@ class WithDaemon(CtlCase):
     """The names the daemon's statistics are shown with, from the daemon's own config."""
 
     def test_stats_top_report_show_file_names(self):
-        jtmp = h.TempDir()
-        self.addCleanup(jtmp.cleanup)
-        jd = StatsJurisdns(upstreams=[KNOT.addr], tmp=jtmp,
-                           geoip={"db": h.test_mmdb(), "check_interval": 0},
-                           labels={"groups": self.groups}, policy={"default_mode": "log"},
-                           clients=FILE_CLIENTS,
-                           redis_conf={"address": self.redis.address, "snapshot": "",
-                                       "refresh": 0, "timeout": 1000},
-                           stats_conf={"instance": "t1", "interval": 60000, "retention_days": 2})
-        self.addCleanup(jd.kill)
-        jd.start()
-        self.addCleanup(jd.stop)
+        jd = self.daemon([KNOT], test_geoip=True, labels={"groups": self.groups},
+                         policy={"default_mode": "log"}, clients=FILE_CLIENTS,
+                         redis={"address": self.redis.address, "snapshot": "", "refresh": 0,
+                                "timeout": 1000},
+                         stats={"instance": "t1", "interval": 60000, "retention_days": 2})
         for name in ("cn.policy.test", "cn.policy.test", "de.policy.test"):
             h.udp(h.make_query(name, "A"), jd.port, source=CAM, timeout=2.0)
         jd.stop()                                     # the last flush writes the counts

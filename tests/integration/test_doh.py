@@ -42,17 +42,6 @@ KDIG = shutil.which("kdig")
 CT = "application/dns-message"
 
 
-class StatsJurisdns(h.Jurisdns):
-    """With a [stats] section (metrics_listen)."""
-
-    def __init__(self, *a, stats=None, **kw):
-        super().__init__(*a, **kw)
-        self.stats = dict(stats)
-
-    def config(self):
-        return super().config() + self.render([("stats", self.stats)])
-
-
 def b64(wire):
     return base64.urlsafe_b64encode(wire).rstrip(b"=").decode()
 
@@ -115,31 +104,10 @@ class DoH(h.JDTestCase):
         h.require_binary()
 
     def doh_daemon(self, server=None, stats=None, upstreams=(), **kw):
-        tmp = h.TempDir("jd-doh-")
-        self.addCleanup(tmp.cleanup)
-        port = h.free_port()
-        srv = {"https_listen": "127.0.0.1:%d" % port, "tls_dir": tmp.file("tls")}
-        srv.update(server or {})
-        if stats is None:
-            d = self.daemon(upstreams=upstreams, server=srv, **kw)
-        else:
-            d = StatsJurisdns(upstreams=[u.addr for u in upstreams], server=srv, stats=stats,
-                              tmp=tmp, **kw)
-            self.addCleanup(d.kill)
-            d.start()
-            self.addCleanup(d.stop)
-        d.https_port = port
-        d.url = "https://127.0.0.1:%d" % port
-        h.wait_for(lambda: self._connects(port), 5, what="the DoH port")
+        d = self.tls_daemon("https_listen", server, upstreams=upstreams, stats=stats, **kw)
+        d.https_port = d.tls_port
+        d.url = "https://127.0.0.1:%d" % d.tls_port
         return d
-
-    @staticmethod
-    def _connects(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
 
     def test_get_and_post_answer_as_udp_with_cache_control(self):
         up = self.fake(ttl=300, neg_ttl=120)
@@ -255,6 +223,7 @@ class DoH(h.JDTestCase):
         self.assertRegex(text, r'(dohpath|key7)="/dns-query\{\?dns\}"')  # key7: dohpath
         self.assertEqual(up.count(qname="_dns.resolver.arpa."), 0)
         h.query("u.example.", "A", port=d.port)
+        h.wait_log_lines(qlog, qname="u.example")   # the last one: the lines before it are in
         lines = h.wait_jsonl(qlog, 4)
         by = {l["qname"]: l["transport"] for l in lines}
         self.assertEqual(by["k.example"], "doh")

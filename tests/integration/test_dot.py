@@ -74,27 +74,10 @@ def kdig(port, *args):
 
 class DoTDaemon(h.JDTestCase):
     def dot_daemon(self, server=None, start=True, **kw):
-        tmp = h.TempDir("jd-dot-")
-        self.addCleanup(tmp.cleanup)
-        tls_port = h.free_port()
-        srv = {"tls_listen": "127.0.0.1:%d" % tls_port, "tls_dir": tmp.file("tls")}
-        srv.update(server or {})
-        d = self.daemon(server=srv, start=start, **kw)
-        d.tls_port = tls_port
-        d.tls_dir = tmp.file("tls")
+        d = self.tls_daemon("tls_listen", server, start=start, **kw)
         if not start:
-            self.addCleanup(d.stop)
-            return d
-        h.wait_for(lambda: self._connects(tls_port), 5, what="the DoT port")
+            self.addCleanup(d.stop)     # the test starts it
         return d
-
-    @staticmethod
-    def _connects(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
 
     def pin_from_log(self, d):
         m = re.search(r"SPKI pin \(sha256, base64\) (\S+)", d.read_log())
@@ -125,7 +108,7 @@ class SelfSigned(DoTDaemon):
         # the same certificate on the next start
         d.stop()
         d.start()
-        h.wait_for(lambda: self._connects(d.tls_port), 5, what="the DoT port")
+        h.wait_for(lambda: h.port_open(d.tls_port), 5, what="the DoT port")
         self.assertEqual(re.findall(r"SPKI pin \(sha256, base64\) (\S+)", d.read_log())[-1], pin)
         r = kdig(d.tls_port, "+tls-pin=" + pin, "c.example.", "A")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -209,7 +192,7 @@ class SelfSigned(DoTDaemon):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertFalse(os.path.exists(d.tls_dir))
         d.start()
-        h.wait_for(lambda: self._connects(d.tls_port), 5, what="the DoT port")
+        h.wait_for(lambda: h.port_open(d.tls_port), 5, what="the DoT port")
         r = h.query("_dns.resolver.arpa.", "SVCB", port=d.port)
         self.assertEqual(len(r.answer), 1, r)
         rd = list(r.answer[0])[0]

@@ -14,7 +14,6 @@ import ipaddress
 import os
 import re
 import shutil
-import signal
 import sys
 import time
 
@@ -56,51 +55,38 @@ def prc(*reasons):
 
 def setUpModule():
     global KNOT
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
-def wait_log(jd, text, count=1, timeout=3.0):
-    """Wait until text occurs at least count times in the daemon's own log (stdout+stderr)."""
-    return h.wait_for(lambda: jd.read_log().count(text) >= count, timeout, interval=0.05,
-                      what="%r (x%d) in the daemon log:\n%s" % (text, count, jd.read_log()))
+wait_log = h.Jurisdns.wait_log            # wait_log(jd, text, count=1, timeout=3.0)
+real_lines = h.real_lines
 
 
 def hup_and_wait(jd):
-    """SIGHUP and wait for the 'reloaded' line that ends the reload."""
-    n = jd.read_log().count("reloaded ")
-    jd.signal(signal.SIGHUP)
-    wait_log(jd, "reloaded ", n + 1)
-
-
-def real_lines(lines):
-    """Query-log lines without the harness's readiness probes."""
-    return [l for l in lines if l["qname"] != "ready.probe"]
+    """SIGHUP (the config file as it is) and wait for the 'reloaded' line that ends the reload."""
+    jd.hup_and_wait(rewrite=False)
 
 
 def lines_for(path, qname, qtype="A", n=1, timeout=3.0):
     """Wait until the log at path has n lines for qname/qtype; return those lines."""
-    box = []
-
-    def cond():
-        box[:] = [[l for l in h.read_jsonl(path) if l["qname"] == qname and l["qtype"] == qtype]]
-        return len(box[0]) >= n
-
-    h.wait_for(cond, timeout, interval=0.05,
-               what="%d query-log line(s) for %s %s in %s (have: %r)"
-               % (n, qname, qtype, path, h.read_jsonl(path)[-5:]))
-    return box[0]
+    return h.wait_log_lines(path, n, timeout, qname=qname, qtype=qtype)
 
 
 class LabelLogMixin:
     """Helpers shared by the test classes (self.qlog is the query-log path)."""
+
+    def logging_daemon(self, upstreams=None, mode="all", **kw):
+        """A started daemon (self.daemon keywords) forwarding to knotd unless upstreams says
+        otherwise, with the test GeoIP database unless geoip is given, and a query log of that
+        mode (self.qlog)."""
+        kw.setdefault("test_geoip", "geoip" not in kw)
+        jd = self.daemon(upstreams or [KNOT], query_log=mode, **kw)
+        self.qlog = jd.qlog
+        return jd
 
     def check_line(self, line):
         """Format checks every line must pass."""
@@ -136,33 +122,12 @@ class LabelLogMixin:
         return line
 
 
-class Labels(LabelLogMixin, h.JDTestCase):
+class Labels(LabelLogMixin, h.ClassDaemonTestCase):
     """One daemon for the class, logging every query (query_log_mode = all) to a file."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = h.TempDir()
-        cls.qlog = cls.tmp.file("query.log")
-        cls.jd = h.Jurisdns(upstreams=[KNOT.addr], tmp=cls.tmp,
-                            geoip={"db": h.test_mmdb(), "check_interval": 0},
-                            log={"query_log": cls.qlog, "query_log_mode": "all"})
-        try:
-            cls.jd.start()
-        except BaseException:
-            cls.jd.kill()
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.jd.stop()
-        finally:
-            cls.jd.kill()
-            cls.tmp.cleanup()
-
-    def setUp(self):
-        self.assertTrue(self.jd.alive(), "jurisdns died earlier; log:\n" + self.jd.read_log())
+    def daemon_args(cls):
+        return dict(upstreams=[KNOT], test_geoip=True, query_log="all")
 
     # --- reasons ----------------------------------------------------------------------------
 
@@ -487,12 +452,7 @@ class Modes(LabelLogMixin, h.JDTestCase):
         up = self.fake()
         up.set_mode("sf.labels.test.", "servfail")
         up.set_mode("to.labels.test.", "silent")
-        jd = self.daemon([up], start=False, geoip={"db": h.test_mmdb(), "check_interval": 0},
-                         log={"query_log_mode": "all"}, upstream={"timeout": 300})
-        self.qlog = jd.tmp.file("query.log")
-        jd.logsec["query_log"] = self.qlog
-        jd.start()
-        self.addCleanup(jd.stop)
+        jd = self.logging_daemon([up], upstream={"timeout": 300})
         self.assertEqual(jd.q("sf.labels.test.").rcode(), dns.rcode.SERVFAIL)
         self.assertEqual(jd.q("to.labels.test.", timeout=5).rcode(), dns.rcode.SERVFAIL)
         # an upstream SERVFAIL is not an answer to pass on: the daemon's own SERVFAIL (after
@@ -509,13 +469,7 @@ class Modes(LabelLogMixin, h.JDTestCase):
 class Reopen(LabelLogMixin, h.JDTestCase):
 
     def test_sighup_reopens_the_log(self):
-        jd = self.daemon([KNOT.addr], start=False, geoip={"db": h.test_mmdb(),
-                                                          "check_interval": 0},
-                         log={"query_log_mode": "labelled"})
-        self.qlog = jd.tmp.file("query.log")
-        jd.logsec["query_log"] = self.qlog
-        jd.start()
-        self.addCleanup(jd.stop)
+        jd = self.logging_daemon(mode="labelled")
         jd.q("cn.labels.test.")
         lines_for(self.qlog, "cn.labels.test")
         rotated = self.qlog + ".1"
@@ -557,15 +511,8 @@ class GeoReload(LabelLogMixin, h.JDTestCase):
         return h.make_test_mmdb(fx, self.tmp.file("modified.mmdb"))
 
     def start(self, check_interval):
-        jd = self.daemon([KNOT.addr], start=False,
-                         geoip={"db": self.db, "check_interval": check_interval},
-                         log={"query_log_mode": "all"})
-        self.qlog = jd.tmp.file("query.log")
-        jd.logsec["query_log"] = self.qlog
-        jd.start()
-        self.addCleanup(jd.stop)
-        self.jd = jd
-        return jd
+        self.jd = self.logging_daemon(geoip={"db": self.db, "check_interval": check_interval})
+        return self.jd
 
     def fresh(self, zone="fresh"):
         """A name nobody asked before (a cache miss): its line."""
@@ -711,24 +658,14 @@ class GeoCli(h.JDTestCase):
 class Groups(LabelLogMixin, h.JDTestCase):
     """[labels] groups = a file of our own; SIGHUP reloads it."""
 
-    def write_groups(self, path, text):
-        with open(path, "w") as f:
-            f.write(text)
+    write_groups = staticmethod(h.write_file)
 
     def test_custom_groups_and_reload(self):
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        gpath = tmp.file("groups.conf")
         # every group has an ASN: see test_group_without_asns_starts
-        self.write_groups(gpath, "[jurisdiction EU]\ncountries = DE\nasns = 64496\n"
-                                 "[jurisdiction CLOUD]\nasns = AS3320\ndomains = tuyaeu.com\n")
-        jd = self.daemon([KNOT.addr], start=False,
-                         geoip={"db": h.test_mmdb(), "check_interval": 0},
-                         labels={"groups": gpath}, log={"query_log_mode": "labelled"})
-        self.qlog = jd.tmp.file("query.log")
-        jd.logsec["query_log"] = self.qlog
-        jd.start()
-        self.addCleanup(jd.stop)
+        jd = self.logging_daemon(mode="labelled",
+                                 groups="[jurisdiction EU]\ncountries = DE\nasns = 64496\n"
+                                        "[jurisdiction CLOUD]\nasns = AS3320\ndomains = tuyaeu.com\n")
+        gpath = jd.groups
         jd.q("a1.tuyaeu.com.")
         l = self.logged("a1.tuyaeu.com")[0]
         self.assertEqual(l["labels"], [{"group": "CLOUD", "reason": "domain:tuyaeu.com"},
@@ -745,17 +682,9 @@ class Groups(LabelLogMixin, h.JDTestCase):
                          ["a1.tuyaeu.com", "n1.freshcn.labels.test"])
 
     def test_broken_groups_on_reload_keeps_the_old(self):
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        gpath = tmp.file("groups.conf")
-        self.write_groups(gpath, "[jurisdiction EU]\ncountries = DE\nasns = 64496\n")
-        jd = self.daemon([KNOT.addr], start=False,
-                         geoip={"db": h.test_mmdb(), "check_interval": 0},
-                         labels={"groups": gpath}, log={"query_log_mode": "labelled"})
-        self.qlog = jd.tmp.file("query.log")
-        jd.logsec["query_log"] = self.qlog
-        jd.start()
-        self.addCleanup(jd.stop)
+        jd = self.logging_daemon(mode="labelled",
+                                 groups="[jurisdiction EU]\ncountries = DE\nasns = 64496\n")
+        gpath = jd.groups
         self.write_groups(gpath, "[jurisdiction EU]\ncountries = CN\nbogus_key = 1\n")
         hup_and_wait(jd)
         self.assertIn(gpath, jd.read_log())
@@ -766,17 +695,7 @@ class Groups(LabelLogMixin, h.JDTestCase):
 
     def test_group_without_asns_starts(self):
         # a group with countries only (no asns key) is valid per zones/jurisdictions.conf
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        gpath = tmp.file("groups.conf")
-        self.write_groups(gpath, "[jurisdiction EU]\ncountries = DE\n")
-        jd = self.daemon([KNOT.addr], start=False,
-                         geoip={"db": h.test_mmdb(), "check_interval": 0},
-                         labels={"groups": gpath}, log={"query_log_mode": "labelled"})
-        self.qlog = jd.tmp.file("query.log")
-        jd.logsec["query_log"] = self.qlog
-        jd.start()
-        self.addCleanup(jd.stop)
+        jd = self.logging_daemon(mode="labelled", groups="[jurisdiction EU]\ncountries = DE\n")
         jd.q("de.labels.test.")
         l = self.logged("de.labels.test")[0]
         self.assertEqual(l["labels"], [{"group": "EU", "reason": "hosted:DE"}])

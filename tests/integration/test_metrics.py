@@ -39,25 +39,9 @@ HIST = "jurisdns_answer_duration_seconds"
 RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other")
 
 
-class MetricsJurisdns(h.Jurisdns):
-    def __init__(self, *a, stats=None, **kw):
-        super().__init__(*a, **kw)
-        self.stats = dict(stats or {})
-
-    def config(self):
-        return super().config() + self.render([("stats", self.stats)])
-
-
 def http(port, request, timeout=3.0):
     """Send a raw request; return (status line, headers dict, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(request)
-        data = b""
-        for _ in range(1000):  # bounded: the server closes after one response
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = h.http_raw(port, request, timeout)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = dict(l.split(": ", 1) for l in lines[1:])
@@ -163,7 +147,7 @@ class Metrics(h.JDTestCase):
         with open(gpath, "w") as f:
             f.write(GROUPS)
         self.mport = h.free_port()
-        self.jd = MetricsJurisdns(
+        self.jd = h.Jurisdns(
             upstreams=[KNOT.addr], tmp=tmp, geoip={"db": h.test_mmdb()}, labels={"groups": gpath},
             clients=[("127.0.0.3", {"mode": "block", "block": "PRC"})],
             server={"deny": "127.0.0.4/32"},
@@ -303,9 +287,9 @@ class LabelEscaping(h.JDTestCase):
         tmp = h.TempDir()
         self.addCleanup(tmp.cleanup)
         mport = h.free_port()
-        jd = MetricsJurisdns(upstreams=[KNOT.addr], tmp=tmp,
-                             stats={"metrics_listen": "127.0.0.1:%d" % mport, "interval": 100,
-                                    "instance": self.NAME})
+        jd = h.Jurisdns(upstreams=[KNOT.addr], tmp=tmp,
+                        stats={"metrics_listen": "127.0.0.1:%d" % mport, "interval": 100,
+                               "instance": self.NAME})
         self.addCleanup(jd.kill)
         jd.start()
         self.addCleanup(jd.stop)
@@ -332,15 +316,9 @@ class UpstreamMetrics(h.JDTestCase):
             cache={"size": self.CACHE})
 
     def daemon(self, upstreams, **kw):
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        d = MetricsJurisdns(upstreams=[u.addr for u in upstreams], tmp=tmp,
-                            stats={"metrics_listen": "127.0.0.1:%d" % self.mport, "interval": 100,
-                                   "instance": "metrics-test"}, **kw)
-        self.addCleanup(d.kill)
-        d.start()
-        self.addCleanup(d.stop)
-        return d
+        return super().daemon(upstreams, stats={"metrics_listen": "127.0.0.1:%d" % self.mport,
+                                                "interval": 100, "instance": "metrics-test"},
+                              **kw)
 
     def ask(self, name, rcode=dns.rcode.NOERROR):
         q = h.make_query(name, "A")

@@ -31,16 +31,9 @@ import dns.rdatatype
 import harness as h
 
 KNOT = None
-ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
-         ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
+ZONES = h.POLICY_ZONES
 
-# the tests' own PRC group: AS4134 (CHINANET, 192.0.2.0/26 in the fixture) is deliberately not
-# listed, so a CN address of it is "hosted:CN" only and 192.0.2.192/26 (DE, AS45102) is
-# "operator:AS45102" only
-GROUPS = ("[jurisdiction PRC]\n"
-          "countries = CN HK MO\n"
-          "asns = 45102\n"
-          "domains = tuyaeu.com\n")
+GROUPS = h.PRC_GROUPS     # AS4134 (CN) is not listed: see harness.py
 
 EDE_BLOCKED = 15
 EDE_FILTERED = 17
@@ -48,8 +41,7 @@ HOSTED_CN = "filtered by opt-in: PRC hosted:CN"
 OPERATOR = "filtered by opt-in: PRC operator:AS45102"
 DOMAIN = "filtered by opt-in: PRC domain:tuyaeu.com"
 
-SOA_MNAME = dns.name.from_text("jurisdns.invalid.")
-SOA_RNAME = dns.name.from_text("nobody.invalid.")
+SOA_MNAME, SOA_RNAME = h.SYNTH_SOA_MNAME, h.SYNTH_SOA_RNAME
 
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
@@ -60,89 +52,36 @@ REFUSED = dns.rcode.REFUSED
 
 def setUpModule():
     global KNOT
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
 
-_n = [0]
-
-
 def fresh(suffix):
     """A name nobody asked before: a cache miss of its own."""
-    _n[0] += 1
-    return "p%d-%d.%s" % (_n[0], time.monotonic_ns() % 1000000, suffix)
+    return h.fresh_name("p", suffix)
 
 
-def write(path, text):
-    d = os.path.dirname(path)
-    if d:
-        os.makedirs(d, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def wait_log(jd, text, count=1, timeout=3.0):
-    return h.wait_for(lambda: jd.read_log().count(text) >= count, timeout, interval=0.05,
-                      what="%r (x%d) in the daemon log:\n%s" % (text, count, jd.read_log()))
-
-
-def hup_and_wait(jd, text=None):
-    """Rewrite the config (text or the attributes), SIGHUP, wait for the 'reloaded' line."""
-    n = jd.read_log().count("reloaded ")
-    jd.reload(text)
-    wait_log(jd, "reloaded ", n + 1)
-
-
-def real_lines(lines):
-    return [l for l in lines if l["qname"] != "ready.probe"]
+write = h.write_file
+wait_log = h.Jurisdns.wait_log            # wait_log(jd, text, count=1, timeout=3.0)
+hup_and_wait = h.Jurisdns.hup_and_wait    # rewrite the config (text or attributes), SIGHUP, wait
+real_lines = h.real_lines
+ede_of = h.ede_of
 
 
 def lines_for(path, qname, n=1, qtype="A", timeout=3.0):
     """Wait until the query log at path has n lines for qname/qtype; return them."""
-    qname = qname.rstrip(".").lower()
-    box = []
-
-    def cond():
-        box[:] = [[l for l in h.read_jsonl(path) if l["qname"] == qname and l["qtype"] == qtype]]
-        return len(box[0]) >= n
-
-    h.wait_for(cond, timeout, interval=0.05,
-               what="%d query-log line(s) for %s %s in %s (have: %r)"
-               % (n, qname, qtype, path, h.read_jsonl(path)[-5:]))
-    return box[0]
+    return h.wait_log_lines(path, n, timeout, qname=qname.rstrip(".").lower(), qtype=qtype)
 
 
-def ede_of(r):
-    """[(code, text)] of the response's Extended DNS Error options."""
-    return [(o.code, o.text) for o in r.options if isinstance(o, dns.edns.EDEOption)]
-
-
-def mkq(qname, qtype="A", edns=True, **kw):
-    """A query; with EDNS (version 0) unless edns is False."""
-    if edns:
-        kw.setdefault("edns", 0)
-    return h.make_query(qname, qtype, **kw)
-
-
-def ask(jd, qname, qtype="A", source="127.0.0.1", transport="udp", timeout=3.0, edns=True,
-        **kw):
-    """(query, response) from the given source address."""
-    q = mkq(qname, qtype, edns=edns, **kw)
-    if transport == "udp":
-        return q, h.udp(q, jd.port, source=source, timeout=timeout)
-    return q, h.tcp(q, jd.port, source=source, timeout=timeout)
+mkq = h.edns_query        # a query, with EDNS (version 0) unless edns=False
+ask = h.ask_from          # (query, response) from a source address
 
 
 def raw_tcp_from(wire, port, source, timeout=3.0):
@@ -166,47 +105,23 @@ class PolicyCase(h.JDTestCase):
     FakeUpstream, with the tests' groups file, the test GeoIP database and a query log."""
 
     @staticmethod
-    def _make(tmp, upstreams, policy, clients, qlog_mode="all", groups=GROUPS, **kw):
-        gpath = write(tmp.file("groups.conf"), groups)
-        qlog = tmp.file("query.log")
-        jd = h.Jurisdns(upstreams=upstreams, tmp=tmp, geoip={"db": h.test_mmdb(),
-                                                              "check_interval": 0},
-                        labels={"groups": gpath},
-                        log={"query_log": qlog, "query_log_mode": qlog_mode},
-                        policy=policy, clients=clients, **kw)
-        return jd, qlog
+    def _args(policy, clients, qlog_mode="all", groups=GROUPS, **kw):
+        """make_daemon keywords: the groups file, the test GeoIP database, a query log."""
+        return dict(groups=groups, test_geoip=True, query_log=qlog_mode, policy=policy,
+                    clients=list(clients), **kw)
 
     def start(self, policy=None, clients=(), upstreams=None, start=True, **kw):
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        jd, self.qlog = self._make(tmp, [u.addr if hasattr(u, "addr") else u
-                                         for u in (upstreams or [KNOT.addr])],
-                                   policy, list(clients), **kw)
-        self.addCleanup(jd.kill)
-        if start:
-            jd.start()
-            self.addCleanup(jd.stop)
-        self.jd = jd
-        return jd
+        self.jd = self.daemon(upstreams or [KNOT], start=start, **self._args(policy, clients, **kw))
+        self.qlog = self.jd.qlog
+        return self.jd
 
     @classmethod
     def start_class(cls, policy, clients, **kw):
-        cls.tmp = h.TempDir()
-        cls.jd, cls.qlog = cls._make(cls.tmp, [KNOT.addr], policy, clients, **kw)
-        try:
-            cls.jd.start()
-        except BaseException:
-            cls.jd.kill()
-            cls.tmp.cleanup()
-            raise
+        cls.start_class_daemon(upstreams=[KNOT], **cls._args(policy, clients, **kw))
 
     @classmethod
     def stop_class(cls):
-        try:
-            cls.jd.stop()
-        finally:
-            cls.jd.kill()
-            cls.tmp.cleanup()
+        cls.stop_class_daemon()
 
     # --- assertions --------------------------------------------------------------------------
 
@@ -316,7 +231,7 @@ class Actions(PolicyCase):
         cls.stop_class()
 
     def setUp(self):
-        self.assertTrue(self.jd.alive(), "jurisdns died earlier; log:\n" + self.jd.read_log())
+        self.assertAlive()
 
     # sinkhole ---------------------------------------------------------------------------------
 

@@ -51,14 +51,9 @@ HAVE_CTL = os.path.isfile(CTL) and os.access(CTL, os.X_OK)
 NEED_CTL = unittest.skipUnless(HAVE_CTL, "jurisdns-ctl not built (make src/jurisdns-ctl)")
 
 KNOT = None
-ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
-         ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
+ZONES = h.POLICY_ZONES
 
-# the tests' own PRC group, as in test_policy.py
-GROUPS = ("[jurisdiction PRC]\n"
-          "countries = CN HK MO\n"
-          "asns = 45102\n"
-          "domains = tuyaeu.com\n")
+GROUPS = h.PRC_GROUPS     # as in test_policy.py
 
 PREFIX = "jurisdns:"
 B = PREFIX + "{policy}:"
@@ -74,8 +69,7 @@ def DENY(dom):
     return "blocked by operator rule: deny %s" % dom
 
 
-SOA_MNAME = dns.name.from_text("jurisdns.invalid.")
-SOA_RNAME = dns.name.from_text("nobody.invalid.")
+SOA_MNAME, SOA_RNAME = h.SYNTH_SOA_MNAME, h.SYNTH_SOA_RNAME
 
 A = dns.rdatatype.A
 NOERROR = dns.rcode.NOERROR
@@ -100,46 +94,25 @@ def SINK_DENY(dom):
 
 def setUpModule():
     global KNOT
-    if redis is None:
-        raise RuntimeError("python3-redis is missing (apt-get install python3-redis)")
-    if not (os.path.isfile(REDIS_SERVER) and os.access(REDIS_SERVER, os.X_OK)):
-        raise RuntimeError("redis-server not found at %s (apt-get install redis-server, or set "
-                           "REDIS_SERVER)" % REDIS_SERVER)
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    h.require_redis()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
 
-_n = [0]
-
-
 def fresh(suffix):
     """A name nobody asked before: a cache miss of its own."""
-    _n[0] += 1
-    return "r%d-%d.%s" % (_n[0], time.monotonic_ns() % 1000000, suffix)
+    return h.fresh_name("r", suffix)
 
 
-def write(path, text):
-    d = os.path.dirname(path)
-    if d:
-        os.makedirs(d, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def ede_of(r):
-    return [(o.code, o.text) for o in r.options if isinstance(o, dns.edns.EDEOption)]
+write = h.write_file
+ede_of = h.ede_of
 
 
 def summary(r):
@@ -157,33 +130,10 @@ def ask(jd, qname, qtype="A", source="127.0.0.1", timeout=2.0, mac=None, **kw):
 
 
 def lines_for(path, qname, n=1, timeout=3.0):
-    qname = qname.rstrip(".").lower()
-    box = []
-
-    def cond():
-        box[:] = [[l for l in h.read_jsonl(path) if l["qname"] == qname and l["qtype"] == "A"]]
-        return len(box[0]) >= n
-
-    h.wait_for(cond, timeout, interval=0.05,
-               what="%d query-log line(s) for %s in %s (have %r)"
-               % (n, qname, path, h.read_jsonl(path)[-5:]))
-    return box[0]
+    return h.wait_log_lines(path, n, timeout, qname=qname.rstrip(".").lower(), qtype="A")
 
 
 RedisServer = h.RedisServer
-
-
-class RedisJurisdns(h.Jurisdns):
-    """The daemon with a [redis] section (redis: dict, None = left out)."""
-
-    def __init__(self, *a, redis_conf=None, **kw):
-        super().__init__(*a, **kw)
-        self.redis = dict(redis_conf) if redis_conf is not None else None
-
-    def config(self):
-        if self.config_text is not None:
-            return self.config_text
-        return super().config() + self.render([("redis", self.redis)])
 
 
 class RedisCase(h.RedisTestCase, h.JDTestCase):
@@ -237,30 +187,20 @@ class RedisCase(h.RedisTestCase, h.JDTestCase):
         if tmp is None:
             tmp = h.TempDir()
             self.addCleanup(tmp.cleanup)
-        gpath = write(tmp.file("groups.conf"), GROUPS)
-        qlog = tmp.file("query.log")
         rc = {"address": self.redis.address, "snapshot": tmp.file("policy.snapshot"),
               "refresh": 0, "timeout": 1000}
         if self.redis_password:
             rc["password"] = self.redis_password
         rc.update(redis_conf or {})
         rc = {k: v for k, v in rc.items() if v is not None}
-        jd = RedisJurisdns(upstreams=[KNOT.addr], tmp=tmp,
-                           geoip={"db": h.test_mmdb(), "check_interval": 0},
-                           labels={"groups": gpath},
-                           log={"query_log": qlog, "query_log_mode": "all"},
-                           policy=policy if policy is not None else {"default_mode": "log",
-                                                                     "block": "PRC"},
-                           clients=list(clients), redis_conf=rc, **kw)
-        jd.qlog = qlog
-        jd.groups = gpath
+        jd = self.daemon([KNOT], start=start, tmp=tmp, groups=GROUPS, test_geoip=True,
+                         query_log="all",
+                         policy=policy if policy is not None else {"default_mode": "log",
+                                                                   "block": "PRC"},
+                         clients=list(clients), redis=rc, **kw)
         jd.snapshot = rc.get("snapshot")
-        self.addCleanup(jd.kill)      # after stop() below: a no-op when stop() worked
-        if start:
-            jd.start()
-            self.addCleanup(jd.stop)
-            if follow:
-                self.wait_following(jd)
+        if start and follow:
+            self.wait_following(jd)
         return jd
 
     def wait_following(self, jd, subscribers=1, timeout=5.0):

@@ -43,8 +43,7 @@ EDE_FILTERED = 17
 TTL = 42          # [policy] ttl: the synthesized SOA
 LOCAL_TTL = 120   # $TTL of test.rpz: the local data
 
-SOA_MNAME = dns.name.from_text("jurisdns.invalid.")
-SOA_RNAME = dns.name.from_text("nobody.invalid.")
+SOA_MNAME, SOA_RNAME = h.SYNTH_SOA_MNAME, h.SYNTH_SOA_RNAME
 
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
@@ -59,15 +58,11 @@ BLOCKED = "127.0.0.7"   # 32.7.0.0.127.rpz-client-ip CNAME .
 
 def setUpModule():
     global KNOT
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,50 +73,17 @@ def rpz_text(trigger, name="test.rpz"):
     return "rpz %s: %s" % (name, trigger)
 
 
-def write(path, text):
-    d = os.path.dirname(path)
-    if d:
-        os.makedirs(d, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+write = h.write_file
+wait_log = h.Jurisdns.wait_log            # wait_log(jd, text, count=1, timeout=3.0)
+ede_of = h.ede_of
 
 
-def wait_log(jd, text, count=1, timeout=3.0):
-    return h.wait_for(lambda: jd.read_log().count(text) >= count, timeout, interval=0.05,
-                      what="%r (x%d) in the daemon log:\n%s" % (text, count, jd.read_log()))
-
-
-def ede_of(r):
-    return [(o.code, o.text) for o in r.options if isinstance(o, dns.edns.EDEOption)]
-
-
-def mkq(qname, qtype="A", edns=True, **kw):
-    if edns:
-        kw.setdefault("edns", 0)
-    return h.make_query(qname, qtype, **kw)
-
-
-def ask(jd, qname, qtype="A", source="127.0.0.1", transport="udp", timeout=3.0, edns=True,
-        **kw):
-    q = mkq(qname, qtype, edns=edns, **kw)
-    if transport == "udp":
-        return q, h.udp(q, jd.port, source=source, timeout=timeout)
-    return q, h.tcp(q, jd.port, source=source, timeout=timeout)
+mkq = h.edns_query        # a query, with EDNS (version 0) unless edns=False
+ask = h.ask_from          # (query, response) from a source address
 
 
 def lines_for(path, qname, n=1, qtype="A", timeout=3.0):
-    qname = qname.rstrip(".").lower()
-    box = []
-
-    def cond():
-        box[:] = [[l for l in h.read_jsonl(path) if l["qname"] == qname and l["qtype"] == qtype]]
-        return len(box[0]) >= n
-
-    h.wait_for(cond, timeout, interval=0.05,
-               what="%d query-log line(s) for %s %s in %s (have: %r)"
-               % (n, qname, qtype, path, h.read_jsonl(path)[-5:]))
-    return box[0]
+    return h.wait_log_lines(path, n, timeout, qname=qname.rstrip(".").lower(), qtype=qtype)
 
 
 class RpzCase(h.JDTestCase):
@@ -129,26 +91,15 @@ class RpzCase(h.JDTestCase):
     log; policy = the [policy] section."""
 
     @staticmethod
-    def _make(tmp, policy, clients=(), **kw):
-        gpath = write(tmp.file("groups.conf"), GROUPS)
-        qlog = tmp.file("query.log")
-        jd = h.Jurisdns(upstreams=[KNOT.addr], tmp=tmp,
-                        geoip={"db": h.test_mmdb(), "check_interval": 0},
-                        labels={"groups": gpath},
-                        log={"query_log": qlog, "query_log_mode": "all"},
-                        policy=policy, clients=list(clients), **kw)
-        return jd, qlog
+    def _args(policy, clients=(), **kw):
+        """make_daemon keywords: knotd, the groups, the test GeoIP database, a query log."""
+        return dict(upstreams=[KNOT], groups=GROUPS, test_geoip=True, query_log="all",
+                    policy=policy, clients=list(clients), **kw)
 
     def start(self, policy, clients=(), start=True, **kw):
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        jd, self.qlog = self._make(tmp, policy, clients, **kw)
-        self.addCleanup(jd.kill)
-        if start:
-            jd.start()
-            self.addCleanup(jd.stop)
-        self.jd = jd
-        return jd
+        self.jd = self.daemon(start=start, **self._args(policy, clients, **kw))
+        self.qlog = self.jd.qlog
+        return self.jd
 
     # --- assertions --------------------------------------------------------------------------
 
@@ -203,33 +154,13 @@ class RpzCase(h.JDTestCase):
 # one daemon with tests/zones/test.rpz for every rule
 # --------------------------------------------------------------------------------------------
 
-class Rules(RpzCase):
+class Rules(h.ClassDaemonTestCase, RpzCase):
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = h.TempDir()
-        cls.jd, cls.qlog = cls._make(
-            cls.tmp,
-            policy={"default_mode": "block", "block": "PRC", "ttl": TTL,
-                    "deny": "denied.rpz-data.test", "rpz": RPZ},
-            clients=[(OFF, {"mode": "off"})])
-        try:
-            cls.jd.start()
-        except BaseException:
-            cls.jd.kill()
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.jd.stop()
-        finally:
-            cls.jd.kill()
-            cls.tmp.cleanup()
-
-    def setUp(self):
-        self.assertTrue(self.jd.alive(), "jurisdns died earlier; log:\n" + self.jd.read_log())
+    def daemon_args(cls):
+        return cls._args(policy={"default_mode": "block", "block": "PRC", "ttl": TTL,
+                                 "deny": "denied.rpz-data.test", "rpz": RPZ},
+                         clients=[(OFF, {"mode": "off"})])
 
     # QNAME -------------------------------------------------------------------------------------
 

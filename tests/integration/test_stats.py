@@ -50,13 +50,9 @@ except ImportError:  # reported by setUpModule
 REDIS_SERVER = h.REDIS_SERVER
 
 KNOT = None
-ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
-         ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
+ZONES = h.POLICY_ZONES
 
-GROUPS = ("[jurisdiction PRC]\n"
-          "countries = CN HK MO\n"
-          "asns = 45102\n"
-          "domains = tuyaeu.com\n")
+GROUPS = h.PRC_GROUPS
 
 P = "jurisdns:"
 S = P + "{stats}:"
@@ -91,26 +87,13 @@ def package_version():
 
 def setUpModule():
     global KNOT, VERSION
-    if redis is None:
-        raise RuntimeError("python3-redis is missing (apt-get install python3-redis)")
-    if not (os.path.isfile(REDIS_SERVER) and os.access(REDIS_SERVER, os.X_OK)):
-        raise RuntimeError("redis-server not found at %s" % REDIS_SERVER)
-    h.require_binary()
-    h.require_test_mmdb()
+    h.require_redis()
     VERSION = package_version()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    h.stop_knot(KNOT)
 
 
 def utc_hour(t=None):
@@ -131,11 +114,10 @@ def udp_bound(host, port):
 
 
 class StatsJurisdns(h.Jurisdns):
-    """The daemon with [redis] and [stats] sections.
-
-    wait_ready() is replaced: the harness's probe (an opcode STATUS message, answered NOTIMP)
-    is counted as a query (in the totals and for 127.0.0.1), and it may be sent more than once,
-    which would make the exact counts below uncertain. Instead, readiness = the UDP socket is
+    """The daemon (with [redis] and [stats] sections) whose wait_ready() is replaced: the
+    harness's probe (an opcode STATUS message, answered NOTIMP) is counted as a query (in the
+    totals and for 127.0.0.1), and it may be sent more than once, which would make the exact
+    counts below uncertain. Instead, readiness = the UDP socket is
     bound (queries sent from then on wait in its buffer until the worker reads them)."""
 
     def wait_ready(self, timeout=10.0, port=None, host=None):
@@ -152,14 +134,6 @@ class StatsJurisdns(h.Jurisdns):
                                      % (host, port, timeout, self.read_log()))
             time.sleep(0.02)
 
-    def __init__(self, *a, redis_conf=None, stats_conf=None, **kw):
-        super().__init__(*a, **kw)
-        self.redis = dict(redis_conf or {})
-        self.stats = dict(stats_conf or {})
-
-    def config(self):
-        return super().config() + self.render([("redis", self.redis), ("stats", self.stats)])
-
 
 class StatsCase(h.RedisTestCase, h.JDTestCase):
     """Daemons per test, against the class's redis-server (see h.RedisTestCase)."""
@@ -167,25 +141,17 @@ class StatsCase(h.RedisTestCase, h.JDTestCase):
     redis_tmp_prefix = "jd-stats-redis-"
 
     def make_jd(self, instance="t1", stats=None, redis_conf=None, clients=None, start=True):
-        tmp = h.TempDir()
-        self.addCleanup(tmp.cleanup)
-        gpath = write(tmp.file("groups.conf"), GROUPS)
         rc = {"address": self.redis.address, "snapshot": "", "refresh": 0, "timeout": 1000}
         rc.update(redis_conf or {})
         sc = {"instance": instance, "interval": 200, "retention_days": 2}
         sc.update(stats or {})
         if clients is None:
             clients = [(C2, {"mode": "off"}), (C3, {"mode": "block", "block": "PRC"})]
-        jd = StatsJurisdns(upstreams=[KNOT.addr], tmp=tmp,
-                           geoip={"db": h.test_mmdb(), "check_interval": 0},
-                           labels={"groups": gpath},
-                           policy={"default_mode": "log", "block": "PRC"},
-                           clients=clients, redis_conf=rc, stats_conf=sc)
+        jd = self.daemon([KNOT], start=start, cls=StatsJurisdns, groups=GROUPS, test_geoip=True,
+                         policy={"default_mode": "log", "block": "PRC"},
+                         clients=clients, redis=rc, stats=sc)
         jd.instance = instance
-        self.addCleanup(jd.kill)      # after stop() below: a no-op when stop() worked
         if start:
-            jd.start()
-            self.addCleanup(jd.stop)
             self.wait_heartbeat(jd)
         return jd
 

@@ -48,21 +48,8 @@ def fixture_dir():
 
 
 def setUpModule():
-    if redis is None:
-        raise RuntimeError("python3-redis is missing (apt-get install python3-redis)")
-    if not os.access(h.REDIS_SERVER, os.X_OK):
-        raise RuntimeError("redis-server not found at %s" % h.REDIS_SERVER)
+    h.require_redis()
     h.require_binary()
-
-
-class VendorJurisdns(h.Jurisdns):
-    def __init__(self, *a, redis_conf=None, stats_conf=None, **kw):
-        super().__init__(*a, **kw)
-        self.redis = dict(redis_conf)
-        self.stats = dict(stats_conf)
-
-    def config(self):
-        return super().config() + self.render([("redis", self.redis), ("stats", self.stats)])
 
 
 class Vendor(h.RedisTestCase, h.JDTestCase):
@@ -76,18 +63,14 @@ class Vendor(h.RedisTestCase, h.JDTestCase):
         shutil.copytree(fixture_dir(), self.ieee)
         self.qlog = self.tmp.file("query.log")
         up = self.fake()
-        self.jd = VendorJurisdns(
-            upstreams=[up.addr], tmp=self.tmp,
+        self.jd = self.daemon(
+            [up], tmp=self.tmp, query_log="all",
             labels={"groups": h.shipped_groups(), "oui": self.ieee},
-            log={"query_log": self.qlog, "query_log_mode": "all"},
             policy={"default_mode": "log", "trusted_forwarder": "127.0.0.1/32"},
             clients=[(HUAWEI_MAC, {"name": "phone"})],
-            redis_conf={"address": self.redis.address, "snapshot": "", "refresh": 0,
-                        "timeout": 1000},
-            stats_conf={"instance": "v1", "interval": 200, "retention_days": 2})
-        self.addCleanup(self.jd.kill)
-        self.jd.start()
-        self.addCleanup(self.jd.stop)
+            redis={"address": self.redis.address, "snapshot": "", "refresh": 0,
+                   "timeout": 1000},
+            stats={"instance": "v1", "interval": 200, "retention_days": 2})
 
     def ask(self, qname, mac=None, source="127.0.0.1"):
         opts = [dns.edns.GenericOption(65001, bytes.fromhex(mac.replace(":", "")))] if mac else None

@@ -42,8 +42,7 @@ except ImportError:
     redis = None
 
 KNOT = None
-ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
-         ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
+ZONES = h.POLICY_ZONES
 GROUPS = ("[jurisdiction PRC]\ncountries = CN HK MO\nasns = 45102\ndomains = tuyaeu.com\n"
           "[jurisdiction EU]\ncountries = DE FR\n")
 P = "jurisdns:"
@@ -55,25 +54,17 @@ PASSWORD = "correct horse battery"
 
 def setUpModule():
     global KNOT
-    if httpx is None or redis is None:
-        raise RuntimeError("python3-httpx and python3-redis are needed")
-    if not os.access(h.REDIS_SERVER, os.X_OK):
-        raise RuntimeError("redis-server not found at %s" % h.REDIS_SERVER)
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    if httpx is None:
+        raise RuntimeError("python3-httpx is needed")
+    h.require_redis()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+write = h.write_file
 
 
 def password_hash(pw):
@@ -83,54 +74,25 @@ def password_hash(pw):
         return crypt.crypt(pw, crypt.mksalt(crypt.METHOD_SHA512))
 
 
-class WebJurisdns(h.Jurisdns):
-    """The daemon with [redis], [stats] and [web]."""
-
-    def __init__(self, *a, redis_conf=None, stats_conf=None, web_conf=None, **kw):
-        super().__init__(*a, **kw)
-        self.redis = dict(redis_conf or {})
-        self.stats = dict(stats_conf or {})
-        self.web = dict(web_conf or {})
-
-    def config(self):
-        return super().config() + self.render([("redis", self.redis), ("stats", self.stats),
-                                               ("web", self.web)])
-
-
 class WebCase(h.RedisTestCase, h.JDTestCase):
     redis_tmp_prefix = "jd-webapi-redis-"
 
     def make_jd(self, redis_address=None, clients=None):
         tmp = h.TempDir("jd-webapi-")
         self.addCleanup(tmp.cleanup)
-        gpath = write(tmp.file("groups.conf"), GROUPS)
         pwfile = write(tmp.file("web.passwd"), password_hash(PASSWORD) + "\n")
         self.web_port = h.free_port()
-        jd = WebJurisdns(upstreams=[KNOT.addr], tmp=tmp,
-                         geoip={"db": h.test_mmdb(), "check_interval": 0},
-                         labels={"groups": gpath},
-                         log={"query_log": tmp.file("query.log")},
+        jd = self.daemon([KNOT], tmp=tmp, groups=GROUPS, test_geoip=True, query_log="",
                          policy={"default_mode": "log", "block": "PRC"},
                          clients=clients or [],
-                         redis_conf={"address": redis_address or self.redis.address,
-                                     "snapshot": "", "refresh": 0, "timeout": 1000},
-                         stats_conf={"instance": "w1", "interval": 200},
-                         web_conf={"listen": "127.0.0.1:%d" % self.web_port,
-                                   "password_file": pwfile})
-        self.addCleanup(jd.kill)
-        jd.start()
-        self.addCleanup(jd.stop)
+                         redis={"address": redis_address or self.redis.address,
+                                "snapshot": "", "refresh": 0, "timeout": 1000},
+                         stats={"instance": "w1", "interval": 200},
+                         web={"listen": "127.0.0.1:%d" % self.web_port, "password_file": pwfile})
         self.base = "http://127.0.0.1:%d" % self.web_port
-        h.wait_for(self._web_up, 5.0, interval=0.05,
+        h.wait_for(lambda: h.port_open(self.web_port), 5.0, interval=0.05,
                    what="the console on %s; log:\n%s" % (self.base, jd.read_log()))
         return jd
-
-    def _web_up(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.web_port), timeout=0.5):
-                return True
-        except OSError:
-            return False
 
     def http(self, source="127.0.0.1"):
         c = httpx.Client(base_url=self.base, timeout=5.0,

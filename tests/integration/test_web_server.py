@@ -34,24 +34,11 @@ KNOT = None
 
 def setUpModule():
     global KNOT
-    h.require_binary()
-    KNOT = h.Knot()
-    KNOT.start()
+    KNOT = h.start_knot(test_geoip=False)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
-
-
-class WebJurisdns(h.Jurisdns):
-    def __init__(self, *a, web=None, stats=None, **kw):
-        super().__init__(*a, **kw)
-        self.web = dict(web or {})
-        self.stats = dict(stats) if stats is not None else None
-
-    def config(self):
-        return super().config() + self.render([("web", self.web), ("stats", self.stats)])
+    h.stop_knot(KNOT)
 
 
 def has_ipv6():
@@ -104,22 +91,15 @@ class WebServer(h.JDTestCase):
         if self.v6:
             self.wport6 = h.free_port("::1")
             listen.append("[::1]:%d" % self.wport6)
-        self.jd = WebJurisdns(upstreams=[KNOT.addr], tmp=tmp,
-                              web={"listen": listen, "password_file": tmp.file("web.passwd")},
-                              stats={"metrics_listen": "127.0.0.1:%d" % self.mport,
-                                     "interval": 100})
+        self.jd = h.Jurisdns(upstreams=[KNOT.addr], tmp=tmp,
+                             web={"listen": listen, "password_file": tmp.file("web.passwd")},
+                             stats={"metrics_listen": "127.0.0.1:%d" % self.mport,
+                                    "interval": 100})
         self.addCleanup(self.jd.kill)
         self.addCleanup(self.jd.stop)
         self.jd.start()
-        h.wait_for(lambda: self._up(), 5.0, what="the console listening")
+        h.wait_for(lambda: h.port_open(self.wport), 5.0, what="the console listening")
         self.base = "http://127.0.0.1:%d" % self.wport
-
-    def _up(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.wport), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
 
     def get(self, path, method="GET", **kw):
         with httpx.Client(timeout=3.0) as c:
@@ -241,8 +221,8 @@ class WebAcl(h.JDTestCase):
         tmp = h.TempDir()
         self.addCleanup(tmp.cleanup)
         p4, p6 = h.free_port(), h.free_port("::1")
-        jd = WebJurisdns(upstreams=[KNOT.addr], tmp=tmp, server={"allow": "127.0.0.0/8"},
-                         web={"listen": ["127.0.0.1:%d" % p4, "[::1]:%d" % p6]})
+        jd = h.Jurisdns(upstreams=[KNOT.addr], tmp=tmp, server={"allow": "127.0.0.0/8"},
+                        web={"listen": ["127.0.0.1:%d" % p4, "[::1]:%d" % p6]})
         self.addCleanup(jd.kill)
         jd.start()
         self.addCleanup(jd.stop)
@@ -261,8 +241,8 @@ class WebTls(h.JDTestCase):
         port = h.free_port()
         tlsdir = tmp.file("tls")
         os.mkdir(tlsdir)
-        jd = WebJurisdns(upstreams=[KNOT.addr], tmp=tmp, server={"tls_dir": tlsdir},
-                         web={"listen": "127.0.0.1:%d" % port, "tls": "yes"})
+        jd = h.Jurisdns(upstreams=[KNOT.addr], tmp=tmp, server={"tls_dir": tlsdir},
+                        web={"listen": "127.0.0.1:%d" % port, "tls": "yes"})
         self.addCleanup(jd.kill)
         jd.start()
         self.addCleanup(jd.stop)

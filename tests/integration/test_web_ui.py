@@ -45,12 +45,8 @@ except ImportError as e:  # reported by setUpModule
     IMPORT_ERROR = e
 
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-ZONES = [("policy.test.", os.path.join(h.zone_dir(), "policy.zone")),
-         ("tuyaeu.com.", os.path.join(h.zone_dir(), "tuyaeu.zone"))]
-GROUPS = ("[jurisdiction PRC]\n"
-          "countries = CN HK MO\n"
-          "asns = 45102\n"
-          "domains = tuyaeu.com\n")
+ZONES = h.POLICY_ZONES
+GROUPS = h.PRC_GROUPS
 P = "jurisdns:"
 S = P + "{stats}:"
 ME = "127.0.0.1"               # the browser and the DNS client: the same device
@@ -70,15 +66,11 @@ def setUpModule():
     if not os.access(CHROMEDRIVER, os.X_OK):
         raise RuntimeError("chromedriver not found at %s (apt-get install chromium-driver)"
                            % CHROMEDRIVER)
-    h.require_binary()
-    h.require_test_mmdb()
-    KNOT = h.Knot(extra_zones=ZONES)
-    KNOT.start()
+    KNOT = h.start_knot(ZONES)
 
 
 def tearDownModule():
-    if KNOT is not None:
-        KNOT.stop()
+    h.stop_knot(KNOT)
 
 
 def artefacts_dir():
@@ -104,20 +96,6 @@ def wait_web(base, jd, timeout=10.0):
             return False
     h.wait_for(up, timeout, interval=0.1,
                what="the web console on %s; log:\n%s" % (base, jd.read_log()))
-
-
-class WebJurisdns(h.Jurisdns):
-    """The daemon with [redis], [stats] and [web] sections."""
-
-    def __init__(self, *a, redis_conf=None, stats_conf=None, web_conf=None, **kw):
-        super().__init__(*a, **kw)
-        self.redis = dict(redis_conf or {})
-        self.stats = dict(stats_conf or {})
-        self.web = dict(web_conf or {})
-
-    def config(self):
-        return super().config() + self.render([("redis", self.redis), ("stats", self.stats),
-                                               ("web", self.web)])
 
 
 class Browser:
@@ -172,20 +150,15 @@ class WebUI(h.JDTestCase):
                 "mac": "02:00:5e:00:53:01", "hostname": HOSTILE, "expires": 0,
                 "source": "dnsmasq"})
             cls.r.sadd(P + "{policy}:leases", ME)
-            gpath = cls.tmp.file("groups.conf")
-            with open(gpath, "w") as f:
-                f.write(GROUPS)
             cls.passwd = cls.tmp.file("web.passwd")
             cls.web_port = h.free_port()
-            cls.jd = WebJurisdns(
-                upstreams=[KNOT.addr], tmp=cls.tmp,
-                geoip={"db": h.test_mmdb(), "check_interval": 0}, labels={"groups": gpath},
+            cls.jd = h.make_daemon(
+                cls.tmp, [KNOT], groups=GROUPS, test_geoip=True,
                 policy={"default_mode": "log", "block": "PRC"},
-                redis_conf={"address": cls.redis.address, "snapshot": "", "refresh": 0,
-                            "timeout": 1000},
-                stats_conf={"instance": "webui", "interval": 200, "retention_days": 2},
-                web_conf={"listen": "127.0.0.1:%d" % cls.web_port,
-                          "password_file": cls.passwd})
+                redis={"address": cls.redis.address, "snapshot": "", "refresh": 0,
+                       "timeout": 1000},
+                stats={"instance": "webui", "interval": 200, "retention_days": 2},
+                web={"listen": "127.0.0.1:%d" % cls.web_port, "password_file": cls.passwd})
             cls.jd.start()
             cls.base = "http://127.0.0.1:%d" % cls.web_port
             cls.wait_web()
