@@ -99,12 +99,12 @@ static void dohc_over(struct doh_client *c, const char *why)
 }
 
 /* Deliver the queued answers, oldest first. answer_fn may submit (appending to the queue) or
- * ask for free; after that the rest are still delivered, by the free. */
-static void dohc_deliver(struct doh_client *c)
+ * ask for free; after that the rest are still delivered, by the free (all: this is the free). */
+static void dohc_deliver(struct doh_client *c, bool all)
 {
 	c->draining = true;
 	struct doh_stream *st;
-	while (!c->free_requested && (st = c->done_head)) {
+	while ((all || !c->free_requested) && (st = c->done_head)) {
 		c->done_head = st->next;
 		if (!c->done_head)
 			c->done_tail = NULL;
@@ -413,17 +413,7 @@ static void dohc_destroy(struct doh_client *c)
 	dohc_fail_live(c);
 	/* answer_fn may not submit (why is set) and its free is ignored (free_requested) */
 	c->free_requested = false;
-	c->draining = true;
-	struct doh_stream *st;
-	while ((st = c->done_head)) {
-		c->done_head = st->next;
-		c->ndone--;
-		if (st->result == 200)
-			c->answer_fn(c->arg, st->tag, 200, st->body ? st->body : (const uint8_t *)"", st->body_len);
-		else
-			c->answer_fn(c->arg, st->tag, st->result, NULL, 0);
-		dohc_stream_free(st);
-	}
+	dohc_deliver(c, true);
 	free(c->authority);
 	free(c->path);
 	free(c);
@@ -438,7 +428,7 @@ int doh_client_feed(struct doh_client *c, const uint8_t *bytes, size_t len)
 	}
 	/* WINDOW_UPDATEs, SETTINGS ACKs, RST_STREAMs, our GOAWAY after garbage */
 	dohc_flush(c);
-	dohc_deliver(c);
+	dohc_deliver(c, false);
 	if (c->free_requested) {
 		dohc_destroy(c);
 		return -1;

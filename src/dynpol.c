@@ -43,17 +43,6 @@ void sb_field(struct strbuf *b, const char *s, size_t n)
 	sb_put(b, s + run, n - run);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Unescape s in place; returns -1 on a bad escape or an embedded NUL. */
 static int unescape(char *s)
 {
@@ -70,7 +59,7 @@ static int unescape(char *s)
 		case 'n': *o++ = '\n'; break;
 		case 'r': *o++ = '\r'; break;
 		case 'x': {
-			int h = s[1] ? hexval(s[1]) : -1, l = h >= 0 && s[2] ? hexval(s[2]) : -1;
+			int h = s[1] ? hex_digit(s[1]) : -1, l = h >= 0 && s[2] ? hex_digit(s[2]) : -1;
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				return -1;
 			*o++ = (char)(h * 16 + l);

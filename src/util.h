@@ -65,6 +65,9 @@ struct strbuf {
 	size_t len, cap;
 	int oom;
 };
+/* The value of hex digit c (either case), or -1. */
+int hex_digit(char c);
+
 void sb_put(struct strbuf *b, const char *s, size_t n);
 void sb_str(struct strbuf *b, const char *s);
 void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "addr.h"
+#include "util.h"
 #include "web_route.h"
 
 enum web_method web_method_parse(const char *method)
@@ -22,17 +23,6 @@ enum web_method web_method_parse(const char *method)
 	return WM_OTHER;
 }
 
-static int wr_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode len bytes of s into out (outlen with the NUL). -1 on a bad escape, a decoded
  * NUL or slash, or when it does not fit. */
 static int wr_decode(const char *s, size_t len, char *out, size_t outlen)
@@ -43,7 +33,7 @@ static int wr_decode(const char *s, size_t len, char *out, size_t outlen)
 		int c = (unsigned char)s[i];
 		if (c == '%') {
 			int hi, lo;
-			if (i + 2 >= len || (hi = wr_hex(s[i + 1])) < 0 || (lo = wr_hex(s[i + 2])) < 0)
+			if (i + 2 >= len || (hi = hex_digit(s[i + 1])) < 0 || (lo = hex_digit(s[i + 2])) < 0)
 				return -1;
 			c = hi << 4 | lo;
 			i += 2;
@@ -67,7 +57,7 @@ static int wr_mac(const char *s, size_t len, char *out, size_t outlen)
 	if (len != 17)
 		return -1;
 	for (unsigned i = 0; i < 6; i++) {
-		int hi = wr_hex(s[i * 3]), lo = wr_hex(s[i * 3 + 1]);
+		int hi = hex_digit(s[i * 3]), lo = hex_digit(s[i * 3 + 1]);
 		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':' && s[i * 3 + 2] != '-'))
 			return -1;
 		if (i > 0 && s[i * 3 - 1] != s[2])
