@@ -130,6 +130,14 @@ struct tc_ticket_key {
 
 static pthread_mutex_t tc_ticket_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tc_ticket_key tc_keys[2]; /* [0] current, [1] previous */
+static time_t (*tc_clock)(void); /* NULL: time(); under the lock too */
+
+void tls_ctx_set_clock(time_t (*now)(void))
+{
+	pthread_mutex_lock(&tc_ticket_lock);
+	tc_clock = now;
+	pthread_mutex_unlock(&tc_ticket_lock);
+}
 
 /* Under the lock: a fresh current key when there is none or it is due. */
 static int tc_ticket_rotate(time_t now)
@@ -140,6 +148,10 @@ static int tc_ticket_rotate(time_t now)
 	if (RAND_bytes(k.name, sizeof(k.name)) != 1 || RAND_bytes(k.aes, sizeof(k.aes)) != 1 ||
 	    RAND_bytes(k.hmac, sizeof(k.hmac)) != 1)
 		return -1;
+	/* idle for two periods or more (keys turn only at handshakes): the old key is past its
+	 * time as the previous one too */
+	if (tc_keys[0].set && now - tc_keys[0].made >= 2 * TLS_TICKET_ROTATE_S)
+		OPENSSL_cleanse(&tc_keys[0], sizeof(tc_keys[0]));
 	tc_keys[1] = tc_keys[0];
 	tc_keys[0] = k;
 	return 0;
@@ -153,7 +165,7 @@ static int tc_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP
 
 	(void)ssl;
 	pthread_mutex_lock(&tc_ticket_lock);
-	if (tc_ticket_rotate(time(NULL)) < 0) {
+	if (tc_ticket_rotate(tc_clock ? tc_clock() : time(NULL)) < 0) {
 		pthread_mutex_unlock(&tc_ticket_lock);
 		return -1;
 	}
@@ -256,6 +268,9 @@ struct ssl_ctx_st *tls_ctx_make(const struct conf *c, bool make_self, char *pin,
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections keep no buffers */
 	SSL_CTX_set_alpn_select_cb(ctx, tc_alpn, NULL);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tc_ticket_cb);
+	/* a ticket lives one rotation period (OpenSSL's default is 2 h): sealed with the current
+	 * key, it is decrypted by it or, after the next rotation, by the previous one */
+	SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE_S);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		snprintf(err, errlen, "%s: not a usable PEM certificate chain: %s", cert,
 			 tc_ssl_err(strerror(errno)));

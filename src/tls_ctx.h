@@ -5,6 +5,7 @@
 #define JD_TLS_CTX_H
 
 #include <stddef.h>
+#include <time.h>
 #include "conf.h"
 
 struct ssl_st;
@@ -18,5 +19,7 @@ struct ssl_ctx_st *tls_ctx_make(const struct conf *c, bool make_self, char *pin,
 /* Mark ssl (from a tls_ctx_make context, before its handshake) as DNS over HTTPS: its ALPN is
  * h2 only. Called on the workers; only sets a flag on ssl. */
 void tls_ctx_alpn_h2(struct ssl_st *ssl);
+/* For tests: the clock of session-ticket key rotation (NULL: time()). */
+void tls_ctx_set_clock(time_t (*now)(void));
 
 #endif
