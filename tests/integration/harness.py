@@ -237,10 +237,12 @@ def http_raw(port, request, timeout=3.0, host="127.0.0.1"):
     return data
 
 
-def port_open(port, host="127.0.0.1"):
-    """True when a TCP connection to host:port is accepted (within 0.2 s)."""
+def port_open(port, host="127.0.0.1", source=None):
+    """True when a TCP connection to host:port (from source, an address) is accepted (within
+    0.2 s)."""
     try:
-        socket.create_connection((host, port), timeout=0.2).close()
+        socket.create_connection((host, port), timeout=0.2,
+                                 source_address=(source, 0) if source else None).close()
         return True
     except OSError:
         return False

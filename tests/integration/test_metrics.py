@@ -314,6 +314,9 @@ class UpstreamMetrics(h.JDTestCase):
         self.jd = self.daemon(
             [self.up], upstream={"failover": 300, "timeout": 1000},
             cache={"size": self.CACHE})
+        # DNS answers before the metrics listener is up (the control thread starts it after
+        # the workers)
+        h.wait_for(lambda: h.port_open(self.mport), 5.0, what="the metrics listener")
 
     def daemon(self, upstreams, **kw):
         return super().daemon(upstreams, stats={"metrics_listen": "127.0.0.1:%d" % self.mport,
