@@ -107,45 +107,7 @@ OUT=${OUT:-/tmp/bench-results/console-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/logs" || exit 1
 tmp=$(mktemp -d /tmp/jd-bench.XXXXXX) || exit 1
 RESULTS=$OUT/results.tsv
-STARTED=()
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-
-pg_alive() {  # any live process in group $1
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$1" '
-		{ s = $0; sub(/^.*\) /, "", s); split(s, a, " "); if (a[3] == pg && a[1] != "Z") n++ }
-		END { exit n > 0 ? 0 : 1 }'
-}
-# launch LOG CMD...: CMD in a new session (PGID = PID); sets LAST_PID
-launch() {
-	local logf=$1; shift
-	setsid "$@" >"$logf" 2>&1 </dev/null &
-	LAST_PID=$!
-	STARTED+=("$LAST_PID")
-	for _ in $(seq 1 100); do
-		[ "$(awk '{ s = $0; sub(/^.*\) /, "", s); split(s, a, " "); print a[3] }' "/proc/$LAST_PID/stat" 2>/dev/null)" = "$LAST_PID" ] && break
-		[ -e "/proc/$LAST_PID" ] || break
-		sleep 0.02
-	done
-}
-stop_pg() {
-	local p=$1 keep=() q
-	{ [ -n "$p" ] && [ "$p" != 0 ]; } || return 0
-	if pg_alive "$p"; then
-		kill -TERM -- "-$p" 2>/dev/null
-		for _ in $(seq 1 50); do pg_alive "$p" || break; sleep 0.1; done
-		pg_alive "$p" && { kill -KILL -- "-$p" 2>/dev/null; sleep 0.2; }
-	fi
-	wait "$p" 2>/dev/null
-	for q in "${STARTED[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-	STARTED=("${keep[@]}")
-}
-cleanup() {
-	local p
-	for p in "${STARTED[@]}"; do stop_pg "$p"; done
-	if [ $KEEP = 1 ]; then echo "kept: $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
+. "$HERE/pgroup.sh"   # STARTED, log, pg_alive, launch, stop_pg, cleanup
 
 UP_PORT=$BASE_PORT
 DNS_PORT=$((BASE_PORT + 10))

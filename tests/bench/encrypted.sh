@@ -124,18 +124,7 @@ mkdir -p "$OUT/logs" || exit 1
 tmp=$(mktemp -d /tmp/jd-bench.XXXXXX) || exit 1
 RESULTS=$OUT/results.tsv
 HZ=$(getconf CLK_TCK)
-STARTED=()         # PGIDs of every daemon this script started
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-
-# pg_stat PGID -> "live_processes cpu_ticks" (utime+stime+cutime+cstime of the group)
-pg_stat() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$1" '
-		{ s = $0; sub(/^.*\) /, "", s); split(s, a, " ")
-		  if (a[3] == pg) { t += a[12] + a[13] + a[14] + a[15]; if (a[1] != "Z") live++ } }
-		END { print live + 0, t + 0 }'
-}
-pg_alive() { local s; s=$(pg_stat "$1"); [ "${s%% *}" -gt 0 ]; }
+. "$HERE/pgroup.sh"   # STARTED, log, pg_stat, pg_alive, launch, stop_pg, cleanup
 # snap PG1 PG2 PG3 -> ticks of each group and of all processes
 snap() {
 	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p1="$1" -v p2="$2" -v p3="$3" '
@@ -143,41 +132,6 @@ snap() {
 		  all += t; if (a[3] == p1) t1 += t; if (a[3] == p2) t2 += t; if (a[3] == p3) t3 += t }
 		END { print t1 + 0, t2 + 0, t3 + 0, all + 0 }'
 }
-
-# launch LOG CMD...: CMD in a new session (PGID = PID); sets LAST_PID
-launch() {
-	local logf=$1 pg; shift
-	setsid "$@" >"$logf" 2>&1 </dev/null &
-	LAST_PID=$!
-	STARTED+=("$LAST_PID")
-	for _ in $(seq 1 100); do   # until setsid() has run in the child
-		pg=$(awk '{ s = $0; sub(/^.*\) /, "", s); split(s, a, " "); print a[3] }' \
-			"/proc/$LAST_PID/stat" 2>/dev/null) || break
-		[ "$pg" = "$LAST_PID" ] && break
-		sleep 0.02
-	done
-}
-
-stop_pg() {
-	local p=$1 keep=() q
-	{ [ -n "$p" ] && [ "$p" != 0 ]; } || return 0
-	if pg_alive "$p"; then
-		kill -TERM -- "-$p" 2>/dev/null
-		for _ in $(seq 1 50); do pg_alive "$p" || break; sleep 0.1; done
-		pg_alive "$p" && { kill -KILL -- "-$p" 2>/dev/null; sleep 0.2; }
-	fi
-	wait "$p" 2>/dev/null
-	for q in "${STARTED[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-	STARTED=("${keep[@]}")
-}
-
-cleanup() {
-	local p
-	for p in "${STARTED[@]}"; do stop_pg "$p"; done
-	if [ $KEEP = 1 ]; then echo "kept: $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 port_busy() { ss -Hln "( sport = :$1 )" 2>/dev/null | grep -q .; }
 
