@@ -12,7 +12,9 @@
 #   dns   dnsperf `hit` (q-household.txt after one pass of q-warm.txt) and `miss` (unique names)
 #         against jurisdns with the same data and config, once without and once with --sse
 #         admin browsers (curl -N on /api/events, each from its own 127.0.0.X: 8 per source is
-#         the server's limit) connected; prints qps with/without. Goal: within 5 %.
+#         the server's limit) connected; prints qps with/without and jurisdns's CPU µs per
+#         query. Odd rounds run without SSE first, even rounds with SSE first; the verdict uses
+#         the median of the per-round ratios. Goal: within 5 %.
 #         --labelled all (default) labels every bench.test name (group PRC by domain), so every
 #         query is an event the SSE streams carry: the worst case; none: no query is labelled.
 #
@@ -307,9 +309,16 @@ dnsperf_qps() {  # dnsperf_qps FILE LOG: prints qps
 	awk '/Queries per second:/ { print $4 }' "$2"
 }
 
-dns_part() {
-	local round=$1 mode scen q sse_pids=() i p
-	for mode in nosse sse; do
+# CPU µs per answered query of jurisdns's process group during one dnsperf run
+cpu_us_per_q() {  # cpu_us_per_q TICKS_BEFORE TICKS_AFTER DNSPERF_LOG
+	awk -v t0="$1" -v t1="$2" -v hz="$(getconf CLK_TCK)" '/Queries completed:/ { n = $3 }
+		END { if (n > 0) printf "%.1f", (t1 - t0) * 1e6 / hz / n; else print "NA" }' "$3"
+}
+
+dns_part() {  # odd rounds run without SSE first, even rounds with: the order cancels out
+	local round=$1 mode scen q sse_pids=() i p modes="nosse sse" t0 t1 cpu
+	[ $((round % 2)) = 0 ] && modes="sse nosse"
+	for mode in $modes; do
 		for scen in hit miss; do
 			start_jd "$OUT/logs/jurisdns-$mode-$scen-r$round.log" || return 1
 			sse_pids=()
@@ -325,17 +334,21 @@ dns_part() {
 			if [ $scen = hit ]; then
 				timeout 120 dnsperf -s 127.0.0.1 -p "$DNS_PORT" -d "$DATA/q-warm.txt" -n 1 -c 1 -q 20 -t 2 \
 					>>"$OUT/logs/warm.log" 2>&1
+				t0=$(pg_stat "$JD_PID"); t0=${t0#* }
 				q=$(dnsperf_qps "$DATA/q-household.txt" "$OUT/logs/dnsperf-$mode-$scen-r$round.log")
 			else
+				t0=$(pg_stat "$JD_PID"); t0=${t0#* }
 				q=$(dnsperf_qps "$UNIQ" "$OUT/logs/dnsperf-$mode-$scen-r$round.log")
 			fi
+			t1=$(pg_stat "$JD_PID"); t1=${t1#* }
+			cpu=$(cpu_us_per_q "$t0" "$t1" "$OUT/logs/dnsperf-$mode-$scen-r$round.log")
 			local alive=0 bytes=0
 			for p in "${sse_pids[@]}"; do pg_alive "$p" && alive=$((alive + 1)); done
 			for p in "${sse_pids[@]}"; do stop_pg "$p"; done
 			for i in $(seq 1 "$SSE"); do [ -f "$tmp/sse-$i.out" ] && bytes=$((bytes + $(stat -c %s "$tmp/sse-$i.out"))); done
 			rm -f "$tmp"/sse-*.out
-			local note="-"
-			[ $mode = sse ] && note="sse-alive=$alive/$SSE,sse-bytes=$bytes"
+			local note="cpu_us_q=$cpu"
+			[ $mode = sse ] && note="$note,sse-alive=$alive/$SSE,sse-bytes=$bytes"
 			printf 'dns\t%s\t%s-%s\t%s\t%s\tNA\tNA\t%s\n' "$round" "$scen" "$mode" "$DURATION" "${q:-NA}" "$note" >>"$RESULTS"
 			log "  round $round $scen $mode: ${q:-NA} qps $note"
 			pg_alive "$JD_PID" || log "  jurisdns died during $scen $mode"
@@ -377,16 +390,33 @@ if api:
         print("| %s | %s | %s | %s | %s | %s |" % (r["name"], r["n"], r["median_ms"], r["p95_ms"],
               r["max_ms"], r["note"].replace("-", "") if r["note"] == "-" else r["note"]))
 dns = [r for r in rows if r["part"] == "dns" and r["median_ms"] != "NA"]
+def cpu(r):
+    for kv in r["note"].split(","):
+        if kv.startswith("cpu_us_q=") and kv[9:] != "NA":
+            return float(kv[9:])
+    return None
 if dns:
-    def med(n):
-        v = [float(r["median_ms"]) for r in dns if r["name"] == n]
+    def med(n, f=lambda r: float(r["median_ms"])):
+        v = [f(r) for r in dns if r["name"] == n and f(r) is not None]
         return statistics.median(v) if v else None
+    def paired(s):  # the ratio within each round (the two runs closest in time), then the median
+        by = {}
+        for r in dns:
+            if r["name"].startswith(s + "-"):
+                by.setdefault(r["round"], {})[r["name"][len(s) + 1:]] = float(r["median_ms"])
+        v = [d["sse"] / d["nosse"] for d in by.values() if d.get("nosse") and "sse" in d]
+        return (statistics.median(v), min(v), max(v)) if v else None
     print()
-    print("| scenario | qps without SSE | qps with SSE | ratio | goal >= 0.95 |")
-    print("|---|---|---|---|---|")
+    print("| scenario | qps without SSE | qps with SSE | ratio of medians | per-round ratio: median (min-max) "
+          "| CPU µs/q without | CPU µs/q with | goal >= 0.95 |")
+    print("|---|---|---|---|---|---|---|---|")
     for s in ("hit", "miss"):
         a, b = med(s + "-nosse"), med(s + "-sse")
-        if a and b:
-            print("| %s | %.0f | %.0f | %.3f | %s |" % (s, a, b, b / a, "met" if b / a >= 0.95 else "NOT met"))
+        pr = paired(s)
+        ca, cb = med(s + "-nosse", cpu), med(s + "-sse", cpu)
+        if a and b and pr:
+            print("| %s | %.0f | %.0f | %.3f | %.3f (%.3f-%.3f) | %s | %s | %s |" % (
+                s, a, b, b / a, pr[0], pr[1], pr[2], ca if ca is not None else "NA",
+                cb if cb is not None else "NA", "met" if pr[0] >= 0.95 else "NOT met"))
 PY
 echo "results: $RESULTS  summary: $SUMMARY  logs: $OUT/logs" >&2
