@@ -331,15 +331,14 @@ dns_part() {  # odd rounds run without SSE first, even rounds with: the order ca
 				done
 				sleep 1
 			fi
+			local qfile=$UNIQ
 			if [ $scen = hit ]; then
 				timeout 120 dnsperf -s 127.0.0.1 -p "$DNS_PORT" -d "$DATA/q-warm.txt" -n 1 -c 1 -q 20 -t 2 \
 					>>"$OUT/logs/warm.log" 2>&1
-				t0=$(pg_stat "$JD_PID"); t0=${t0#* }
-				q=$(dnsperf_qps "$DATA/q-household.txt" "$OUT/logs/dnsperf-$mode-$scen-r$round.log")
-			else
-				t0=$(pg_stat "$JD_PID"); t0=${t0#* }
-				q=$(dnsperf_qps "$UNIQ" "$OUT/logs/dnsperf-$mode-$scen-r$round.log")
+				qfile=$DATA/q-household.txt
 			fi
+			t0=$(pg_stat "$JD_PID"); t0=${t0#* }
+			q=$(dnsperf_qps "$qfile" "$OUT/logs/dnsperf-$mode-$scen-r$round.log")
 			t1=$(pg_stat "$JD_PID"); t1=${t1#* }
 			cpu=$(cpu_us_per_q "$t0" "$t1" "$OUT/logs/dnsperf-$mode-$scen-r$round.log")
 			local alive=0 bytes=0
