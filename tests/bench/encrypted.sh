@@ -4,7 +4,10 @@
 #   (q-household.txt after one warm pass of q-warm.txt over the same transport) and `miss`
 #   (unique *.u.bench.test names), plus `direct` (dnsperf at knotd over UDP, ratio 1.00);
 #   jurisdns's miss through a DoT upstream (client -DoT-> jurisdns -DoT-> dnsdist -> knotd)
-#   against its plain miss through the same dnsdist (client -UDP-> jurisdns -UDP-> dnsdist);
+#   against its plain miss through the same dnsdist (client -UDP-> jurisdns -UDP-> dnsdist),
+#   flat out (`miss`: the chain's qps, which on two shared cores the relay bounds) and at one
+#   offered rate below every chain's saturation (`mrate`, --chain-rate: jurisdns's CPU per
+#   query under the same load);
 #   TLS handshakes per second on fresh connections (dnsperf -m dot with one query per
 #   connection, and `openssl s_time -new`).  DoH entries also run `h2hit`: h2load (Debian
 #   nghttp2-client, optional) GETs of the q-warm.txt names after one pass of them, because
@@ -35,6 +38,8 @@ THREADS=1          # jurisdns -w, unbound num-threads (dnsdist: one UDP listener
 CLIENTS=10         # dnsperf -c: TLS connections / UDP sockets
 OUTSTANDING=200    # dnsperf -q
 QTIMEOUT=2         # dnsperf -t
+CHAIN_RATE=15000   # chain entries: the second miss run (mrate), dnsperf -Q; below every chain's
+                   # saturation, so jurisdns's CPU per query is compared at the same load
 DOH_METHOD=GET
 BASE_PORT=24400    # knotd; servers at BASE_PORT+10.. (each: plain, DoT, DoH = +0, +1, +2); below
                    # the ephemeral range, where TIME-WAIT connections and random source ports would collide
@@ -57,6 +62,7 @@ usage: $0 [options]
   --threads N        jurisdns workers, unbound threads (default $THREADS)
   --clients N        dnsperf -c (default $CLIENTS)
   --outstanding N    dnsperf -q (default $OUTSTANDING)
+  --chain-rate Q     qps of the chain entries' rate-limited miss run (default $CHAIN_RATE; 0: none)
   --doh-method M     GET or POST (default $DOH_METHOD)
   --base-port P      knotd on P, servers from P+10 (default $BASE_PORT)
   --out DIR          results directory (default /tmp/bench-results/encrypted-DATE)
@@ -75,6 +81,7 @@ while [ $# -gt 0 ]; do
 	--threads) THREADS=$2; shift ;;
 	--clients) CLIENTS=$2; shift ;;
 	--outstanding) OUTSTANDING=$2; shift ;;
+	--chain-rate) CHAIN_RATE=$2; shift ;;
 	--doh-method) DOH_METHOD=$2; shift ;;
 	--base-port) BASE_PORT=$2; shift ;;
 	--out) OUT=$2; shift ;;
@@ -298,7 +305,7 @@ measure() {
 	awk -v r="$round" -v e="$entry" -v sv="$srv" -v tr="$tr" -v s="$scen" -v hz="$HZ" \
 		-v f0="$f0" -v f1="$f1" -v u0="$u0" -v u1="$u1" -v r0="$r0" -v r1="$r1" -v a0="$a0" -v a1="$a1" \
 		-v t0="$t0" -v t1="$t1" -v st0="$st0" -v st1="$st1" -v tf="$lf.time" -v same="$same" \
-		-v relay="$RELAY_PID" -v lines="$(wc -l <"$file")" '
+		-v relay="$RELAY_PID" -v lines="$(wc -l <"$file")" -v rate="$CHAIN_RATE" '
 		/Queries sent:/ { sent = $3 }
 		/Queries completed:/ { comp = $3 }
 		/Queries lost:/ { lost = $3 }
@@ -312,7 +319,8 @@ measure() {
 			fc = (f1 - f0) / hz; uc = (u1 - u0) / hz; rc = (r1 - r0) / hz
 			lc = 0; if ((getline l < tf) > 0) { split(l, c, " "); lc = c[2] + c[3] }
 			other = 100 * ((a1 - a0) / hz - fc - (same ? 0 : uc) - (relay > 0 ? rc : 0) - lc) / el
-			note = (s == "miss" && sent > lines) ? "WRAPPED" : "-"
+			note = ((s == "miss" || s == "mrate") && sent > lines) ? "WRAPPED" : "-"
+			if (s == "mrate" && qps < 0.95 * rate) note = "RATE-NOT-REACHED"
 			if (sent > 0 && comp < sent / 2) note = "MOSTLY-LOST"
 			printf "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.3f\t%.0f\t%.3f\t%.3f\t%.1f\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%s\n",
 				r, e, sv, tr, s, sent, comp, (sent ? 100 * lost / sent : 0), qps, avg,
@@ -413,6 +421,7 @@ run_entry() {
 	local round=$1 entry=$2 port=$((BASE_PORT + 10 + 3 * $3)) srv tr scen upk="" scens
 	case $entry in
 	chain-*)   srv=jurisdns; tr=${entry#chain-}; upk=${tr#*-}; tr=${tr%-*}; scens=miss
+		[ "$CHAIN_RATE" -gt 0 ] && scens="miss mrate"
 		if [ "$RELAY_PID" = 0 ]; then start_relay || { failed_row "$round" "$entry" "$srv" "$tr" miss relay-failed; return; }; fi ;;
 	hs-*)      srv=${entry#hs-}; tr="dot"; scens="conn s_time" ;;
 	*)         srv=${entry%-*}; tr=${entry#*-}; scens="hit miss"
@@ -439,6 +448,7 @@ run_entry() {
 		hit)    warm "${TRARGS[@]}"
 			measure "$round" "$entry" "$srv" "$tr" hit "$SRV_PID" "$DATA/q-household.txt" "${TRARGS[@]}" ;;
 		miss)   measure "$round" "$entry" "$srv" "$tr" miss "$SRV_PID" "$UNIQ" "${TRARGS[@]}" ;;
+		mrate)  measure "$round" "$entry" "$srv" "$tr" mrate "$SRV_PID" "$UNIQ" "${TRARGS[@]}" -Q "$CHAIN_RATE" ;;
 		conn)   warm "${TRARGS[@]}"   # one fresh TLS connection per query (hits)
 			measure "$round" "$entry" "$srv" "$tr" conn "$SRV_PID" "$DATA/q-household.txt" "${TRARGS[@]}" \
 				-O num-queries-per-conn=1 ;;
@@ -454,7 +464,7 @@ run_entry() {
 # ---------------------------------------------------------------- main
 {
 	echo "date: $(date -Is)"
-	echo "args: duration=$DURATION rounds=$ROUNDS threads=$THREADS clients=$CLIENTS outstanding=$OUTSTANDING doh_method=$DOH_METHOD"
+	echo "args: duration=$DURATION rounds=$ROUNDS threads=$THREADS clients=$CLIENTS outstanding=$OUTSTANDING doh_method=$DOH_METHOD chain_rate=$CHAIN_RATE"
 	echo "entries: direct ${ENTRIES[*]}"
 	echo "host: $(uname -r), $(nproc) CPUs, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "versions: $(dnsperf -h 2>&1 | grep -m1 Version) | knotd $(knotd -V | awk '{print $NF}')" \
@@ -516,13 +526,17 @@ if ch:
     print()
     print("Miss through dnsdist (no cache) in front of knotd: client -> jurisdns -> dnsdist -> knotd")
     print()
-    print("| entry | client | upstream | miss qps (x direct) | jurisdns CPU µs/q | dnsdist CPU µs/q |")
-    print("|---|---|---|---|---|---|")
+    rated = any(r["scenario"] == "mrate" for r in rows)
+    print("| entry | client | upstream | miss qps (x direct) | jurisdns CPU µs/q | dnsdist CPU µs/q |"
+          + (" at the same rate: qps, jurisdns CPU µs/q |" if rated else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if rated else ""))
     for e in ch:
         c, u = e.split("-")[1:]
         m, mc = cell(e, "miss")
         print("| %s | %s | %s | %s | %s | %s |" % (e, c, "DoT" if u == "tls" else "UDP", m, mc,
-              f(med(e, "miss", "relay_cpu_us_per_q"), "%.1f")))
+              f(med(e, "miss", "relay_cpu_us_per_q"), "%.1f"))
+              + (" %s, %s |" % (f(med(e, "mrate", "qps")), f(med(e, "mrate", "srv_cpu_us_per_q"), "%.2f"))
+                 if rated else ""))
 h2 = [e for e in entries if any(r["entry"] == e and r["scenario"] == "h2hit" for r in rows)]
 if h2:
     print()
@@ -568,7 +582,14 @@ for tr in ("dot", "doh"):
     if j is not None and u:
         print("  (vs unbound %s hit: %.2fx)" % (tr.upper(), j / u))
 r = ratio(med("chain-dot-tls", "miss", "qps"), med("chain-udp-plain", "miss", "qps"))
-print("- DoT miss via a DoT upstream >= 0.8x plain miss: %s" % ("n/a (a side has no figure)" if r is None else
+print("- DoT miss via a DoT upstream >= 0.8x plain miss, chain qps (2 cores shared with the relay,"
+      " knotd and dnsperf): %s" % ("n/a (a side has no figure)" if r is None else
       "%.2fx (%s)" % (r, "met" if r >= 0.8 else "NOT met")))
+# jurisdns's own capacity: CPU per query at the same offered rate, plain over DoT
+r = ratio(med("chain-udp-plain", "mrate", "srv_cpu_us_per_q"), med("chain-dot-tls", "mrate", "srv_cpu_us_per_q"))
+if r is not None:
+    short = notes("chain-udp-plain", "mrate") + notes("chain-dot-tls", "mrate")
+    print("- the same, jurisdns's own cost (its CPU µs/q plain / via DoT, both at the same offered rate): %.2fx (%s)"
+          % (r, "not at the same rate: %s (lower --chain-rate)" % short if short else "met" if r >= 0.8 else "NOT met"))
 PY
 echo "results: $RESULTS  table: $OUT/table.md  logs: $OUT/logs" >&2
