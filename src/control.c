@@ -597,7 +597,6 @@ static void control_setup_stats(struct control *ctl, struct conf *c)
 		stats_sync_set_geo_age(ctl->stats, (long)((time(NULL) - geo_build_time(ctl->geo)) / 86400));
 	if (want)
 		uv_timer_start(&ctl->stats_timer, control_on_stats_tick, c->stats.interval, c->stats.interval);
-	control_setup_web(ctl, c);
 }
 
 static void control_reload(struct control *ctl)
@@ -617,6 +616,7 @@ static void control_reload(struct control *ctl)
 	if (!listen_same(ctl->conf, c) || ctl->conf->workers != c->workers)
 		log_warn("reload: listen addresses and workers change only on restart");
 	control_setup_stats(ctl, c); /* compares with the running configuration */
+	control_setup_web(ctl, c);
 	for (unsigned i = 0; i < ctl->nworkers; i++)
 		worker_reconfigure(ctl->workers[i], c);
 	pthread_mutex_lock(&ctl->conf_lock);
@@ -692,6 +692,9 @@ static void control_close_handle(uv_handle_t *h, void *arg)
  * ended): workers, their sockets and rings, the log writer, snapshots and the configuration. */
 static int control_startup_failed(struct control *ctl)
 {
+	control_web_stop(ctl);
+	conf_unref(ctl->web_conf);
+	web_events_free(ctl->events);
 	for (unsigned i = 0; ctl->workers && i < ctl->nworkers; i++)
 		worker_free(ctl->workers[i]);
 	free(ctl->workers);
@@ -815,7 +818,12 @@ int control_run(struct conf *c, const char *conf_path, const struct conf_overrid
 	if (control_startup_checks(&ctl) < 0 || control_setup_qlog(&ctl, ctl.conf, true) < 0)
 		return control_startup_failed(&ctl);
 	control_load_snapshot(&ctl, ctl.conf);
-	if (control_build_workers(&ctl) < 0 || control_start_workers(&ctl) < 0)
+	if (control_build_workers(&ctl) < 0)
+		return control_startup_failed(&ctl);
+	/* the console and /metrics listen before the first DNS answer: whoever saw jurisdns answer
+	 * can scrape it (a request waits for the loop, which runs below) */
+	control_setup_web(&ctl, ctl.conf);
+	if (control_start_workers(&ctl) < 0)
 		return control_startup_failed(&ctl);
 	ctl.started = true;
 	control_setup_redis(&ctl, ctl.conf);

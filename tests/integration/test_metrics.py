@@ -246,6 +246,11 @@ class Metrics(h.JDTestCase):
         self.assertEqual(promtool_problems(body), "", body)
         self.assertIn(HIST + "_bucket", body)
 
+    def test_listening_before_the_first_answer(self):
+        # setUp returned once DNS was answered; /metrics must already accept (it is bound
+        # before the workers start), with no retry here
+        self.assertIn("jurisdns_queries_total", scrape(self.mport))
+
     def test_other_requests(self):
         status, _, _ = http(self.mport, b"GET / HTTP/1.0\r\n\r\n")
         self.assertEqual(status, "HTTP/1.0 404 Not Found")
