@@ -91,6 +91,9 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+for v in DURATION ROUNDS THREADS CLIENTS OUTSTANDING CHAIN_RATE BASE_PORT; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "--$(echo "$v" | tr 'A-Z_' 'a-z-') must be a whole number, not '${!v}'" >&2; exit 2; }
+done
 
 for t in dnsperf knotd kdig dig openssl python3 setsid /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }
